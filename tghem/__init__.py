@@ -1,0 +1,30 @@
+"""TG-HEM: Topology-Guided Hard Example Mining for dot-based cell detection.
+
+Public API::
+
+    from tghem import BinaryDiceLoss, SegmentationLoss, TopoGuide, TGHEM
+
+Every loss is called as ``loss(pred_logits, gt_mask, gt_dots)`` with raw logits of
+shape (B, 1, H, W), a {0, 1} mask and a dot map of shape (B, H, W).
+"""
+from tghem.dice import BinaryDiceLoss, binary_dice_loss
+from tghem.loss import TGHEM, tghem_loss
+from tghem.ohem import SegmentationLoss, segmentation_loss, select_hard_pixels
+from tghem.topology import TopoGuide, component_centroids, diagram_distance, dot_points, rips_diagrams
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BinaryDiceLoss",
+    "SegmentationLoss",
+    "TopoGuide",
+    "TGHEM",
+    "binary_dice_loss",
+    "segmentation_loss",
+    "select_hard_pixels",
+    "tghem_loss",
+    "component_centroids",
+    "diagram_distance",
+    "dot_points",
+    "rips_diagrams",
+]

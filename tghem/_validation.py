@@ -1,0 +1,134 @@
+"""Argument checks shared by every loss in :mod:`tghem` and :mod:`baselines`.
+
+Each check raises ``TypeError`` (wrong kind of object or dtype) or ``ValueError``
+(right kind, wrong shape, range or device) with a message that names the argument
+and states what was expected and what was received, so a user sees the cause at
+the call site instead of a shape error from deep inside a kernel.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable, Optional
+
+import torch
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"Tensor(shape={tuple(value.shape)}, dtype={value.dtype}, device={value.device})"
+    return f"{type(value).__name__} {value!r}"
+
+
+def check_choice(name: str, value, choices: Iterable[str]) -> str:
+    choices = tuple(choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {choices}, got {_describe(value)}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_real(
+    name: str,
+    value,
+    *,
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Return ``value`` as float after checking it is a finite real number in range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    value = float(value)
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    interval = f"{'[' if low_inclusive and low is not None else '('}{lo}, {hi}{']' if high_inclusive and high is not None else ')'}"
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    if high is not None and (value > high or (value == high and not high_inclusive)):
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return value
+
+
+def check_int(name: str, value, *, low: Optional[int] = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {_describe(value)}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value}")
+    return value
+
+
+def check_optional_int(name: str, value) -> Optional[int]:
+    if value is None:
+        return None
+    return check_int(name, value)
+
+
+def check_logits(pred_logits) -> None:
+    """``pred_logits``: floating tensor (B, 1, H, W), B, H, W > 0, all values finite."""
+    if not isinstance(pred_logits, torch.Tensor):
+        raise TypeError(f"pred_logits must be a torch.Tensor of shape (B, 1, H, W), got {_describe(pred_logits)}")
+    if not pred_logits.is_floating_point():
+        raise TypeError(f"pred_logits must have a floating dtype (raw logits), got dtype {pred_logits.dtype}")
+    if pred_logits.dim() != 4 or pred_logits.shape[1] != 1:
+        raise ValueError(
+            f"pred_logits must have shape (B, 1, H, W) (one logit channel), got shape {tuple(pred_logits.shape)}"
+        )
+    if pred_logits.numel() == 0:
+        raise ValueError(f"pred_logits must have B, H, W > 0, got shape {tuple(pred_logits.shape)}")
+    if not bool(torch.isfinite(pred_logits).all()):
+        n_bad = int((~torch.isfinite(pred_logits)).sum())
+        raise ValueError(f"pred_logits must be finite, got {n_bad} NaN/inf value(s)")
+
+
+def _check_map(name: str, value, pred_logits: torch.Tensor) -> None:
+    expected = (pred_logits.shape[0],) + tuple(pred_logits.shape[2:])
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (B, H, W) = {expected}, got {_describe(value)}")
+    if value.is_complex():
+        raise TypeError(f"{name} must have a real (bool, integer or floating) dtype, got {value.dtype}")
+    if tuple(value.shape) != expected:
+        raise ValueError(f"{name} must have shape (B, H, W) = {expected} to match pred_logits, got {tuple(value.shape)}")
+    if value.device != pred_logits.device:
+        raise ValueError(f"{name} must be on the device of pred_logits ({pred_logits.device}), got {value.device}")
+
+
+def check_mask(gt_mask, pred_logits: torch.Tensor, ignore_index: Optional[int]) -> None:
+    """``gt_mask``: (B, H, W) on pred's device, values in {0, 1} or ``ignore_index``."""
+    _check_map("gt_mask", gt_mask, pred_logits)
+    allowed = (gt_mask == 0) | (gt_mask == 1)
+    if ignore_index is not None:
+        allowed |= gt_mask == ignore_index
+    if not bool(allowed.all()):
+        bad = gt_mask[~allowed]
+        expected = "{0, 1}" if ignore_index is None else f"{{0, 1}} or ignore_index={ignore_index}"
+        raise ValueError(
+            f"gt_mask values must be in {expected}, got {bad.numel()} other value(s), e.g. {bad.flatten()[0].item()!r}"
+        )
+
+
+def check_dots(gt_dots, pred_logits: torch.Tensor) -> None:
+    """``gt_dots``: (B, H, W) on pred's device, finite and non-negative (non-zero pixel = a point)."""
+    _check_map("gt_dots", gt_dots, pred_logits)
+    if gt_dots.is_floating_point() and not bool(torch.isfinite(gt_dots).all()):
+        raise ValueError("gt_dots must be finite, got NaN/inf value(s)")
+    if gt_dots.dtype != torch.bool and bool((gt_dots < 0).any()):
+        raise ValueError(f"gt_dots must be non-negative (non-zero pixels are points), got minimum {gt_dots.min().item()!r}")
+
+
+def check_inputs(pred_logits, gt_mask, gt_dots, *, ignore_index: Optional[int], require_dots: bool) -> None:
+    """Validate the common loss call ``loss(pred_logits, gt_mask, gt_dots)``."""
+    check_logits(pred_logits)
+    check_mask(gt_mask, pred_logits, ignore_index)
+    if gt_dots is None:
+        if require_dots:
+            raise TypeError("gt_dots must be a torch.Tensor of shape (B, H, W) for this loss, got None")
+        return
+    check_dots(gt_dots, pred_logits)

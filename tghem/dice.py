@@ -1,0 +1,108 @@
+"""Soft binary Dice loss on raw logits, computed per image."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_optional_int, check_real
+
+
+def valid_pixels(gt_mask: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
+    """Boolean (B, H, W) map of the pixels that take part in the loss."""
+    if ignore_index is None:
+        return torch.ones_like(gt_mask, dtype=torch.bool)
+    return gt_mask != ignore_index
+
+
+def reduce_per_image(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Reduce a (B,) vector of per-image losses as ``reduction`` says."""
+    if reduction == "none":
+        return values
+    if reduction == "sum":
+        return values.sum()
+    return values.mean()
+
+
+def dice_per_image(
+    pred_logits: torch.Tensor,
+    gt_mask: torch.Tensor,
+    *,
+    smooth: float = 1.0,
+    ignore_index: Optional[int] = None,
+) -> torch.Tensor:
+    """Per-image soft Dice loss, shape (B,); inputs are assumed valid."""
+    prob = torch.sigmoid(pred_logits[:, 0])
+    valid = valid_pixels(gt_mask, ignore_index)
+    prob = prob * valid
+    target = torch.where(valid, gt_mask, torch.zeros_like(gt_mask)).to(prob.dtype)
+    intersection = (prob * target).flatten(1).sum(1)
+    denominator = prob.flatten(1).sum(1) + target.flatten(1).sum(1)
+    return 1.0 - (2.0 * intersection + smooth) / (denominator + smooth)
+
+
+def binary_dice_loss(
+    pred_logits: torch.Tensor,
+    gt_mask: torch.Tensor,
+    gt_dots: Optional[torch.Tensor] = None,
+    *,
+    smooth: float = 1.0,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Functional form of :class:`BinaryDiceLoss` (same arguments, same result)."""
+    return BinaryDiceLoss(smooth=smooth, ignore_index=ignore_index, reduction=reduction)(pred_logits, gt_mask, gt_dots)
+
+
+class BinaryDiceLoss(nn.Module):
+    r"""Soft Dice loss of one foreground class, computed per image.
+
+    With :math:`p = \sigma(\text{logits})` and target :math:`g`, for each image
+    over all of its pixels
+
+    .. math::
+        \mathcal{L}_\text{Dice} = 1 - \frac{2 \sum p\,g + s}{\sum p + \sum g + s}
+
+    where :math:`s` is ``smooth``. Pixels whose target equals ``ignore_index``
+    are zeroed in both :math:`p` and :math:`g`, so they add nothing.
+
+    Args:
+        smooth: additive smoothing :math:`s > 0`; it also makes an empty
+            prediction on an empty target a loss of 0 instead of 0/0.
+        ignore_index: target value marking pixels to leave out (e.g. crop
+            padding), or ``None``.
+        reduction: ``'none'`` (per-image losses), ``'mean'`` or ``'sum'`` over
+            the batch.
+
+    Shape:
+        - pred_logits: (B, 1, H, W), floating.
+        - gt_mask: (B, H, W), values in {0, 1} or ``ignore_index``.
+        - gt_dots: ignored; accepted so every loss has the same call.
+        - output: scalar, or (B,) with ``reduction='none'``.
+
+    Example:
+        >>> import torch
+        >>> from tghem import BinaryDiceLoss
+        >>> logits = torch.tensor([[[[0.0, 0.0]]]])      # p = 0.5, 0.5
+        >>> mask = torch.tensor([[[1.0, 0.0]]])
+        >>> # 1 - (2 * 0.5 + 1) / (1.0 + 1 + 1) = 1/3
+        >>> round(BinaryDiceLoss()(logits, mask).item(), 6)
+        0.333333
+    """
+
+    def __init__(self, smooth: float = 1.0, ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
+        super().__init__()
+        self.smooth = check_real("smooth", smooth, low=0.0, low_inclusive=False)
+        self.ignore_index = check_optional_int("ignore_index", ignore_index)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+
+    def forward(
+        self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
+        per_image = dice_per_image(pred_logits, gt_mask, smooth=self.smooth, ignore_index=self.ignore_index)
+        return reduce_per_image(per_image, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"smooth={self.smooth}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
