@@ -1,0 +1,138 @@
+"""TG-HEM: per-crop OHEM segmentation loss weighted by a topological discrepancy."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_int, check_optional_int, check_real
+from tghem.dice import reduce_per_image
+from tghem.ohem import SegmentationLoss
+from tghem.topology import CENTROID_MODES, TOPO_REDUCTIONS, TopoGuide
+
+
+class TGHEM(nn.Module):
+    r"""Topology-Guided Hard Example Mining loss.
+
+    For each crop :math:`b` of the batch, with :math:`\mathcal{L}_b` its OHEM
+    segmentation loss (:class:`~tghem.SegmentationLoss`, threshold mode, selection
+    per crop) and :math:`D_b` the topological discrepancy (:class:`~tghem.TopoGuide`)
+    between its ground-truth dots and the centroids of its prediction binarised at
+    :math:`\sigma(\text{logit}) \ge 0.5`:
+
+    .. math::
+        w_b = 1 + \lambda\, D_b \quad(\text{no gradient}), \qquad
+        \mathcal{L} = \frac{1}{B} \sum_b w_b\, \mathcal{L}_b
+
+    so crops whose predicted points have the wrong topology (merged, missing or
+    spurious cells) weigh more. ``lambda_pers=0`` gives exactly
+    ``SegmentationLoss(thresh=ohem_thresh, min_kept=ohem_min_kept, reduction='none')(...).mean()``.
+
+    After every call, ``last_weights`` and ``last_discrepancy`` hold the (B,) weights
+    and discrepancies of that batch (detached, on the logits' device) for logging.
+
+    Args:
+        lambda_pers: weight :math:`\lambda \ge 0` of the discrepancy.
+        ohem_thresh: OHEM confidence threshold in (0, 1).
+        ohem_min_kept: OHEM pixels kept at least, per crop, >= 1.
+        topo_epsilon: Rips filtration scale :math:`\epsilon > 0`, in pixels.
+        topo_reduction: ``'sum'`` (H0 + H1, reference), ``'mean'`` or ``'H1'``.
+        centroid_mode: ``'contour'`` (reference) or ``'component'``; see
+            :func:`~tghem.topology.component_centroids`.
+        ignore_index: target value of pixels to leave out (e.g. crop padding), or
+            ``None``. Such pixels are also left out of the binarised prediction.
+        dice_weight: weight of the Dice term of the segmentation loss.
+        bce_weight: weight of the hard-pixel BCE term.
+        reduction: ``'mean'`` (the formula above), ``'sum'`` (without the
+            :math:`1/B`) or ``'none'`` (the (B,) weighted per-crop losses).
+        backend: TopoGuide backend, ``'gudhi'``.
+        topo_guide: a configured :class:`~tghem.TopoGuide` to use instead of the
+            one built from ``topo_epsilon``, ``topo_reduction``, ``centroid_mode``
+            and ``backend`` (which are then ignored).
+
+    Shape:
+        - pred_logits: (B, 1, H, W), floating raw logits.
+        - gt_mask: (B, H, W), dilated-dot mask, values in {0, 1} or ``ignore_index``.
+        - gt_dots: (B, H, W), non-zero at ground-truth points.
+        - output: scalar, or (B,) with ``reduction='none'``.
+
+    Example:
+        >>> import torch
+        >>> from tghem import TGHEM
+        >>> torch.manual_seed(0) and None
+        >>> logits = torch.randn(2, 1, 32, 32, requires_grad=True)
+        >>> mask = torch.zeros(2, 32, 32); mask[:, 8:13, 8:13] = 1
+        >>> dots = torch.zeros(2, 32, 32); dots[:, 10, 10] = 1
+        >>> criterion = TGHEM(lambda_pers=0.5, ohem_min_kept=100)
+        >>> loss = criterion(logits, mask, dots)
+        >>> loss.backward()
+        >>> criterion.last_weights.shape, bool((criterion.last_weights >= 1).all())
+        (torch.Size([2]), True)
+    """
+
+    def __init__(
+        self,
+        lambda_pers: float = 0.5,
+        ohem_thresh: float = 0.7,
+        ohem_min_kept: int = 15000,
+        topo_epsilon: float = 50.0,
+        topo_reduction: str = "sum",
+        centroid_mode: str = "contour",
+        ignore_index: Optional[int] = None,
+        dice_weight: float = 0.5,
+        bce_weight: float = 0.5,
+        reduction: str = "mean",
+        backend: str = "gudhi",
+        topo_guide: Optional[TopoGuide] = None,
+    ) -> None:
+        super().__init__()
+        self.lambda_pers = check_real("lambda_pers", lambda_pers, low=0.0)
+        ohem_thresh = check_real("ohem_thresh", ohem_thresh, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        ohem_min_kept = check_int("ohem_min_kept", ohem_min_kept, low=1)
+        self.ignore_index = check_optional_int("ignore_index", ignore_index)
+        if topo_guide is None:
+            # Checked here too so that errors name TGHEM's own arguments.
+            topo_epsilon = check_real("topo_epsilon", topo_epsilon, low=0.0, low_inclusive=False)
+            check_choice("topo_reduction", topo_reduction, TOPO_REDUCTIONS)
+            check_choice("centroid_mode", centroid_mode, CENTROID_MODES)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+        self.segmentation = SegmentationLoss(
+            thresh=ohem_thresh,
+            min_kept=ohem_min_kept,
+            ignore_index=ignore_index,
+            dice_weight=dice_weight,
+            bce_weight=bce_weight,
+            reduction="none",
+        )
+        if topo_guide is None:
+            topo_guide = TopoGuide(epsilon=topo_epsilon, reduction=topo_reduction, centroid_mode=centroid_mode, backend=backend)
+        elif not isinstance(topo_guide, TopoGuide):
+            raise TypeError(f"topo_guide must be a TopoGuide or None, got {type(topo_guide).__name__}")
+        self.topo = topo_guide
+        self.last_weights: Optional[torch.Tensor] = None
+        self.last_discrepancy: Optional[torch.Tensor] = None
+
+    def forward(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
+        check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=True)
+        per_crop = self.segmentation(pred_logits, gt_mask)
+        with torch.no_grad():
+            pred_binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5
+            if self.ignore_index is not None:
+                pred_binary &= gt_mask != self.ignore_index
+            discrepancy = torch.from_numpy(self.topo.discrepancies(gt_dots, pred_binary))
+            discrepancy = discrepancy.to(device=per_crop.device, dtype=per_crop.dtype)
+            weights = 1.0 + self.lambda_pers * discrepancy
+        self.last_weights = weights
+        self.last_discrepancy = discrepancy
+        return reduce_per_image(weights * per_crop, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"lambda_pers={self.lambda_pers}, reduction={self.reduction!r}, topo={self.topo!r}"
+
+
+def tghem_loss(
+    pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor, **kwargs
+) -> torch.Tensor:
+    """Functional form of :class:`TGHEM`; keyword arguments as its constructor's."""
+    return TGHEM(**kwargs)(pred_logits, gt_mask, gt_dots)
