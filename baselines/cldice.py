@@ -1,0 +1,133 @@
+"""Soft Dice + clDice (Shit et al., CVPR 2021) on one sigmoid channel."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_int, check_optional_int, check_real
+from tghem.dice import dice_per_image, reduce_per_image, valid_pixels
+
+
+def soft_erode(image: torch.Tensor) -> torch.Tensor:
+    """Soft erosion of (B, C, H, W) maps: the min of a 3x1 and a 1x3 min-pool."""
+    vertical = -F.max_pool2d(-image, kernel_size=(3, 1), stride=1, padding=(1, 0))
+    horizontal = -F.max_pool2d(-image, kernel_size=(1, 3), stride=1, padding=(0, 1))
+    return torch.minimum(vertical, horizontal)
+
+
+def soft_dilate(image: torch.Tensor) -> torch.Tensor:
+    """Soft dilation of (B, C, H, W) maps: a 3x3 max-pool."""
+    return F.max_pool2d(image, kernel_size=3, stride=1, padding=1)
+
+
+def soft_skeleton(image: torch.Tensor, iterations: int = 10) -> torch.Tensor:
+    r"""Differentiable skeleton of (B, C, H, W) maps in [0, 1].
+
+    Iterated morphological thinning: at each step the part of the current erosion
+    that an opening (erode, then dilate) removes is added to the skeleton where it
+    is not there yet, :math:`S \leftarrow S + \text{relu}(\delta - S\,\delta)`.
+    """
+    skeleton = F.relu(image - soft_dilate(soft_erode(image)))
+    for _ in range(iterations):
+        image = soft_erode(image)
+        delta = F.relu(image - soft_dilate(soft_erode(image)))
+        skeleton = skeleton + F.relu(delta - skeleton * delta)
+    return skeleton
+
+
+def soft_dice_cldice_loss(
+    pred_logits: torch.Tensor,
+    gt_mask: torch.Tensor,
+    gt_dots: Optional[torch.Tensor] = None,
+    *,
+    alpha: float = 0.5,
+    iterations: int = 10,
+    smooth: float = 1.0,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Functional form of :class:`SoftDiceCLDiceLoss` (same arguments, same result)."""
+    criterion = SoftDiceCLDiceLoss(
+        alpha=alpha, iterations=iterations, smooth=smooth, ignore_index=ignore_index, reduction=reduction
+    )
+    return criterion(pred_logits, gt_mask, gt_dots)
+
+
+class SoftDiceCLDiceLoss(nn.Module):
+    r"""``(1 - alpha) * soft Dice + alpha * clDice`` on the sigmoid of one channel.
+
+    With :math:`P = \sigma(\text{logits})`, :math:`G` the mask, :math:`S_P, S_G`
+    their soft skeletons (:func:`soft_skeleton`) and smoothing :math:`s`, per image:
+
+    .. math::
+        T_\text{prec} = \frac{\sum S_P G + s}{\sum S_P + s},\quad
+        T_\text{sens} = \frac{\sum S_G P + s}{\sum S_G + s},\quad
+        \text{clDice} = 1 - \frac{2\,T_\text{prec}\,T_\text{sens}}{T_\text{prec} + T_\text{sens}}
+
+    The soft Dice term is :class:`~tghem.BinaryDiceLoss`'s. Unlike versions that
+    slice off channel 0 (the background of a softmax output), the single logit
+    channel here is the foreground, so the loss is never a constant.
+
+    The published implementation pools its sums over the whole batch; here every
+    image is its own term (as the Dice of this project) and ``reduction`` combines
+    them, which is the same for B = 1.
+
+    Args:
+        alpha: weight of clDice in [0, 1].
+        iterations: skeletonisation steps, >= 1.
+        smooth: smoothing, > 0.
+        ignore_index: target value of pixels to leave out (zeroed in P and G).
+        reduction: ``'none'`` ((B,) per image), ``'mean'`` or ``'sum'``.
+
+    Shape:
+        - pred_logits: (B, 1, H, W); gt_mask: (B, H, W) in {0, 1} or ``ignore_index``;
+          gt_dots: unused, may be ``None``.
+        - output: scalar, or (B,) with ``reduction='none'``.
+
+    Example:
+        >>> import torch
+        >>> from baselines import SoftDiceCLDiceLoss
+        >>> mask = torch.zeros(1, 9, 9); mask[0, 2:7, 2:7] = 1
+        >>> perfect = (mask * 40 - 20).unsqueeze(1)       # logits: +20 inside, -20 outside
+        >>> round(SoftDiceCLDiceLoss()(perfect, mask).item(), 6)
+        0.0
+        >>> bool(SoftDiceCLDiceLoss()(-perfect, mask) > 0.5)
+        True
+    """
+
+    def __init__(
+        self,
+        alpha: float = 0.5,
+        iterations: int = 10,
+        smooth: float = 1.0,
+        ignore_index: Optional[int] = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__()
+        self.alpha = check_real("alpha", alpha, low=0.0, high=1.0)
+        self.iterations = check_int("iterations", iterations, low=1)
+        self.smooth = check_real("smooth", smooth, low=0.0, low_inclusive=False)
+        self.ignore_index = check_optional_int("ignore_index", ignore_index)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+
+    def forward(
+        self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
+        valid = valid_pixels(gt_mask, self.ignore_index).unsqueeze(1)
+        prob = torch.sigmoid(pred_logits) * valid
+        target = torch.where(valid, gt_mask.unsqueeze(1), torch.zeros_like(prob)).to(prob.dtype)
+        skel_pred = soft_skeleton(prob, self.iterations)
+        skel_true = soft_skeleton(target, self.iterations)
+        s = self.smooth
+        t_prec = ((skel_pred * target).flatten(1).sum(1) + s) / (skel_pred.flatten(1).sum(1) + s)
+        t_sens = ((skel_true * prob).flatten(1).sum(1) + s) / (skel_true.flatten(1).sum(1) + s)
+        cldice = 1.0 - 2.0 * t_prec * t_sens / (t_prec + t_sens)
+        dice = dice_per_image(pred_logits, gt_mask, smooth=s, ignore_index=self.ignore_index)
+        return reduce_per_image((1.0 - self.alpha) * dice + self.alpha * cldice, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, iterations={self.iterations}, smooth={self.smooth}, reduction={self.reduction!r}"

@@ -1,0 +1,142 @@
+"""Malformed input: every case raises ValueError/TypeError naming the culprit."""
+import numpy as np
+import pytest
+import torch
+
+from baselines import DiceBCELoss, FocalLoss, SoftDiceCLDiceLoss
+from tghem import TGHEM, BinaryDiceLoss, SegmentationLoss, TopoGuide
+
+LOGITS = torch.zeros(2, 1, 8, 8)
+MASK = torch.zeros(2, 8, 8)
+DOTS = torch.zeros(2, 8, 8)
+
+
+def _with(**changes):
+    args = {"pred_logits": LOGITS, "gt_mask": MASK, "gt_dots": DOTS}
+    args.update(changes)
+    return args
+
+
+CALL_CASES = [
+    ("pred_logits", TypeError, _with(pred_logits=np.zeros((2, 1, 8, 8)))),
+    ("pred_logits", TypeError, _with(pred_logits=torch.zeros(2, 1, 8, 8, dtype=torch.long))),
+    ("pred_logits", ValueError, _with(pred_logits=torch.zeros(2, 8, 8))),
+    ("pred_logits", ValueError, _with(pred_logits=torch.zeros(2, 2, 8, 8))),
+    ("pred_logits", ValueError, _with(pred_logits=torch.zeros(0, 1, 8, 8), gt_mask=torch.zeros(0, 8, 8), gt_dots=torch.zeros(0, 8, 8))),
+    ("pred_logits", ValueError, _with(pred_logits=torch.zeros(2, 1, 0, 8), gt_mask=torch.zeros(2, 0, 8), gt_dots=torch.zeros(2, 0, 8))),
+    ("pred_logits", ValueError, _with(pred_logits=torch.full((2, 1, 8, 8), float("nan")))),
+    ("pred_logits", ValueError, _with(pred_logits=torch.full((2, 1, 8, 8), float("inf")))),
+    ("gt_mask", TypeError, _with(gt_mask=np.zeros((2, 8, 8)))),
+    ("gt_mask", TypeError, _with(gt_mask=None)),
+    ("gt_mask", ValueError, _with(gt_mask=torch.zeros(2, 1, 8, 8))),
+    ("gt_mask", ValueError, _with(gt_mask=torch.zeros(3, 8, 8))),
+    ("gt_mask", ValueError, _with(gt_mask=torch.zeros(2, 8, 7))),
+    ("gt_mask", ValueError, _with(gt_mask=torch.full((2, 8, 8), 2.0))),
+    ("gt_mask", ValueError, _with(gt_mask=torch.full((2, 8, 8), 0.5))),
+    ("gt_mask", ValueError, _with(gt_mask=torch.full((2, 8, 8), 255.0))),  # no ignore_index set
+    ("gt_mask", ValueError, _with(gt_mask=torch.zeros(2, 8, 8, device="meta"))),
+    ("gt_mask", TypeError, _with(gt_mask=torch.zeros(2, 8, 8, dtype=torch.complex64))),
+    ("gt_dots", TypeError, _with(gt_dots=np.zeros((2, 8, 8)))),
+    ("gt_dots", TypeError, _with(gt_dots=None)),
+    ("gt_dots", ValueError, _with(gt_dots=torch.zeros(2, 8, 9))),
+    ("gt_dots", ValueError, _with(gt_dots=torch.full((2, 8, 8), -1.0))),
+    ("gt_dots", ValueError, _with(gt_dots=torch.full((2, 8, 8), float("nan")))),
+    ("gt_dots", ValueError, _with(gt_dots=torch.zeros(2, 8, 8, device="meta"))),
+]
+
+
+@pytest.mark.parametrize("argument,error,kwargs", CALL_CASES)
+def test_tghem_call_rejects(argument, error, kwargs):
+    with pytest.raises(error, match=argument):
+        TGHEM()(kwargs["pred_logits"], kwargs["gt_mask"], kwargs["gt_dots"])
+
+
+@pytest.mark.parametrize("argument,error,kwargs", [c for c in CALL_CASES if c[0] != "gt_dots" or c[2]["gt_dots"] is not None])
+@pytest.mark.parametrize(
+    "loss", [BinaryDiceLoss(), SegmentationLoss(), FocalLoss(), SoftDiceCLDiceLoss(), DiceBCELoss()], ids=type
+)
+def test_every_loss_rejects(loss, argument, error, kwargs):
+    with pytest.raises(error, match=argument):
+        loss(kwargs["pred_logits"], kwargs["gt_mask"], kwargs["gt_dots"])
+
+
+def test_message_states_expected_and_actual():
+    with pytest.raises(ValueError) as info:
+        TGHEM()(LOGITS, torch.zeros(2, 8, 7), DOTS)
+    assert "(2, 8, 8)" in str(info.value) and "(2, 8, 7)" in str(info.value)
+    with pytest.raises(TypeError) as info:
+        TGHEM()(LOGITS.long(), MASK, DOTS)
+    assert "floating" in str(info.value) and "torch.int64" in str(info.value)
+
+
+CONSTRUCTOR_CASES = [
+    (TGHEM, {"lambda_pers": -0.1}, ValueError, "lambda_pers"),
+    (TGHEM, {"lambda_pers": float("nan")}, ValueError, "lambda_pers"),
+    (TGHEM, {"lambda_pers": "0.5"}, TypeError, "lambda_pers"),
+    (TGHEM, {"ohem_thresh": 0.0}, ValueError, "ohem_thresh"),
+    (TGHEM, {"ohem_thresh": 1.0}, ValueError, "ohem_thresh"),
+    (TGHEM, {"ohem_min_kept": 0}, ValueError, "ohem_min_kept"),
+    (TGHEM, {"ohem_min_kept": 10.5}, TypeError, "ohem_min_kept"),
+    (TGHEM, {"topo_epsilon": 0.0}, ValueError, "topo_epsilon"),
+    (TGHEM, {"topo_epsilon": float("inf")}, ValueError, "topo_epsilon"),
+    (TGHEM, {"topo_reduction": "max"}, ValueError, "topo_reduction"),
+    (TGHEM, {"centroid_mode": "pixel"}, ValueError, "centroid_mode"),
+    (TGHEM, {"reduction": "avg"}, ValueError, "reduction"),
+    (TGHEM, {"reduction": None}, TypeError, "reduction"),
+    (TGHEM, {"ignore_index": 0.5}, TypeError, "ignore_index"),
+    (TGHEM, {"topo_guide": "gudhi"}, TypeError, "topo_guide"),
+    (BinaryDiceLoss, {"smooth": 0.0}, ValueError, "smooth"),
+    (BinaryDiceLoss, {"reduction": "batchmean"}, ValueError, "reduction"),
+    (SegmentationLoss, {"thresh": 1.5}, ValueError, "thresh"),
+    (SegmentationLoss, {"min_kept": -3}, ValueError, "min_kept"),
+    (SegmentationLoss, {"dice_weight": -1.0}, ValueError, "dice_weight"),
+    (TopoGuide, {"epsilon": -5.0}, ValueError, "epsilon"),
+    (TopoGuide, {"reduction": "H0"}, ValueError, "reduction"),
+    (TopoGuide, {"backend": "ripser"}, ValueError, "backend"),
+    (FocalLoss, {"gamma": -1.0}, ValueError, "gamma"),
+    (FocalLoss, {"alpha": 1.5}, ValueError, "alpha"),
+    (SoftDiceCLDiceLoss, {"iterations": 0}, ValueError, "iterations"),
+    (SoftDiceCLDiceLoss, {"iterations": True}, TypeError, "iterations"),
+    (SoftDiceCLDiceLoss, {"alpha": -0.1}, ValueError, "alpha"),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,error,argument", CONSTRUCTOR_CASES)
+def test_constructor_rejects(cls, kwargs, error, argument):
+    with pytest.raises(error, match=argument):
+        cls(**kwargs)
+
+
+def test_ignore_index_value_accepted_when_declared():
+    mask = MASK.clone()
+    mask[:, 0] = 255
+    assert torch.isfinite(TGHEM(ignore_index=255)(LOGITS, mask, DOTS))
+
+
+def test_hard_mask_checked():
+    loss = SegmentationLoss()
+    with pytest.raises(TypeError, match="hard_mask"):
+        loss(LOGITS, MASK, hard_mask=torch.zeros(2, 8, 8))
+    with pytest.raises(ValueError, match="hard_mask"):
+        loss(LOGITS, MASK, hard_mask=torch.zeros(2, 4, 4, dtype=torch.bool))
+
+
+@pytest.mark.parametrize(
+    "gt,pred,error,argument",
+    [
+        (np.zeros((4, 4)), np.zeros((4, 5)), ValueError, "same shape"),
+        (np.zeros((2, 4, 4)), np.zeros((4, 4)), ValueError, "gt_dots"),
+        ([[0, 1]], np.zeros((1, 2)), TypeError, "gt_dots"),
+        (np.zeros((4, 4)), np.zeros((4, 4), dtype=object), TypeError, "pred_binary"),
+    ],
+)
+def test_topoguide_call_rejects(gt, pred, error, argument):
+    with pytest.raises(error, match=argument):
+        TopoGuide()(gt, pred)
+
+
+def test_topoguide_batch_rejects():
+    with pytest.raises(ValueError, match="gt_dots"):
+        TopoGuide().discrepancies(np.zeros((4, 4)), np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="same shape"):
+        TopoGuide().discrepancies(np.zeros((2, 4, 4)), np.zeros((3, 4, 4)))
