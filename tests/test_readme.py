@@ -1,0 +1,28 @@
+"""The README's Python examples run as written, and its commands match .ci/run."""
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_has_examples():
+    assert len(PYTHON_BLOCKS) >= 2
+
+
+@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
+def test_readme_example_runs(index, capsys):
+    exec(compile(PYTHON_BLOCKS[index], f"README.md[python block {index}]", "exec"), {})
+    assert capsys.readouterr().out.strip()
+
+
+def test_ci_runs_the_readme_commands():
+    ci = (ROOT / ".ci" / "run").read_text()
+    bash_blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    install = next(b.strip() for b in bash_blocks if "pip install -r requirements.txt" in b)
+    test = next(b.strip() for b in bash_blocks if "pytest" in b)
+    assert install in ci
+    assert test in ci
