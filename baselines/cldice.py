@@ -116,7 +116,7 @@ class SoftDiceCLDiceLoss(nn.Module):
     def forward(
         self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
-        check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
+        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
         valid = valid_pixels(gt_mask, self.ignore_index).unsqueeze(1)
         prob = torch.sigmoid(pred_logits) * valid
         target = torch.where(valid, gt_mask.unsqueeze(1), torch.zeros_like(prob)).to(prob.dtype)

@@ -56,7 +56,7 @@ class DiceBCELoss(nn.Module):
     def forward(
         self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
-        check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
+        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
         valid = valid_pixels(gt_mask, self.ignore_index)
         logits = pred_logits[:, 0]
         target = torch.where(valid, gt_mask, torch.zeros_like(gt_mask)).to(logits.dtype)

@@ -75,7 +75,7 @@ class FocalLoss(nn.Module):
     def forward(
         self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
-        check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
+        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
         logits = pred_logits[:, 0]
         valid = valid_pixels(gt_mask, self.ignore_index)
         target = torch.where(valid, gt_mask, torch.zeros_like(gt_mask)).to(logits.dtype)

@@ -115,3 +115,16 @@ def test_options_are_passed_to_topoguide():
 def test_functional_form():
     logits, mask, dots = _crops(7)
     torch.testing.assert_close(tghem_loss(logits, mask, dots, lambda_pers=0.3), TGHEM(lambda_pers=0.3)(logits, mask, dots))
+
+
+def test_mask_and_logit_dtypes():
+    logits, mask, dots = _crops(8, batch=2, size=32)
+    reference = TGHEM(ohem_min_kept=100)(logits, mask, dots)
+    for mask_variant in (mask.bool(), mask.to(torch.uint8), mask.double()):
+        got = TGHEM(ohem_min_kept=100)(logits, mask_variant, dots.bool())
+        torch.testing.assert_close(got, reference)
+    # half-precision logits (as under autocast) are computed in float32
+    half = TGHEM(ohem_min_kept=100)(logits.bfloat16(), mask, dots)
+    assert half.dtype == torch.float32
+    expected = TGHEM(ohem_min_kept=100)(logits.bfloat16().float(), mask, dots)
+    torch.testing.assert_close(half, expected)

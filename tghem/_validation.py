@@ -123,12 +123,21 @@ def check_dots(gt_dots, pred_logits: torch.Tensor) -> None:
         raise ValueError(f"gt_dots must be non-negative (non-zero pixels are points), got minimum {gt_dots.min().item()!r}")
 
 
-def check_inputs(pred_logits, gt_mask, gt_dots, *, ignore_index: Optional[int], require_dots: bool) -> None:
-    """Validate the common loss call ``loss(pred_logits, gt_mask, gt_dots)``."""
+def check_inputs(
+    pred_logits, gt_mask, gt_dots, *, ignore_index: Optional[int], require_dots: bool
+) -> torch.Tensor:
+    """Validate the common loss call ``loss(pred_logits, gt_mask, gt_dots)``.
+
+    Returns ``pred_logits``, upcast to float32 when it is float16/bfloat16 (as under
+    autocast): the losses sum over ~1e5 pixels, which half precision cannot hold.
+    """
     check_logits(pred_logits)
     check_mask(gt_mask, pred_logits, ignore_index)
     if gt_dots is None:
         if require_dots:
             raise TypeError("gt_dots must be a torch.Tensor of shape (B, H, W) for this loss, got None")
-        return
-    check_dots(gt_dots, pred_logits)
+    else:
+        check_dots(gt_dots, pred_logits)
+    if pred_logits.dtype in (torch.float16, torch.bfloat16):
+        return pred_logits.float()
+    return pred_logits

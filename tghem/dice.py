@@ -100,7 +100,7 @@ class BinaryDiceLoss(nn.Module):
     def forward(
         self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
-        check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
+        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
         per_image = dice_per_image(pred_logits, gt_mask, smooth=self.smooth, ignore_index=self.ignore_index)
         return reduce_per_image(per_image, self.reduction)
 

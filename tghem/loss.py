@@ -114,7 +114,7 @@ class TGHEM(nn.Module):
         self.last_discrepancy: Optional[torch.Tensor] = None
 
     def forward(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
-        check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=True)
+        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=True)
         per_crop = self.segmentation(pred_logits, gt_mask)
         with torch.no_grad():
             pred_binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5

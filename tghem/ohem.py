@@ -194,7 +194,7 @@ class SegmentationLoss(nn.Module):
         *,
         hard_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
+        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
         if hard_mask is None:
             hard_mask = select_hard_pixels(
                 pred_logits,
