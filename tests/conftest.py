@@ -1,0 +1,48 @@
+"""Fixtures of the data tests: tiny crowd datasets in their published layout."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.io import savemat
+
+
+def _write_shanghaitech_mat(path: Path, points: np.ndarray) -> None:
+    """Write a .mat in the published structure: image_info{1}.location / .number."""
+    rec = np.zeros((1, 1), dtype=[("location", "O"), ("number", "O")])
+    rec[0, 0]["location"] = np.asarray(points, np.float64).reshape(-1, 2)
+    rec[0, 0]["number"] = np.array([[float(len(points))]])
+    cell = np.empty((1, 1), dtype=object)
+    cell[0, 0] = rec
+    path.parent.mkdir(parents=True, exist_ok=True)
+    savemat(path, {"image_info": cell})
+
+
+def _make_shanghaitech(base: Path, part="B", w=64, h=48):
+    """A tiny ShanghaiTech part in the published layout; returns {id: 1-based points}."""
+    rng = np.random.default_rng(0)
+    truth = {}
+    for split, n_img in (("train", 4), ("test", 2)):
+        d = base / "ShanghaiTech" / f"part_{part}" / f"{split}_data"
+        (d / "images").mkdir(parents=True)
+        for i in range(1, n_img + 1):
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(d / "images" / f"IMG_{i}.jpg")
+            pts = np.stack([rng.uniform(1, w, 7), rng.uniform(1, h, 7)], 1)
+            pts[0] = [1.0, 1.0]  # MATLAB's first pixel centre
+            pts[1] = [w + 0.4, 0.3]  # annotation just outside, as happens in the published files
+            _write_shanghaitech_mat(d / "ground-truth" / f"GT_IMG_{i}.mat", pts)
+            truth[f"{split}_IMG_{i}"] = pts
+    return truth
+
+
+@pytest.fixture
+def write_shanghaitech_mat():
+    """Function writing a ShanghaiTech ground-truth .mat: ``(path, points)``."""
+    return _write_shanghaitech_mat
+
+
+@pytest.fixture
+def make_shanghaitech():
+    """Function writing a tiny ShanghaiTech part: ``(base, part, w, h) -> {id: 1-based points}``."""
+    return _make_shanghaitech
