@@ -1,0 +1,235 @@
+"""Training-time crops: K random crops of ONE training image per mini-batch.
+
+This is the paper's mini-batch construction. Targets are built once per image (dilated mask
+and dot map of the whole, padded image) and cut with the same window as the image, so a disk
+whose centre lies just outside a crop still shows inside it and crop targets agree with the
+crop's points. Flips and 90-degree rotations are applied to image, targets and points alike.
+
+Contract of a batch (:class:`CropBatch`), matching ``loss(pred_logits (B,1,H,W), gt_mask (B,H,W),
+gt_dots (B,H,W))``:
+
+* ``image`` (K, C, S, S) float32, normalised per image and channel (zero mean, unit std over
+  the unpadded image); padding is 0.
+* ``mask`` (K, S, S) float32: 1 inside a disk, 0 outside, :data:`IGNORE_INDEX` on padding.
+* ``dots`` (K, S, S) float32: number of points per pixel (2 where two dots share a pixel), 0 on
+  padding; ``dots.sum()`` over a crop equals its number of points.
+* ``points``: per crop an (n, 2) float64 array of x, y at the dots' pixel centres (integer
+  values) in crop coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .masks import dilated_mask, dot_map, point_pixels
+
+IGNORE_INDEX = 255
+"""Mask value of pixels excluded from the loss (padding). Never a valid {0, 1} target."""
+
+
+def normalise_image(image: np.ndarray, channels: int | None = None) -> np.ndarray:
+    """Per-image normalisation to (C, H, W) float32 with zero mean and unit std per channel.
+
+    Args:
+        image: (H, W) or (H, W, C) uint8 image.
+        channels: output channels: None keeps them (alpha dropped), 1 converts colour to
+            luminance, 3 repeats a grey channel.
+
+    Returns:
+        (C, H, W) float32.
+    """
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3:
+        raise ValueError(f"image: expected (H, W) or (H, W, C), got shape {a.shape}")
+    if a.shape[2] in (2, 4):
+        a = a[..., :-1]
+    a = a.astype(np.float32) / 255.0
+    if channels is not None:
+        if channels not in (1, 3):
+            raise ValueError(f"channels: expected None, 1 or 3, got {channels!r}")
+        if channels == 1 and a.shape[2] == 3:
+            a = (a @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+        elif channels == 3 and a.shape[2] == 1:
+            a = np.repeat(a, 3, axis=2)
+    mean = a.mean(axis=(0, 1), keepdims=True)
+    # A flat channel has std 0; the floor keeps it finite instead of blowing noise up.
+    std = np.maximum(a.std(axis=(0, 1), keepdims=True), 1.0 / 255.0)
+    return np.ascontiguousarray(((a - mean) / std).transpose(2, 0, 1), dtype=np.float32)
+
+
+@dataclass
+class CropBatch:
+    """K crops of one image (see the module docstring for the contract).
+
+    Attributes:
+        image: (K, C, S, S) float32.
+        mask: (K, S, S) float32 in {0, 1, IGNORE_INDEX}.
+        dots: (K, S, S) float32 counts.
+        points: K arrays (n_k, 2) of x, y in crop coordinates.
+        origins: (K, 2) int64 x, y of each crop's top-left corner in the padded image.
+        transforms: K tuples (hflip, vflip, rot90 quarter turns) applied after cutting.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    dots: np.ndarray
+    points: list
+    origins: np.ndarray
+    transforms: list
+
+    def tensors(self):
+        """Return ``(image, mask, dots)`` as torch tensors (sharing memory)."""
+        import torch
+
+        return torch.from_numpy(self.image), torch.from_numpy(self.mask), torch.from_numpy(self.dots)
+
+
+def transform_points(points: np.ndarray, size: int, hflip: bool, vflip: bool, rot: int) -> np.ndarray:
+    """Apply the array transforms of :func:`_transform_array` to points in a square crop.
+
+    Order: horizontal flip, vertical flip, then ``rot`` counter-clockwise quarter turns
+    (``np.rot90`` on the (row, col) axes), with pixel centres at integer coordinates.
+    """
+    p = np.asarray(points, np.float64).reshape(-1, 2).copy()
+    if hflip:
+        p[:, 0] = size - 1 - p[:, 0]
+    if vflip:
+        p[:, 1] = size - 1 - p[:, 1]
+    for _ in range(rot % 4):
+        p = np.stack([p[:, 1], size - 1 - p[:, 0]], axis=1)
+    return p
+
+
+def _transform_array(a: np.ndarray, hflip: bool, vflip: bool, rot: int) -> np.ndarray:
+    if hflip:
+        a = a[..., :, ::-1]
+    if vflip:
+        a = a[..., ::-1, :]
+    return np.rot90(a, rot % 4, axes=(-2, -1))
+
+
+class CropSampler:
+    """Deterministic sampler of K random crops from one image.
+
+    Args:
+        crop_size: side S of the square crops (paper: 256).
+        crops_per_image: K, crops per mini-batch (all from one image).
+        radius: dilated-mask radius (pixels) or ``"adaptive"``.
+        flips: random horizontal and vertical flips.
+        rot90: random quarter turns.
+        channels: passed to :func:`normalise_image`.
+        seed: seed of all random choices.
+    """
+
+    def __init__(
+        self,
+        crop_size: int = 256,
+        crops_per_image: int = 4,
+        radius: float | str = 3,
+        flips: bool = True,
+        rot90: bool = True,
+        channels: int | None = None,
+        seed: int = 0,
+    ):
+        for name, v in (("crop_size", crop_size), ("crops_per_image", crops_per_image)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name}: expected a positive int, got {v!r}")
+        if isinstance(radius, str) and radius != "adaptive":
+            raise ValueError(f"radius: expected a number or 'adaptive', got {radius!r}")
+        self.crop_size = int(crop_size)
+        self.crops_per_image = int(crops_per_image)
+        self.radius = radius
+        self.flips = flips
+        self.rot90 = rot90
+        self.channels = channels
+        self.rng = np.random.default_rng(seed)
+        self._cache: dict = {}
+
+    def targets(self, image: np.ndarray, points: np.ndarray):
+        """Normalised image and targets of the whole image, padded to at least the crop size.
+
+        Returns:
+            ``(image (C, H', W'), mask (H', W'), dots (H', W'))`` with ``H' = max(H, S)`` and
+            ``W' = max(W, S)``; padding (bottom and right) is 0 / IGNORE_INDEX / 0.
+        """
+        img = normalise_image(image, self.channels)
+        _, h, w = img.shape
+        mask = dilated_mask(points, (h, w), self.radius)
+        dots = dot_map(points, (h, w))
+        s = self.crop_size
+        ph, pw = max(0, s - h), max(0, s - w)
+        if ph or pw:
+            img = np.pad(img, ((0, 0), (0, ph), (0, pw)))
+            mask = np.pad(mask, ((0, ph), (0, pw)), constant_values=IGNORE_INDEX)
+            dots = np.pad(dots, ((0, ph), (0, pw)))
+        return img, mask, dots
+
+    def sample(self, image: np.ndarray, points: np.ndarray, key=None) -> CropBatch:
+        """Draw K crops of one image.
+
+        Args:
+            image: (H, W[, C]) uint8.
+            points: (N, 2) x, y inside the image.
+            key: optional hashable id under which the image's targets are cached.
+
+        Returns:
+            The :class:`CropBatch`.
+        """
+        if key is not None and key in self._cache:
+            img, mask, dots = self._cache[key]
+        else:
+            img, mask, dots = self.targets(image, points)
+            if key is not None:
+                self._cache[key] = (img, mask, dots)
+        s, k = self.crop_size, self.crops_per_image
+        _, hp, wp = img.shape
+        rows, cols, inside = point_pixels(points, (hp, wp))
+        rows, cols = rows[inside], cols[inside]
+        out_img, out_mask, out_dots, out_pts, origins, tfs = [], [], [], [], [], []
+        for _ in range(k):
+            y0 = int(self.rng.integers(0, hp - s + 1))
+            x0 = int(self.rng.integers(0, wp - s + 1))
+            hf = bool(self.rng.integers(2)) if self.flips else False
+            vf = bool(self.rng.integers(2)) if self.flips else False
+            rot = int(self.rng.integers(4)) if self.rot90 else 0
+            sl = (slice(y0, y0 + s), slice(x0, x0 + s))
+            out_img.append(_transform_array(img[(slice(None),) + sl], hf, vf, rot))
+            out_mask.append(_transform_array(mask[sl], hf, vf, rot))
+            out_dots.append(_transform_array(dots[sl], hf, vf, rot))
+            sel = (rows >= y0) & (rows < y0 + s) & (cols >= x0) & (cols < x0 + s)
+            local = np.stack([cols[sel] - x0, rows[sel] - y0], axis=1).astype(np.float64)
+            out_pts.append(transform_points(local, s, hf, vf, rot))
+            origins.append((x0, y0))
+            tfs.append((hf, vf, rot))
+        return CropBatch(
+            np.ascontiguousarray(np.stack(out_img), dtype=np.float32),
+            np.ascontiguousarray(np.stack(out_mask), dtype=np.float32),
+            np.ascontiguousarray(np.stack(out_dots), dtype=np.float32),
+            out_pts,
+            np.array(origins, np.int64),
+            tfs,
+        )
+
+    def batches(self, samples: Sequence, num_batches: int) -> Iterator[CropBatch]:
+        """Yield ``num_batches`` mini-batches, each K crops of one training image.
+
+        Images are visited in a seeded random order, reshuffled after each pass.
+
+        Args:
+            samples: objects with ``.image``, ``.points`` and ``.image_id`` (e.g. from
+                :func:`experiments.datasets.load_split`).
+            num_batches: number of mini-batches.
+        """
+        if not samples:
+            raise ValueError("samples: expected at least one training image, got none")
+        order: list[int] = []
+        for _ in range(num_batches):
+            if not order:
+                order = list(self.rng.permutation(len(samples)))
+            s = samples[order.pop(0)]
+            yield self.sample(s.image, s.points, key=s.image_id)
