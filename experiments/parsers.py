@@ -9,6 +9,8 @@ content digest covers) and ``parse(root)`` returns :class:`Record` objects sorte
 
 from __future__ import annotations
 
+import abc
+
 import csv
 import re
 from dataclasses import dataclass, field
@@ -294,7 +296,37 @@ def resolve_shanghaitech_root(path: Path, part: str) -> Path:
     )
 
 
-class ShanghaiTechParser:
+class _MatAnnotatedParser(abc.ABC):
+    """Shared part of the crowd parsers: (split, image, .mat) pairs -> records.
+
+    Subclasses give ``name``, ``mat_key`` (the path to the (N, 2) array inside the .mat)
+    and ``_pairs(root)``.
+    """
+
+    name = ""
+    mat_key = ""
+
+    @abc.abstractmethod
+    def _pairs(self, root: Path):
+        """Yield ``(split, image_path, mat_path)`` for every image under ``root``."""
+
+    def files(self, root: Path) -> list[Path]:
+        return sorted(p for _, img, gt in self._pairs(root) for p in (img, gt))
+
+    def parse(self, root: Path) -> list[Record]:
+        out = []
+        for split, img, gt in self._pairs(root):
+            if not gt.is_file():
+                raise ValueError(f"{self.name}: {img.name} has no annotation {gt.name}")
+            w, h = _image_size(img)
+            pts, moved = matlab_to_pixel(load_mat_points(gt, self.mat_key), w, h)
+            out.append(Record(f"{split}_{img.stem}", img, pts, w, h, split, moved))
+        if not out:
+            raise ValueError(f"{self.name}: no images found under {root}")
+        return out
+
+
+class ShanghaiTechParser(_MatAnnotatedParser):
     """ShanghaiTech part A or B: ``{train,test}_data/images/IMG_n.jpg`` + ``ground-truth/GT_IMG_n.mat``.
 
     ``root`` may be a parent of ``ShanghaiTech/``, ``ShanghaiTech/``, the ``part_X`` folder, or
@@ -303,10 +335,13 @@ class ShanghaiTechParser:
     are ``train_IMG_n`` / ``test_IMG_n`` because numbering restarts in each split.
     """
 
+    mat_key = "image_info"
+
     def __init__(self, part: str):
         if part not in ("A", "B"):
             raise ValueError(f"part: expected 'A' or 'B', got {part!r}")
         self.part = part
+        self.name = f"shanghaitech part {part}"
 
     def _pairs(self, root: Path):
         root = Path(root)
@@ -321,24 +356,12 @@ class ShanghaiTechParser:
             for img in sorted((d / "images").glob("IMG_*.jpg"), key=_natural_key):
                 yield split, img, d / "ground-truth" / f"GT_{img.stem}.mat"
 
-    def files(self, root: Path) -> list[Path]:
-        return sorted(p for _, img, gt in self._pairs(root) for p in (img, gt))
 
-    def parse(self, root: Path) -> list[Record]:
-        out = []
-        for split, img, gt in self._pairs(root):
-            if not gt.is_file():
-                raise ValueError(f"shanghaitech: {img.name} has no ground truth {gt.name}")
-            w, h = _image_size(img)
-            pts, moved = matlab_to_pixel(load_mat_points(gt, "image_info"), w, h)
-            out.append(Record(f"{split}_{img.stem}", img, pts, w, h, split, moved))
-        if not out:
-            raise ValueError(f"shanghaitech part {self.part}: no images found under {root}")
-        return out
-
-
-class UcfQnrfParser:
+class UcfQnrfParser(_MatAnnotatedParser):
     """UCF-QNRF: ``{Train,Test}/img_XXXX.jpg`` with ``img_XXXX_ann.mat`` (``annPoints``)."""
+
+    name = "ucf_qnrf"
+    mat_key = "annPoints"
 
     def _pairs(self, root: Path):
         root = Path(root)
@@ -347,21 +370,6 @@ class UcfQnrfParser:
         for split in ("Train", "Test"):
             for img in sorted((root / split).glob("img_*.jpg")):
                 yield split.lower(), img, img.with_name(f"{img.stem}_ann.mat")
-
-    def files(self, root: Path) -> list[Path]:
-        return sorted(p for _, img, gt in self._pairs(root) for p in (img, gt))
-
-    def parse(self, root: Path) -> list[Record]:
-        out = []
-        for split, img, gt in self._pairs(root):
-            if not gt.is_file():
-                raise ValueError(f"ucf_qnrf: {img.name} has no annotation {gt.name}")
-            w, h = _image_size(img)
-            pts, moved = matlab_to_pixel(load_mat_points(gt, "annPoints"), w, h)
-            out.append(Record(f"{split}_{img.stem}", img, pts, w, h, split, moved))
-        if not out:
-            raise ValueError(f"ucf_qnrf: no Train/ or Test/ img_*.jpg under {root}")
-        return out
 
 
 # --------------------------------------------------------------------------- user folders
