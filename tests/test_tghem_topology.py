@@ -1,6 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import pdist, squareform
 
@@ -185,3 +188,19 @@ def test_many_components_noise_prediction_matches_reference():
     assert len(pred_points) > 30
     d = TopoGuide()(gt, pred)
     assert d == pytest.approx(ref.discrepancy(dot_points(gt), pred_points, 50.0), rel=1e-9)
+
+
+# Integer pixel coordinates, as dots and rounded centroids are: duplicates and ties occur.
+_pixel_sets = st.integers(0, 10).flatmap(
+    lambda n: arrays(np.float64, (n, 2), elements=st.integers(0, 90).map(float))
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(gt=_pixel_sets, pred=_pixel_sets, shift=st.tuples(st.integers(-50, 50), st.integers(-50, 50)))
+def test_property_matches_reference_and_is_translation_invariant(gt, pred, shift):
+    guide = TopoGuide(epsilon=50.0)
+    d = guide.points_discrepancy(gt, pred)
+    assert d == pytest.approx(ref.discrepancy(gt, pred, 50.0), rel=1e-9, abs=1e-9)
+    assert guide.points_discrepancy(gt + shift, pred + shift) == pytest.approx(d, rel=1e-9, abs=1e-9)
+    assert guide.points_discrepancy(pred, gt) == pytest.approx(d, rel=1e-9, abs=1e-9)
