@@ -10,13 +10,12 @@ verified.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from .download import MIRROR_ENV, DownloadError, download, extract_archive
-from .fsutil import link_or_copy, replace_dir, temp_dir_beside
+from .fsutil import atomic_dir, link_or_copy
 from .integrity import DigestMismatchError, build_manifest, content_digest, sha256_file, verify_manifest
 from .parsers import PARSERS, resolve_shanghaitech_root
 from .registry import DatasetSpec
@@ -84,18 +83,13 @@ def _layout_dir_name(spec: DatasetSpec) -> str:
 def _copy_layout(spec: DatasetSpec, src: Path, extracted: Path) -> None:
     """Copy (hard-link where possible) the files used from ``src`` into ``extracted``, atomically."""
     files = PARSERS[spec.parser].files(src)
-    tmp = temp_dir_beside(extracted)
-    try:
+    with atomic_dir(extracted) as tmp:
         dst_root = tmp / _layout_dir_name(spec)
         if spec.name.startswith("shanghaitech_") and (src / "images").is_dir():
             # A lone split folder keeps its split name so ids stay train_/test_.
             dst_root = dst_root / ("train_data" if src.name.startswith("train") else "test_data")
         for f in files:
             link_or_copy(f, dst_root / f.relative_to(src))
-        replace_dir(tmp, extracted)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _log(msg: str, quiet: bool) -> None:
@@ -151,11 +145,15 @@ def acquire(
             _log(f"{spec.name}: using {root}", quiet)
     archive = raw_dir / spec.archive_name if spec.archive_name else None
     mirror = mirror_from_env(mirror)
+    # download() has verified the archive's sha256 when it fetched it; a 4.5 GB archive
+    # should not be hashed a second time.
+    fetched = False
     if root is None and mirror is not None:
         for cand in ([mirror / spec.archive_name, mirror / spec.name / spec.archive_name] if archive else []):
             if cand.is_file():
                 _log(f"{spec.name}: archive from mirror {cand}", quiet)
                 download(cand.resolve().as_uri(), archive, spec.archive_sha256, retries=0, progress=not quiet)
+                fetched = True
                 break
         else:
             src = find_layout(spec, mirror)
@@ -172,13 +170,14 @@ def acquire(
                 _log(f"{spec.name}: downloading {url}", quiet)
                 download(url, archive, spec.archive_sha256, retries=retries, backoff=backoff, progress=not quiet)
                 err = None
+                fetched = True
                 break
             except DownloadError as e:
                 err = e
         if err is not None:
             raise err
     if root is None and archive is not None:
-        if spec.archive_sha256 is not None:
+        if spec.archive_sha256 is not None and not fetched:
             actual = sha256_file(archive)
             if actual != spec.archive_sha256:
                 raise DigestMismatchError(

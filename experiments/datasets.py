@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .fsutil import replace_dir, temp_dir_beside
+from .fsutil import atomic_dir
 from .parsers import Record, read_points_csv
 
 READABLE_SPLITS = ("train", "val", "test", "unused", "all")
@@ -104,8 +104,7 @@ def write_prepared(
     meta["image_sizes"] = dict(sorted(sizes.items()))
     meta["points_clipped_into_image"] = int(sum(r.clipped for r in records))
 
-    tmp = temp_dir_beside(out_dir)
-    try:
+    with atomic_dir(out_dir) as tmp:
         (tmp / "images").mkdir()
         (tmp / "points").mkdir()
         for r in records:
@@ -113,10 +112,6 @@ def write_prepared(
             (tmp / "points" / f"{r.image_id}.csv").write_bytes(points_csv_text(r.points).encode())
         (tmp / "split.csv").write_bytes(split_csv_text(ordered).encode())
         (tmp / "meta.json").write_bytes((json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return meta
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .fsutil import replace_dir, temp_dir_beside
+from .fsutil import atomic_dir
 from .integrity import DigestMismatchError, sha256_file
 
 MIRROR_ENV = "TGHEM_DATA_MIRROR"
@@ -79,8 +78,8 @@ def download(
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
-            if _fetch_into(url, part, timeout, progress):
-                break
+            _fetch_into(url, part, timeout, progress)
+            break
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
             if isinstance(err, urllib.error.HTTPError) and 400 <= err.code < 500 and err.code != 416:
                 raise DownloadError(_offline_message(url, err)) from err
@@ -97,8 +96,8 @@ def download(
     return dest
 
 
-def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> bool:
-    """One transfer attempt, appending to ``part``. Returns True when the file is complete."""
+def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> None:
+    """One transfer attempt, appending to ``part``; returns only when the file is complete."""
     have = part.stat().st_size if part.exists() else 0
     req = urllib.request.Request(url, headers={"User-Agent": "tghem-experiments/0.1"})
     if have:
@@ -108,7 +107,7 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> bool:
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:
             # Range beyond the end: the partial file already holds everything.
-            return True
+            return
         raise
     with resp:
         status = getattr(resp, "status", 200)
@@ -130,7 +129,6 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> bool:
                 bar.update(len(chunk))
     if total is not None and part.stat().st_size < total:
         raise ConnectionError(f"transfer ended early: {part.stat().st_size} of {total} bytes")
-    return True
 
 
 def extract_archive(archive: str | Path, dest: str | Path) -> Path:
@@ -149,18 +147,12 @@ def extract_archive(archive: str | Path, dest: str | Path) -> Path:
     archive, dest = Path(archive), Path(dest)
     if not zipfile.is_zipfile(archive):
         raise ValueError(f"archive: expected a .zip file, got {archive}")
-    tmp = temp_dir_beside(dest)
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            root = tmp.resolve()
-            for name in zf.namelist():
-                target = (tmp / name).resolve()
-                if root not in target.parents and target != root:
-                    raise ValueError(f"archive: member {name!r} would be extracted outside {dest}")
-            zf.extractall(tmp)
-        replace_dir(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_dir(dest) as tmp, zipfile.ZipFile(archive) as zf:
+        root = tmp.resolve()
+        for name in zf.namelist():
+            target = (tmp / name).resolve()
+            if root not in target.parents and target != root:
+                raise ValueError(f"archive: member {name!r} would be extracted outside {dest}")
+        zf.extractall(tmp)
     return dest
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -50,6 +52,22 @@ def replace_dir(tmp: str | Path, final: str | Path) -> None:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def atomic_dir(final: str | Path) -> Iterator[Path]:
+    """Build a folder in a temporary place and move it to ``final`` only if the block succeeds.
+
+    Yields the empty temporary folder (beside ``final``, so the rename is atomic). On any
+    exception it is deleted and ``final`` keeps its previous content.
+    """
+    tmp = temp_dir_beside(final)
+    try:
+        yield tmp
+        replace_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def link_or_copy(src: str | Path, dst: str | Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import sys
 import textwrap
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from .acquire import acquire
 from .datasets import points_csv_text, split_csv_text, write_prepared
 from .download import MIRROR_ENV
-from .fsutil import replace_dir, temp_dir_beside
+from .fsutil import atomic_dir
 from .integrity import build_manifest, content_digest
 from .parsers import PARSERS
 from .registry import REGISTRY, DatasetSpec, get_spec
@@ -40,8 +39,7 @@ def generate_synthetic(raw_dir: Path, cfg: SyntheticConfig, seed: int) -> Path:
     Returns:
         ``raw_dir``, holding ``images/``, ``points/``, ``split.csv`` and ``generator.json``.
     """
-    tmp = temp_dir_beside(raw_dir)
-    try:
+    with atomic_dir(raw_dir) as tmp:
         (tmp / "images").mkdir()
         (tmp / "points").mkdir()
         assign = {}
@@ -51,10 +49,6 @@ def generate_synthetic(raw_dir: Path, cfg: SyntheticConfig, seed: int) -> Path:
             assign[image_id] = split
         (tmp / "split.csv").write_bytes(split_csv_text(assign).encode())
         (tmp / "generator.json").write_bytes(config_json(cfg, seed).encode())
-        replace_dir(tmp, raw_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return raw_dir
 
 
