@@ -115,7 +115,7 @@ class TGHEM(nn.Module):
 
     def forward(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
         pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=True)
-        per_crop = self.segmentation(pred_logits, gt_mask)
+        per_crop = self.segmentation.compute(pred_logits, gt_mask)
         with torch.no_grad():
             pred_binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5
             if self.ignore_index is not None:

@@ -80,6 +80,19 @@ def select_hard_pixels(
     return hard.view_as(valid)
 
 
+def _check_hard_mask(hard_mask, gt_mask: torch.Tensor, ignore_index: Optional[int]) -> None:
+    if not isinstance(hard_mask, torch.Tensor) or hard_mask.dtype != torch.bool:
+        actual = f"dtype {hard_mask.dtype}" if isinstance(hard_mask, torch.Tensor) else type(hard_mask).__name__
+        raise TypeError(f"hard_mask must be a bool torch.Tensor, got {actual}")
+    if hard_mask.shape != gt_mask.shape or hard_mask.device != gt_mask.device:
+        raise ValueError(
+            f"hard_mask must have shape {tuple(gt_mask.shape)} on {gt_mask.device}, "
+            f"got {tuple(hard_mask.shape)} on {hard_mask.device}"
+        )
+    if ignore_index is not None and bool((hard_mask & (gt_mask == ignore_index)).any()):
+        raise ValueError("hard_mask must not select pixels whose gt_mask equals ignore_index")
+
+
 def segmentation_loss(
     pred_logits: torch.Tensor,
     gt_mask: torch.Tensor,
@@ -195,6 +208,14 @@ class SegmentationLoss(nn.Module):
         hard_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
+        if hard_mask is not None:
+            _check_hard_mask(hard_mask, gt_mask, self.ignore_index)
+        return self.compute(pred_logits, gt_mask, hard_mask)
+
+    def compute(
+        self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, hard_mask: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """The loss on inputs already validated (as :class:`~tghem.TGHEM` does once for both terms)."""
         if hard_mask is None:
             hard_mask = select_hard_pixels(
                 pred_logits,
@@ -204,17 +225,6 @@ class SegmentationLoss(nn.Module):
                 ignore_index=self.ignore_index,
                 per_image=self.reduction == "none",
             )
-        elif not isinstance(hard_mask, torch.Tensor) or hard_mask.dtype != torch.bool:
-            raise TypeError(f"hard_mask must be a bool torch.Tensor, got {type(hard_mask).__name__}"
-                            f"{'' if not isinstance(hard_mask, torch.Tensor) else ' of dtype ' + str(hard_mask.dtype)}")
-        elif hard_mask.shape != gt_mask.shape or hard_mask.device != gt_mask.device:
-            raise ValueError(
-                f"hard_mask must have shape {tuple(gt_mask.shape)} on {gt_mask.device}, "
-                f"got {tuple(hard_mask.shape)} on {hard_mask.device}"
-            )
-        elif self.ignore_index is not None and bool((hard_mask & (gt_mask == self.ignore_index)).any()):
-            raise ValueError("hard_mask must not select pixels whose gt_mask equals ignore_index")
-
         dice = dice_per_image(pred_logits, gt_mask, smooth=self.smooth, ignore_index=self.ignore_index)
         logits = pred_logits[:, 0]
         target = torch.where(hard_mask, gt_mask, torch.zeros_like(gt_mask)).to(logits.dtype)
