@@ -124,6 +124,11 @@ class CropSampler:
         rot90: random quarter turns.
         channels: passed to :func:`normalise_image`.
         seed: seed of all random choices.
+
+    Two ways to draw: :meth:`sample` / :meth:`batches` consume the sampler's own generator
+    (``self.rng``), so a batch depends on every batch drawn before it; :meth:`batch_at` draws
+    the batch of one training iteration as a pure function of ``(seed, rank, iteration)``, so a
+    resumed run or any rank of a distributed run gets its batches without replaying others.
     """
 
     def __init__(
@@ -147,6 +152,7 @@ class CropSampler:
         self.flips = flips
         self.rot90 = rot90
         self.channels = channels
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self._cache: dict = {}
 
@@ -169,13 +175,14 @@ class CropSampler:
             dots = np.pad(dots, ((0, ph), (0, pw)))
         return img, mask, dots
 
-    def sample(self, image: np.ndarray, points: np.ndarray, key=None) -> CropBatch:
+    def sample(self, image: np.ndarray, points: np.ndarray, key=None, rng: np.random.Generator | None = None) -> CropBatch:
         """Draw K crops of one image.
 
         Args:
             image: (H, W[, C]) uint8.
             points: (N, 2) x, y inside the image.
             key: optional hashable id under which the image's targets are cached.
+            rng: generator of the crop positions and augmentations (default: ``self.rng``).
 
         Returns:
             The :class:`CropBatch`.
@@ -186,17 +193,18 @@ class CropSampler:
             img, mask, dots = self.targets(image, points)
             if key is not None:
                 self._cache[key] = (img, mask, dots)
+        rng = self.rng if rng is None else rng
         s, k = self.crop_size, self.crops_per_image
         _, hp, wp = img.shape
         rows, cols, inside = point_pixels(points, (hp, wp))
         rows, cols = rows[inside], cols[inside]
         out_img, out_mask, out_dots, out_pts, origins, tfs = [], [], [], [], [], []
         for _ in range(k):
-            y0 = int(self.rng.integers(0, hp - s + 1))
-            x0 = int(self.rng.integers(0, wp - s + 1))
-            hf = bool(self.rng.integers(2)) if self.flips else False
-            vf = bool(self.rng.integers(2)) if self.flips else False
-            rot = int(self.rng.integers(4)) if self.rot90 else 0
+            y0 = int(rng.integers(0, hp - s + 1))
+            x0 = int(rng.integers(0, wp - s + 1))
+            hf = bool(rng.integers(2)) if self.flips else False
+            vf = bool(rng.integers(2)) if self.flips else False
+            rot = int(rng.integers(4)) if self.rot90 else 0
             sl = (slice(y0, y0 + s), slice(x0, x0 + s))
             out_img.append(_transform_array(img[(slice(None),) + sl], hf, vf, rot))
             out_mask.append(_transform_array(mask[sl], hf, vf, rot))
@@ -233,3 +241,47 @@ class CropSampler:
                 order = list(self.rng.permutation(len(samples)))
             s = samples[order.pop(0)]
             yield self.sample(s.image, s.points, key=s.image_id)
+
+    def image_index_at(self, num_images: int, iteration: int, rank: int = 0, world_size: int = 1) -> int:
+        """Index of the training image of ``rank`` at ``iteration`` (see :meth:`batch_at`).
+
+        Draw ``g = iteration * world_size + rank`` of an endless sequence of passes over the
+        images, each pass a permutation seeded by ``(seed, pass)``: within a pass every image is
+        used once, and at one iteration the ranks use different images (as a distributed sampler
+        would) while none depends on the others' draws.
+        """
+        for name, v in (("num_images", num_images), ("world_size", world_size)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name}: expected a positive int, got {v!r}")
+        for name, v in (("iteration", iteration), ("rank", rank)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name}: expected a non-negative int, got {v!r}")
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed: per-iteration batches need a non-negative int seed, got {self.seed!r}")
+        if rank >= world_size:
+            raise ValueError(f"rank: expected < world_size = {world_size}, got {rank}")
+        draw = int(iteration) * int(world_size) + int(rank)
+        epoch, position = divmod(draw, int(num_images))
+        # Distinct leading tags keep the image-order and crop streams of one seed apart.
+        order = np.random.default_rng([self.seed, 0, epoch]).permutation(int(num_images))
+        return int(order[position])
+
+    def batch_at(self, samples: Sequence, iteration: int, rank: int = 0, world_size: int = 1) -> CropBatch:
+        """The mini-batch of ``rank`` at training ``iteration``: K crops of one image.
+
+        A pure function of ``(seed, rank, iteration)`` and the samples: the image comes from
+        :meth:`image_index_at`, the crops and augmentations from a generator seeded with
+        ``(seed, 1, rank, iteration)``. Resuming at any iteration, or running as one of several
+        ranks, therefore reproduces exactly the batches of an uninterrupted run.
+
+        Args:
+            samples: objects with ``.image``, ``.points`` and ``.image_id``.
+            iteration: 0-based iteration.
+            rank: this process's rank in a distributed run.
+            world_size: number of ranks.
+        """
+        if not samples:
+            raise ValueError("samples: expected at least one training image, got none")
+        s = samples[self.image_index_at(len(samples), iteration, rank, world_size)]
+        rng = np.random.default_rng([self.seed, 1, int(rank), int(iteration)])
+        return self.sample(s.image, s.points, key=s.image_id, rng=rng)
