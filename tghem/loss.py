@@ -9,6 +9,7 @@ from torch import nn
 from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_int, check_optional_int, check_real
 from tghem.dice import reduce_per_image
 from tghem.ohem import SegmentationLoss
+from tghem.parallel import Workers
 from tghem.topology import CENTROID_MODES, TOPO_REDUCTIONS, TopoGuide
 
 
@@ -46,10 +47,13 @@ class TGHEM(nn.Module):
         bce_weight: weight of the hard-pixel BCE term.
         reduction: ``'mean'`` (the formula above), ``'sum'`` (without the
             :math:`1/B`) or ``'none'`` (the (B,) weighted per-crop losses).
-        backend: TopoGuide backend, ``'gudhi'``.
+        backend: TopoGuide backend: ``'fast'`` (default, exact) or ``'gudhi'``
+            (the paper's reference path); both give the same :math:`D`.
+        topo_workers: processes for the per-crop topology, ``'auto'`` (default),
+            ``0``/``1`` (in process) or an int; see :class:`~tghem.TopoGuide`.
         topo_guide: a configured :class:`~tghem.TopoGuide` to use instead of the
-            one built from ``topo_epsilon``, ``topo_reduction``, ``centroid_mode``
-            and ``backend`` (which are then ignored).
+            one built from ``topo_epsilon``, ``topo_reduction``, ``centroid_mode``,
+            ``backend`` and ``topo_workers`` (which are then ignored).
 
     Shape:
         - pred_logits: (B, 1, H, W), floating raw logits.
@@ -83,7 +87,8 @@ class TGHEM(nn.Module):
         dice_weight: float = 0.5,
         bce_weight: float = 0.5,
         reduction: str = "mean",
-        backend: str = "gudhi",
+        backend: str = "fast",
+        topo_workers: Workers = "auto",
         topo_guide: Optional[TopoGuide] = None,
     ) -> None:
         super().__init__()
@@ -106,7 +111,13 @@ class TGHEM(nn.Module):
             reduction="none",
         )
         if topo_guide is None:
-            topo_guide = TopoGuide(epsilon=topo_epsilon, reduction=topo_reduction, centroid_mode=centroid_mode, backend=backend)
+            topo_guide = TopoGuide(
+                epsilon=topo_epsilon,
+                reduction=topo_reduction,
+                centroid_mode=centroid_mode,
+                backend=backend,
+                workers=topo_workers,
+            )
         elif not isinstance(topo_guide, TopoGuide):
             raise TypeError(f"topo_guide must be a TopoGuide or None, got {type(topo_guide).__name__}")
         self.topo = topo_guide

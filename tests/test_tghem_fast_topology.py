@@ -1,0 +1,260 @@
+"""The fast topology backend against gudhi's reference path.
+
+D of the two backends must agree to 1e-9 relative on every kind of point set the
+issue lists; the specialised H0 Wasserstein solver must equal the general ones;
+point extraction must equal the straightforward OpenCV / numpy code; and the
+number of worker processes must not change any result.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tghem import TopoGuide, component_centroids, dot_points
+from tghem import parallel, rips
+from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams
+from tghem.topology import diagram_distance, points_discrepancy
+from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def relative_difference(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(a), abs(b), 1e-300) if (a or b) else 0.0
+
+
+def sorted_rows(diagram: np.ndarray) -> np.ndarray:
+    finite = diagram[diagram[:, 1] > diagram[:, 0]]
+    return finite[np.lexsort((finite[:, 1], finite[:, 0]))]
+
+
+@st.composite
+def point_sets(draw):
+    """0 to 400 points: uniform, clustered, duplicated, collinear, far apart, or real-valued."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    kind = draw(st.sampled_from(["uniform", "clustered", "duplicates", "collinear", "far", "float", "grid"]))
+    n = draw(st.integers(0, 400))
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        points = rng.integers(0, 256, (n, 2))
+    elif kind == "clustered":
+        centres = rng.integers(0, 256, (6, 2))
+        points = np.rint(centres[rng.integers(0, 6, n)] + rng.normal(0, 12, (n, 2)))
+    elif kind == "duplicates":
+        base = rng.integers(0, 128, (max(1, n // 4), 2))
+        points = base[rng.integers(0, len(base), n)]
+    elif kind == "collinear":
+        t = rng.integers(0, 120, n)
+        points = np.stack([2 * t, t + 3], axis=1)
+    elif kind == "far":
+        points = rng.integers(0, 8, (min(n, 60), 2)) * 60  # most pairs beyond epsilon
+    elif kind == "grid":
+        points = rng.integers(0, 12, (min(n, 120), 2)) * draw(st.sampled_from([3, 5, 10]))
+    else:
+        points = rng.uniform(0, 256, (min(n, 200), 2))
+    return np.asarray(points, dtype=np.float64).reshape(-1, 2)
+
+
+@SETTINGS
+@given(gt=point_sets(), pred=point_sets(), top_dimension=st.booleans(), reduction=st.sampled_from(["sum", "H1"]))
+def test_fast_backend_equals_gudhi_on_random_point_sets(gt, pred, top_dimension, reduction):
+    fast = points_discrepancy(gt, pred, 50.0, reduction, top_dimension=top_dimension, backend="fast")
+    reference = points_discrepancy(gt, pred, 50.0, reduction, top_dimension=top_dimension, backend="gudhi")
+    assert relative_difference(fast, reference) <= 1e-9
+
+
+@SETTINGS
+@given(points=point_sets(), epsilon=st.sampled_from([7.5, 20.0, 50.0]), top_dimension=st.booleans())
+def test_fast_diagrams_equal_gudhi_diagrams_bar_for_bar(points, epsilon, top_dimension):
+    fast = fast_rips_diagrams(points, epsilon, top_dimension=top_dimension)
+    reference = gudhi_rips_diagrams(points, epsilon, top_dimension=top_dimension)
+    for ours, theirs in zip(fast, reference):
+        np.testing.assert_allclose(sorted_rows(ours), sorted_rows(theirs), rtol=1e-12, atol=0)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), density=st.floats(0.02, 0.6), blur=st.sampled_from([0.0, 0.7, 1.5]))
+def test_fast_backend_equals_gudhi_on_random_binary_predictions(seed, density, blur):
+    rng = np.random.default_rng(seed)
+    size = 96
+    noise = rng.random((2, size, size)).astype(np.float32)
+    if blur:
+        noise = np.stack([cv2.GaussianBlur(n, (0, 0), blur) for n in noise])
+        noise = (noise - noise.min()) / (np.ptp(noise) + 1e-12)
+    pred = noise < density
+    dots = np.zeros((2, size, size), np.float32)
+    for b in range(2):
+        rows, cols = rng.integers(0, size, (2, int(rng.integers(0, 60))))
+        dots[b, rows, cols] = 1
+    fast = TopoGuide(backend="fast", workers=1).discrepancies(dots, pred)
+    reference = TopoGuide(backend="gudhi", workers=1).discrepancies(dots, pred)
+    for a, b in zip(fast, reference):
+        assert relative_difference(a, b) <= 1e-9
+
+
+@st.composite
+def h0_diagrams(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n, m = draw(st.integers(0, 60)), draw(st.integers(0, 60))
+    decimals = draw(st.sampled_from([0, 1, 6]))  # coarse values make ties and common points
+    scale = draw(st.sampled_from([1.0, 10.0, 50.0]))
+    a = np.round(rng.exponential(scale, n), decimals)
+    b = np.round(rng.exponential(scale, m) * draw(st.sampled_from([1.0, 6.0])), decimals)
+    return a, b
+
+
+@SETTINGS
+@given(h0_diagrams())
+def test_h0_solver_equals_general_solvers(diagrams):
+    from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
+
+    a, b = diagrams
+    as_pairs = [np.column_stack([np.zeros(len(x)), x]) for x in (a, b)]
+    special = h0_wasserstein_distance(a, b)
+    assignment = wasserstein_distance(*as_pairs)
+    pot = float(gudhi_wasserstein(*as_pairs, order=1.0, internal_p=2.0)) if len(a) + len(b) else 0.0
+    assert relative_difference(special, assignment) <= 1e-12
+    assert relative_difference(special, pot) <= 1e-12
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 40), m=st.integers(0, 40))
+def test_assignment_solver_equals_gudhi_on_general_diagrams(seed, n, m):
+    from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
+
+    rng = np.random.default_rng(seed)
+    diagrams = []
+    for k in (n, m):
+        births = rng.uniform(0, 40, k)
+        diagrams.append(np.column_stack([births, births + rng.exponential(5, k)]))
+    ours = wasserstein_distance(*diagrams)
+    reference = float(gudhi_wasserstein(*diagrams, order=1.0, internal_p=2.0)) if n + m else 0.0
+    assert relative_difference(ours, reference) <= 1e-12
+
+
+def test_h0_solver_closed_forms():
+    # Everything to the diagonal: sum of deaths / sqrt 2.
+    assert h0_wasserstein_distance([3.0, 4.0], []) == pytest.approx(7 / math.sqrt(2), rel=1e-15)
+    # Close values match: |4 - 3|; the lone 2 goes to the diagonal.
+    assert h0_wasserstein_distance([4.0, 2.0], [3.0]) == pytest.approx(1 + 2 / math.sqrt(2), rel=1e-15)
+    # Far apart (ratio > 3 + 2 sqrt 2): both to the diagonal beats matching.
+    assert h0_wasserstein_distance([1.0], [6.0]) == pytest.approx(7 / math.sqrt(2), rel=1e-15)
+    assert h0_wasserstein_distance([1.0], [5.0]) == pytest.approx(4.0, rel=1e-15)
+    # Equal multisets: 0, and common values cancel.
+    assert h0_wasserstein_distance([1.0, 1.0, 2.0], [2.0, 1.0, 1.0]) == 0.0
+
+
+def test_h0_solver_rejects_bad_input():
+    with pytest.raises(ValueError, match="deaths_a"):
+        h0_wasserstein_distance([[1.0, 2.0]], [1.0])
+    with pytest.raises(ValueError, match="deaths_b"):
+        h0_wasserstein_distance([1.0], [-1.0])
+    with pytest.raises(ValueError, match="diagram_a"):
+        wasserstein_distance([[0.0, np.inf]], [[0.0, 1.0]])
+
+
+def reference_contour_centroids(binary: np.ndarray) -> np.ndarray:
+    """One cv2.moments call per contour, rounded with Python's round (the paper's code)."""
+    contours, _ = cv2.findContours((binary != 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    points = []
+    for contour in contours:
+        m = cv2.moments(contour)
+        if m["m00"] != 0:
+            points.append((round(m["m10"] / m["m00"]), round(m["m01"] / m["m00"])))
+    return np.asarray(points, dtype=np.float64).reshape(-1, 2)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_vectorised_centroids_equal_one_cv2_moments_call_per_contour(seed):
+    rng = np.random.default_rng(seed)
+    image = (rng.random((128, 160)) < 0.08 + 0.05 * (seed % 4)).astype(np.uint8)
+    if seed % 3 == 1:
+        image = cv2.dilate(image, np.ones((2, 2), np.uint8))  # 2x2 blobs: centroids at exact .5 ties
+    elif seed % 3 == 2:
+        image = (cv2.GaussianBlur(image.astype(np.float32), (0, 0), 1.2) > 0.2).astype(np.uint8)
+    np.testing.assert_array_equal(component_centroids(image), reference_contour_centroids(image))
+
+
+def test_dot_points_equal_numpy_nonzero_order():
+    rng = np.random.default_rng(3)
+    dots = (rng.random((50, 70)) < 0.05).astype(np.float32) * rng.integers(1, 3, (50, 70))
+    rows, cols = np.nonzero(dots)
+    np.testing.assert_array_equal(dot_points(dots), np.stack([cols, rows], axis=1).astype(np.float64))
+    assert dot_points(np.zeros((4, 4))).shape == (0, 2)
+
+
+def test_generator_path_for_real_valued_points_is_exact():
+    # Non-integer coordinates: squared distances are not float32-exact, so bars are
+    # recomputed in float64 from the generating edges.
+    points = np.array([[0.1, 0.2], [3.3, 0.25], [0.15, 4.4], [3.31, 4.41], [1.7, 2.3]])
+    fast = fast_rips_diagrams(points, 50.0)
+    reference = gudhi_rips_diagrams(points, 50.0)
+    for ours, theirs in zip(fast, reference):
+        np.testing.assert_array_equal(sorted_rows(ours), sorted_rows(theirs))
+
+
+def test_float32_collisions_fall_back_to_gudhi(monkeypatch):
+    # Two distinct squared lengths that round to the same float32: ripser's order
+    # would be ambiguous, so the diagrams must come from gudhi.
+    points = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0 + 2.0**-30]])
+    calls = []
+    original = rips.gudhi_rips_diagrams
+    monkeypatch.setattr(rips, "gudhi_rips_diagrams", lambda *a, **k: calls.append(1) or original(*a, **k))
+    fast = fast_rips_diagrams(points, 50.0)
+    assert calls == [1]
+    for ours, theirs in zip(fast, original(points, 50.0)):
+        np.testing.assert_array_equal(sorted_rows(ours), sorted_rows(theirs))
+
+
+def test_huge_neighbour_graph_warns_but_stays_exact(monkeypatch):
+    monkeypatch.setattr(rips, "LARGE_GRAPH_PAIRS", 10)
+    points = np.random.default_rng(0).integers(0, 40, (30, 2)).astype(np.float64)
+    with pytest.warns(RuntimeWarning, match="nothing is capped"):
+        fast = fast_rips_diagrams(points, 50.0)
+    for ours, theirs in zip(fast, gudhi_rips_diagrams(points, 50.0)):
+        np.testing.assert_array_equal(sorted_rows(ours), sorted_rows(theirs))
+
+
+def test_worker_processes_do_not_change_results():
+    rng = np.random.default_rng(7)
+    dots = np.zeros((6, 128, 128), np.float32)
+    for b in range(6):
+        dots[b, rng.integers(0, 128, 40), rng.integers(0, 128, 40)] = 1
+    pred = np.stack([cv2.GaussianBlur(rng.random((128, 128)).astype(np.float32), (0, 0), 1.0) for _ in range(6)]) > 0.55
+    inline = TopoGuide(workers=1).discrepancies(dots, pred)
+    pooled = TopoGuide(workers=2).discrepancies(dots, pred)
+    np.testing.assert_array_equal(inline, pooled)
+    reference = TopoGuide(backend="gudhi", workers=1).discrepancies(dots, pred)
+    np.testing.assert_allclose(pooled, reference, rtol=1e-9, atol=0)
+
+
+def test_workers_setting_is_validated_and_resolved(monkeypatch):
+    with pytest.raises(ValueError, match="workers must be 'auto' or an int >= 0, got 'many'"):
+        TopoGuide(workers="many")
+    with pytest.raises(TypeError, match="workers"):
+        TopoGuide(workers=1.5)
+    with pytest.raises(ValueError, match="got -1"):
+        TopoGuide(workers=-1)
+    assert parallel.resolve_workers(0, 8) == 1
+    assert parallel.resolve_workers(4, 2) == 2  # never more processes than crops
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert parallel.usable_cores() == 4  # 16 cores shared by 4 torchrun ranks
+    assert parallel.resolve_workers("auto", 8) == 4
+
+
+def test_backend_argument_is_checked():
+    with pytest.raises(ValueError, match="backend"):
+        TopoGuide(backend="ripser")
+    with pytest.raises(ValueError, match="backend"):
+        diagram_distance(np.zeros((0, 2)), np.zeros((0, 2)), backend="pot")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert TopoGuide().backend == "fast"
