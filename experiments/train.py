@@ -24,6 +24,7 @@ import csv
 import io
 import json
 import math
+import os
 import sys
 import textwrap
 import time
@@ -167,10 +168,12 @@ def train(
         raise ValueError(f"--stop-after: expected an int >= 1, got {stop_after!r}")
     cfg = load_params(params_path, overrides)
     out = Path(out)
-    if resume and not (out / "last.pt").is_file():
-        raise FileNotFoundError(f"--resume: {out / 'last.pt'} does not exist; start the run without --resume")
-    if not resume and (out / "last.pt").is_file():
-        raise ValueError(f"--out: {out} already holds a run (last.pt); pass --resume to continue it, or choose another folder")
+    # Only rank 0 reads or writes the run folder (on several machines it need not be shared).
+    if os.environ.get("RANK", "0") == "0":
+        if resume and not (out / "last.pt").is_file():
+            raise FileNotFoundError(f"--resume: {out / 'last.pt'} does not exist; start the run without --resume")
+        if not resume and (out / "last.pt").is_file():
+            raise ValueError(f"--out: {out} already holds a run (last.pt); pass --resume to continue it, or choose another folder")
     pdir = prepared_dir(data_dir, dataset)
     meta = read_meta(pdir)
     train_samples = load_split(pdir, "train")
