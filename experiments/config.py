@@ -35,7 +35,7 @@ class Param:
     Attributes:
         type: ``'int'``, ``'float'``, ``'bool'`` or ``'str'``.
         help: what the setting does.
-        choices: allowed values of a ``'str'`` setting (empty: any).
+        choices: allowed values of a ``'str'`` or ``'int'`` setting (empty: any).
         low: smallest allowed value (numbers), or None.
         high: largest allowed value (numbers), or None.
         low_open: ``low`` itself is not allowed.
@@ -46,7 +46,7 @@ class Param:
 
     type: str
     help: str
-    choices: tuple[str, ...] = ()
+    choices: tuple = ()
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -57,7 +57,7 @@ class Param:
     def expected(self) -> str:
         """Human-readable description of the allowed values."""
         if self.choices:
-            text = "one of " + ", ".join(self.choices)
+            text = "one of " + ", ".join(str(c) for c in self.choices)
         else:
             text = {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string"}[self.type]
             if self.low is not None or self.high is not None:
@@ -73,7 +73,7 @@ class Param:
 
 _POS = dict(low=1)
 SCHEMA: dict[str, Param] = {
-    "data.channels": Param("int", "network input channels: 1 (grey) or 3 (RGB); images are converted", low=1, high=3),
+    "data.channels": Param("int", "network input channels: 1 (grey) or 3 (RGB); images are converted", choices=(1, 3)),
     "data.mask_radius": Param("float", "training disk radius in pixels; null: the dataset's", low=0, nullable=True),
     "model.base_channels": Param("int", "U-Net width of the first block (paper: 64)", **_POS),
     "model.norm": Param("str", "normalisation layer", choices=("batch", "group", "sync")),
@@ -152,7 +152,7 @@ def _check(key: str, spec: Param, value: Any, source: str) -> Any:
     if spec.type == "int":
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if not isinstance(value, int):
+        if not isinstance(value, int) or (spec.choices and value not in spec.choices):
             raise fail()
     else:
         # PyYAML reads "1e-3" (no dot) as a string: accept any string float() understands.
@@ -281,6 +281,15 @@ def flatten(cfg: dict) -> dict[str, Any]:
     return {key: cfg[key.split(".", 1)[0]][key.split(".", 1)[1]] for key in SCHEMA}
 
 
+def _yaml_scalar(value: Any) -> str:
+    """A setting as it is written in params.yaml (null, true/false, bare strings)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def params_help(cfg: dict | None = None, sections: Iterable[str] | None = None) -> str:
     """Text listing the settings (``key = value  allowed values: help``) for a ``--help`` epilog.
 
@@ -293,6 +302,6 @@ def params_help(cfg: dict | None = None, sections: Iterable[str] | None = None) 
     for key, spec in SCHEMA.items():
         if keep is not None and key.split(".", 1)[0] not in keep:
             continue
-        value = "" if cfg is None else f" = {flatten(cfg)[key]!r}".replace("None", "null")
+        value = "" if cfg is None else f" = {_yaml_scalar(flatten(cfg)[key])}"
         lines.append(f"  {key}{value}\n      {spec.help} ({spec.expected()})")
     return "\n".join(lines)

@@ -55,6 +55,7 @@ def test_overrides_are_typed():
     ("tghem.ohem_thresh=1", "tghem.ohem_thresh: expected a number in (0, 1), got 1.0"),
     ("train.crop_size=100", "expected an int in [16, inf), a multiple of 16, got 100"),
     ("model.base_channels=null", "model.base_channels: expected an int in [1, inf), got 'null'"),
+    ("data.channels=2", "--set: data.channels: expected one of 1, 3, got 2"),
 ])
 def test_bad_overrides_are_named(text, message):
     with pytest.raises(ConfigError) as err:
