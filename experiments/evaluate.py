@@ -36,6 +36,7 @@ from .checkpoint import load_checkpoint
 from .config import ConfigError, apply_overrides, params_help, read_params
 from .crops import normalise_image
 from .datasets import load_split, points_csv_text, read_meta
+from .fsutil import atomic_dir
 from .metrics import ImageResult, evaluate_image, summarize
 from .model import UNet
 from .runtime import DEVICE_CHOICES, select_device
@@ -172,8 +173,6 @@ def evaluate_run(
     Returns:
         The content of ``metrics.json``.
     """
-    from .fsutil import atomic_dir
-
     if checkpoint not in CHECKPOINT_CHOICES:
         raise ValueError(f"checkpoint: expected one of {CHECKPOINT_CHOICES}, got {checkpoint!r}")
     for text in overrides:
