@@ -363,4 +363,11 @@ class TopoGuide:
         workers = self.workers if sum(len(task[0]) for task in tasks) >= _MIN_POINTS_FOR_WORKERS else 1
         if self.backend == "fast":
             load_engine()  # imported once here, so forked workers do not each import it
-        return np.array(parallel_map(_crop_discrepancy_task, tasks, workers), dtype=np.float64)
+        # Largest crops first (points plus foreground pixels as the cost proxy), so that no
+        # worker starts a big crop when the others are already done.
+        cost = [len(t[0]) + np.count_nonzero(pred_binary[b]) / 16.0 for b, t in enumerate(tasks)]
+        order = np.argsort(cost, kind="stable")[::-1]
+        results = parallel_map(_crop_discrepancy_task, [tasks[i] for i in order], workers)
+        discrepancy = np.empty(len(tasks), dtype=np.float64)
+        discrepancy[order] = results
+        return discrepancy
