@@ -1,6 +1,6 @@
-"""Time one TG-HEM forward pass on a batch of realistic crops.
+"""Time TopoGuide's fast backend against gudhi's reference path, and one TGHEM forward.
 
-    python -m tghem.benchmark [--vgg-cells DIR] [--batch 8] [--size 256] [--repeats 7]
+    python -m tghem.benchmark [--vgg-cells DIR] [--batch 8] [--size 256] [--repeats 7] [--workers auto]
 
 Ground-truth dots come from VGG-cells dot maps (``NNNdots.png``) when a folder is
 given (or found through ``TGHEM_DATA_MIRROR``), else from a seeded clustered point
@@ -11,9 +11,14 @@ process of similar density. Two predictions are timed:
 - noise-like: thresholded smoothed noise, as from an untrained network (hundreds
   of components per crop).
 
-For each, it prints the median wall time over ``--repeats`` runs of the
-segmentation term alone, of TopoGuide's discrepancies, and of the whole TGHEM
-forward, plus the number of predicted components.
+For each it prints, measured side by side in one run on the same crops, the median
+wall time over ``--repeats`` runs of ``TopoGuide.discrepancies`` on the batch with
+the gudhi path (one crop after another, as the paper's code), with the fast path
+in this process only (``workers=1``: what the algorithms alone buy) and with the
+fast path as configured (``--workers``, default ``auto``), the ratio gudhi / fast
+and the largest relative difference of D over all crops; then the whole TGHEM
+forward and the segmentation term alone. ``python -m experiments.bench_topology``
+adds the training-step overhead with the U-Net.
 """
 from __future__ import annotations
 
@@ -22,8 +27,9 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import cv2
 import numpy as np
@@ -87,14 +93,62 @@ def _noise_logits(shape, rng: np.random.Generator) -> np.ndarray:
     return (smooth / smooth.std() - 0.5).astype(np.float32)
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: first-call allocations and lazy imports are not the steady state
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs, after one untimed warm-up run."""
+    fn()  # first-call allocations, lazy imports and worker start-up are not the steady state
     times: List[float] = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+@dataclass
+class BenchmarkCrops:
+    """A batch of GT dot maps, their dilated masks and two kinds of predicted logits."""
+
+    dots: np.ndarray  # (B, S, S) float32
+    mask: np.ndarray  # (B, S, S) float32 in {0, 1}
+    logits: Dict[str, np.ndarray]  # name -> (B, S, S) float32
+    source: str
+
+
+def make_crops(batch: int = 8, size: int = 256, seed: int = 0, vgg_cells: Optional[str] = None) -> BenchmarkCrops:
+    """The benchmark's crops: VGG-cells dots when found (``--vgg-cells`` or the mirror), else synthetic."""
+    rng = np.random.default_rng(seed)
+    vgg_dir = _find_vgg_cells(vgg_cells)
+    dots = _gt_dots(batch, size, rng, vgg_dir)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    mask = (np.stack([cv2.dilate(d, disk) for d in dots]) > 0).astype(np.float32)
+    logits = {"near-converged": _near_converged_logits(dots, rng), "noise-like": _noise_logits(dots.shape, rng)}
+    source = f"VGG cells {vgg_dir}" if vgg_dir else "synthetic clustered points"
+    return BenchmarkCrops(dots, mask, logits, source)
+
+
+def compare_backends(dots: np.ndarray, binary: np.ndarray, repeats: int, workers="auto", epsilon: float = 50.0) -> dict:
+    """Time the gudhi path and the fast path on the same crops and compare their D."""
+    reference = TopoGuide(epsilon=epsilon, backend="gudhi", workers=1)
+    fast_inline = TopoGuide(epsilon=epsilon, backend="fast", workers=1)
+    fast = TopoGuide(epsilon=epsilon, backend="fast", workers=workers)
+    d_reference = reference.discrepancies(dots, binary)
+    d_fast = fast.discrepancies(dots, binary)
+    d_inline = fast_inline.discrepancies(dots, binary)
+    scale = np.maximum(np.abs(d_reference), 1e-300)
+    return {
+        "components": float(np.mean([len(component_centroids(b)) for b in binary])),
+        "gudhi_s": median_seconds(lambda: reference.discrepancies(dots, binary), repeats),
+        "fast_inline_s": median_seconds(lambda: fast_inline.discrepancies(dots, binary), repeats),
+        "fast_s": median_seconds(lambda: fast.discrepancies(dots, binary), repeats),
+        "max_rel_diff": float(max(np.max(np.abs(d_fast - d_reference) / scale), np.max(np.abs(d_inline - d_reference) / scale))),
+    }
+
+
+def print_environment() -> None:
+    print(
+        f"torch {torch.__version__}, python {platform.python_version()}, {os.cpu_count()} CPU(s), "
+        f"torch threads {torch.get_num_threads()}"
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -105,36 +159,33 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--batch", type=int, default=8, help="crops per batch (default 8)")
     parser.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per figure; the median is printed (default 7)")
+    parser.add_argument("--workers", default="auto", help="worker processes of the fast path: 'auto' or an int (default auto)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    workers = args.workers if args.workers == "auto" else int(args.workers)
 
-    rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
-    vgg_dir = _find_vgg_cells(args.vgg_cells)
-    dots = _gt_dots(args.batch, args.size, rng, vgg_dir)
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    mask = torch.from_numpy(np.stack([cv2.dilate(d, disk) for d in dots]) > 0).float()
-    dots_t = torch.from_numpy(dots)
-    print(f"torch {torch.__version__}, python {platform.python_version()}, {os.cpu_count()} CPU(s), threads {torch.get_num_threads()}")
-    print(f"GT dots: {'VGG cells ' + str(vgg_dir) if vgg_dir else 'synthetic clustered points'}; "
-          f"B={args.batch}, {args.size}x{args.size}, {int(dots.sum() / args.batch)} dots per crop on average")
-    criterion = TGHEM()
+    crops = make_crops(args.batch, args.size, args.seed, args.vgg_cells)
+    print_environment()
+    print(f"GT dots: {crops.source}; B={args.batch}, {args.size}x{args.size}, "
+          f"{int(crops.dots.sum() / args.batch)} dots per crop on average; epsilon 50; medians of {args.repeats}")
+    mask_t = torch.from_numpy(crops.mask)
+    dots_t = torch.from_numpy(crops.dots)
+    criterion = TGHEM(topo_workers=workers)
     segmentation = SegmentationLoss(thresh=0.7, min_kept=15000, reduction="none")
-    guide = TopoGuide()
-    for name, logits in (
-        ("near-converged", _near_converged_logits(dots, rng)),
-        ("noise-like", _noise_logits(dots.shape, rng)),
-    ):
+    for name, logits in crops.logits.items():
         logits_t = torch.from_numpy(logits).unsqueeze(1)
         binary = (torch.sigmoid(logits_t[:, 0]) >= 0.5).numpy()
-        components = np.mean([len(component_centroids(binary[b])) for b in range(args.batch)])
-        seg = _median_seconds(lambda: segmentation(logits_t, mask), args.repeats)
-        topo = _median_seconds(lambda: guide.discrepancies(dots, binary), args.repeats)
-        full = _median_seconds(lambda: criterion(logits_t, mask, dots_t), args.repeats)
+        result = compare_backends(crops.dots, binary, args.repeats, workers)
+        seg = median_seconds(lambda: segmentation(logits_t, mask_t), args.repeats)
+        full = median_seconds(lambda: criterion(logits_t, mask_t, dots_t), args.repeats)
         print(
-            f"{name:15s} {components:6.0f} components/crop | SegmentationLoss {seg * 1e3:8.1f} ms | "
-            f"TopoGuide {topo * 1e3:8.1f} ms | TGHEM forward {full * 1e3:8.1f} ms  (median of {args.repeats})"
+            f"{name:15s} {result['components']:5.0f} components/crop | TopoGuide gudhi {result['gudhi_s'] * 1e3:8.1f} ms"
+            f" | fast, 1 process {result['fast_inline_s'] * 1e3:7.1f} ms ({result['gudhi_s'] / result['fast_inline_s']:5.1f}x)"
+            f" | fast, workers={workers} {result['fast_s'] * 1e3:7.1f} ms ({result['gudhi_s'] / result['fast_s']:5.1f}x)"
+            f" | max rel. diff of D {result['max_rel_diff']:.1e}"
         )
+        print(f"{'':15s} TGHEM forward (fast) {full * 1e3:8.1f} ms | SegmentationLoss alone {seg * 1e3:6.1f} ms")
 
 
 if __name__ == "__main__":
