@@ -95,7 +95,12 @@ SCHEMA: dict[str, Param] = {
     "tghem.topo_epsilon": Param("float", "Rips filtration scale epsilon (pixels)", low=0, low_open=True),
     "tghem.topo_reduction": Param("str", "H0 + H1 ('sum'), half of it, or H1 only", choices=("sum", "mean", "H1")),
     "tghem.centroid_mode": Param("str", "predicted points of TopoGuide", choices=("contour", "component")),
-    "tghem.topo_backend": Param("str", "TopoGuide backend; null: TopoGuide's default", nullable=True),
+    "tghem.topo_backend": Param(
+        "str", "TopoGuide backend: fast or gudhi (reference), same D; null: TopoGuide's default", choices=("fast", "gudhi"), nullable=True
+    ),
+    "tghem.topo_workers": Param(
+        "int", "processes for the per-crop topology (0/1: in process); null: 'auto', usable cores per local rank", low=0, nullable=True
+    ),
     "tghem.dice_weight": Param("float", "Dice weight of the pixel term", low=0),
     "tghem.bce_weight": Param("float", "hard-pixel BCE weight of the pixel term", low=0),
     "ohem.thresh": Param("float", "OHEM confidence threshold", low=0, high=1, low_open=True, high_open=True),

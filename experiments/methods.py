@@ -34,6 +34,8 @@ def _tghem(p: dict) -> nn.Module:
     guide_kwargs = dict(epsilon=p["topo_epsilon"], reduction=p["topo_reduction"], centroid_mode=p["centroid_mode"])
     if p["topo_backend"] is not None:
         guide_kwargs["backend"] = p["topo_backend"]
+    if p["topo_workers"] is not None:  # results never depend on it, only the speed
+        guide_kwargs["workers"] = p["topo_workers"]
     # The guide is built here, without a backend unless one is configured, so that the run gets
     # TopoGuide's own default backend.
     return TGHEM(
