@@ -27,7 +27,7 @@ import torch
 
 from experiments.model import UNet
 from tghem import TGHEM, SegmentationLoss
-from tghem.benchmark import MIRROR_ENV, compare_backends, make_crops, median_seconds, print_environment
+from tghem.benchmark import add_crop_arguments, compare_backends, make_crops, median_seconds, parse_workers, print_environment
 
 
 def _synchronised(device: torch.device):
@@ -69,18 +69,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m experiments.bench_topology", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--vgg-cells", help=f"folder of VGG-cells *dots.png (default: ${MIRROR_ENV}/vgg_cells/cells if set)")
-    parser.add_argument("--batch", type=int, default=8, help="crops per batch (default 8)")
-    parser.add_argument("--size", type=int, default=256, help="crop side (default 256)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure, median printed (default 5)")
-    parser.add_argument("--workers", default="auto", help="worker processes of the fast path (default auto)")
+    add_crop_arguments(parser, repeats=5)
     parser.add_argument("--base-channels", type=int, default=8, help="U-Net width on CPU (default 8, params.yaml's CPU default)")
     parser.add_argument("--gpu-base-channels", type=int, default=64, help="U-Net width on the GPU (default 64)")
     parser.add_argument("--device", choices=["auto", "cpu"], default="auto", help="auto: CPU, then the GPU if present")
     parser.add_argument("--skip-gudhi-steps", action="store_true", help="time training steps with the fast backend only")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    workers = args.workers if args.workers == "auto" else int(args.workers)
+    workers = parse_workers(args.workers)
 
     crops = make_crops(args.batch, args.size, args.seed, args.vgg_cells)
     print_environment()

@@ -144,6 +144,21 @@ def compare_backends(dots: np.ndarray, binary: np.ndarray, repeats: int, workers
     }
 
 
+def add_crop_arguments(parser: argparse.ArgumentParser, repeats: int) -> None:
+    """The options shared by the benchmark commands: which crops, how many runs, how many workers."""
+    parser.add_argument("--vgg-cells", help=f"folder of VGG-cells *dots.png (default: ${MIRROR_ENV}/vgg_cells/cells if set)")
+    parser.add_argument("--batch", type=int, default=8, help="crops per batch (default 8)")
+    parser.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
+    parser.add_argument("--repeats", type=int, default=repeats, help=f"timed runs per figure; the median is printed (default {repeats})")
+    parser.add_argument("--workers", default="auto", help="worker processes of the fast path: 'auto' or an int (default auto)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the crops and predictions (default 0)")
+
+
+def parse_workers(text: str):
+    """'auto' or an int, from the command line."""
+    return text if text == "auto" else int(text)
+
+
 def print_environment() -> None:
     print(
         f"torch {torch.__version__}, python {platform.python_version()}, {os.cpu_count()} CPU(s), "
@@ -155,14 +170,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m tghem.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--vgg-cells", help=f"folder of VGG-cells *dots.png (default: ${MIRROR_ENV}/vgg_cells/cells if set)")
-    parser.add_argument("--batch", type=int, default=8, help="crops per batch (default 8)")
-    parser.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed runs per figure; the median is printed (default 7)")
-    parser.add_argument("--workers", default="auto", help="worker processes of the fast path: 'auto' or an int (default auto)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_crop_arguments(parser, repeats=7)
     args = parser.parse_args(argv)
-    workers = args.workers if args.workers == "auto" else int(args.workers)
+    workers = parse_workers(args.workers)
 
     torch.manual_seed(args.seed)
     crops = make_crops(args.batch, args.size, args.seed, args.vgg_cells)
