@@ -18,13 +18,13 @@ import argparse
 import csv
 import json
 import statistics
-import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
 import torch
 
+from .cli import run_stage
 from .config import ConfigError, load_params
 from .fsutil import atomic_write_text
 from .methods import METHODS, build_method
@@ -137,8 +137,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_stage(main)

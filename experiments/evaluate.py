@@ -22,7 +22,6 @@ import csv
 import io
 import json
 import math
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 from tghem.topology import component_centroids
 
 from .checkpoint import load_checkpoint
+from .cli import run_stage
 from .config import ConfigError, apply_overrides, params_help, read_params
 from .crops import normalise_image
 from .datasets import load_split, points_csv_text, read_meta
@@ -269,8 +269,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_stage(main)

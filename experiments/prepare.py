@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 from .acquire import acquire
+from .cli import run_stage
 from .datasets import points_csv_text, split_csv_text, write_prepared
 from .download import MIRROR_ENV
 from .fsutil import atomic_dir
@@ -223,8 +223,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_stage(main, extra_errors=(RuntimeError,))

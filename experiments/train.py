@@ -25,7 +25,6 @@ import io
 import json
 import math
 import os
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from .cli import run_stage
 from .config import ConfigError, flatten, load_params, params_help
 from .crops import CropSampler
 from .datasets import load_split, read_meta
@@ -384,8 +384,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_stage(main)
