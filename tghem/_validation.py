@@ -11,6 +11,7 @@ import math
 import numbers
 from typing import Iterable, Optional
 
+import numpy as np
 import torch
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -69,6 +70,19 @@ def check_optional_int(name: str, value) -> Optional[int]:
     if value is None:
         return None
     return check_int(name, value)
+
+
+def as_pairs_array(name: str, value, what: str) -> np.ndarray:
+    """``value`` as a finite (K, 2) float64 array (K may be 0); ``what`` names a row in errors."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.size == 0:
+        return np.zeros((0, 2))
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (K, 2) of {what}, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        bad = array[~np.isfinite(array).all(axis=1)][:3].tolist()
+        raise ValueError(f"{name} must be finite, got rows {bad}")
+    return array
 
 
 def check_logits(pred_logits) -> None:

@@ -30,6 +30,8 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from tghem._validation import as_pairs_array
+
 Diagrams = Tuple[np.ndarray, np.ndarray]
 
 # Points in the plane: within epsilon of a vertex there cannot be 6 neighbours that
@@ -47,14 +49,13 @@ def _empty() -> np.ndarray:
 
 
 def _as_points(points) -> np.ndarray:
-    array = np.asarray(points, dtype=np.float64)
-    if array.size == 0:
-        return np.zeros((0, 2))
-    if array.ndim != 2 or array.shape[1] != 2:
-        raise ValueError(f"points must have shape (N, 2) of (x, y), got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError("points must be finite, got NaN or inf coordinates")
-    return array
+    return as_pairs_array("points", points, "(x, y)")
+
+
+def _squared_lengths(points: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    # gudhi's order of operations (dx*dx + dy*dy), so that equal inputs give equal bits.
+    delta = points[u] - points[v]
+    return delta[:, 0] * delta[:, 0] + delta[:, 1] * delta[:, 1]
 
 
 def gudhi_rips_diagrams(points, epsilon: float, *, top_dimension: bool = True) -> Diagrams:
@@ -102,8 +103,7 @@ def neighbour_graph(points: np.ndarray, epsilon: float):
         return np.zeros((0, 2), np.int64), np.zeros(0)
     pairs = cKDTree(points).query_pairs(epsilon * (1.0 + 1e-9) + 1e-12, output_type="ndarray")
     pairs = pairs.astype(np.int64, copy=False)
-    delta = points[pairs[:, 0]] - points[pairs[:, 1]]
-    squared = delta[:, 0] * delta[:, 0] + delta[:, 1] * delta[:, 1]
+    squared = _squared_lengths(points, pairs[:, 0], pairs[:, 1])
     keep = np.sqrt(squared) <= epsilon
     if keep.all():
         return pairs, squared
@@ -219,8 +219,7 @@ def _diagrams_from_generators(points: np.ndarray, pairs: np.ndarray, values32: n
     gens = result.flag_persistence_generators_by_dim
 
     def length(u, v):
-        delta = points[np.asarray(u, np.int64)] - points[np.asarray(v, np.int64)]
-        return np.sqrt(delta[:, 0] * delta[:, 0] + delta[:, 1] * delta[:, 1])
+        return np.sqrt(_squared_lengths(points, np.asarray(u, np.int64), np.asarray(v, np.int64)))
 
     finite0 = np.asarray(gens.finite_0, dtype=np.int64).reshape(-1, 3)
     n_essential0 = np.asarray(gens.essential_0, dtype=np.int64).size

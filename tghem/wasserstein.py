@@ -34,18 +34,9 @@ import math
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from tghem._validation import as_pairs_array
+
 _DIAGONAL_FACTOR = 1.0 / math.sqrt(2.0)
-
-
-def _as_diagram(name: str, diagram) -> np.ndarray:
-    array = np.asarray(diagram, dtype=np.float64)
-    if array.size == 0:
-        return np.zeros((0, 2))
-    if array.ndim != 2 or array.shape[1] != 2:
-        raise ValueError(f"{name} must have shape (K, 2) of (birth, death) pairs, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite; clamp infinite deaths first, got {array[~np.isfinite(array).all(1)][:3]}")
-    return array
 
 
 def _cancel_common_rows(a: np.ndarray, b: np.ndarray):
@@ -81,8 +72,8 @@ def wasserstein_distance(diagram_a, diagram_b) -> float:
         >>> round(wasserstein_distance([[0.0, 4.0], [1.0, 2.0]], [[0.0, 3.0]]), 6)
         1.707107
     """
-    a = _as_diagram("diagram_a", diagram_a)
-    b = _as_diagram("diagram_b", diagram_b)
+    a = as_pairs_array("diagram_a", diagram_a, "(birth, death); clamp infinite deaths first")
+    b = as_pairs_array("diagram_b", diagram_b, "(birth, death); clamp infinite deaths first")
     a, b = _cancel_common_rows(a, b)
     n, m = len(a), len(b)
     to_diagonal_a = (a[:, 1] - a[:, 0]) * _DIAGONAL_FACTOR
