@@ -24,6 +24,11 @@ PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 """The repository's ``params.yaml``: the default settings file."""
 
 
+STUDY_SECTIONS = ("study", "ablation")
+"""Sections of ``params.yaml`` that describe the whole study (:mod:`experiments.study`), not one run:
+run settings skip them."""
+
+
 class ConfigError(ValueError):
     """A settings file or a ``--set`` override is invalid."""
 
@@ -228,6 +233,8 @@ def validate(cfg: dict, source: str = "params") -> dict:
     sections = {key.split(".", 1)[0] for key in SCHEMA}
     out: dict = {}
     for section, values in cfg.items():
+        if section in STUDY_SECTIONS:
+            continue
         if section not in sections:
             raise ConfigError(f"{source}: unknown section {section!r}{_suggest(str(section), sections)}")
         if not isinstance(values, dict):
