@@ -20,7 +20,7 @@ from tghem import TopoGuide, component_centroids, dot_points
 from tghem import parallel, rips
 from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams
 from tghem.topology import diagram_distance, points_discrepancy
-from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance
+from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance, wasserstein_matching
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -137,6 +137,48 @@ def test_assignment_solver_equals_gudhi_on_general_diagrams(seed, n, m):
     ours = wasserstein_distance(*diagrams)
     reference = float(gudhi_wasserstein(*diagrams, order=1.0, internal_p=2.0)) if n + m else 0.0
     assert relative_difference(ours, reference) <= 1e-12
+
+
+def matching_cost(a: np.ndarray, b: np.ndarray, pairs: np.ndarray) -> float:
+    """Cost of a matching as wasserstein_matching returns it, recomputed pair by pair."""
+    cost = 0.0
+    for i, j in pairs:
+        if i >= 0 and j >= 0:
+            cost += math.hypot(a[i, 0] - b[j, 0], a[i, 1] - b[j, 1])
+        else:
+            birth, death = a[i] if j < 0 else b[j]
+            cost += (death - birth) / math.sqrt(2)
+    return cost
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 30), m=st.integers(0, 30), decimals=st.sampled_from([0, 1, 6]))
+def test_wasserstein_matching_attains_the_distance(seed, n, m, decimals):
+    # Coarse values make points common to both diagrams, which are matched before the assignment.
+    rng = np.random.default_rng(seed)
+    a, b = (np.round(rng.uniform(0, 10, (k, 2)), decimals) for k in (n, m))
+    a[:, 1] += a[:, 0] + 1
+    b[:, 1] += b[:, 0] + 1
+    distance, pairs = wasserstein_matching(a, b)
+    assert distance == wasserstein_distance(a, b)  # the same assignment: the same bits
+    assert sorted(pairs[pairs[:, 0] >= 0, 0].tolist()) == list(range(n))  # every point exactly once
+    assert sorted(pairs[pairs[:, 1] >= 0, 1].tolist()) == list(range(m))
+    assert not ((pairs[:, 0] < 0) & (pairs[:, 1] < 0)).any()
+    assert relative_difference(matching_cost(a, b, pairs), distance) <= 1e-12
+
+
+def test_wasserstein_matching_closed_form():
+    # (0, 4) matches (0, 3) at cost 1; (1, 2) is closer to the diagonal (1 / sqrt 2) than to (0, 3).
+    distance, pairs = wasserstein_matching([[0.0, 4.0], [1.0, 2.0]], [[0.0, 3.0]])
+    assert pairs.tolist() == [[0, 0], [1, -1]]
+    assert distance == pytest.approx(1 + 1 / math.sqrt(2), rel=1e-15)
+    # A point in both diagrams is matched to its copy; an empty side sends all to the diagonal.
+    distance, pairs = wasserstein_matching([[0.0, 2.0], [0.0, 5.0]], [[0.0, 5.0]])
+    assert pairs.tolist() == [[0, -1], [1, 0]]
+    assert distance == pytest.approx(2 / math.sqrt(2), rel=1e-15)
+    distance, pairs = wasserstein_matching(np.zeros((0, 2)), [[1.0, 3.0]])
+    assert pairs.tolist() == [[-1, 0]] and distance == pytest.approx(math.sqrt(2), rel=1e-15)
+    assert wasserstein_matching([], [])[1].shape == (0, 2)
 
 
 def test_h0_solver_closed_forms():

@@ -13,6 +13,8 @@ may be sent to its orthogonal projection onto the diagonal.
 
 - :func:`wasserstein_distance`: any diagrams, as an assignment problem on the
   diagonal-augmented cost matrix solved by scipy's ``linear_sum_assignment``.
+- :func:`wasserstein_matching`: the same assignment, returning an optimal
+  matching as well (which point goes to which, or to the diagonal), e.g. to draw it.
 - :func:`h0_wasserstein_distance`: diagrams whose births are all 0 (H0 of a
   Vietoris-Rips filtration). A point is then its death ``d``; matching costs
   ``|d - d'|`` and the diagonal ``d / sqrt(2)``. This is a matching problem on a
@@ -75,11 +77,24 @@ def wasserstein_distance(diagram_a, diagram_b) -> float:
     a = as_pairs_array("diagram_a", diagram_a, "(birth, death); clamp infinite deaths first")
     b = as_pairs_array("diagram_b", diagram_b, "(birth, death); clamp infinite deaths first")
     a, b = _cancel_common_rows(a, b)
+    distance, _, _ = _augmented_assignment(a, b)
+    return distance
+
+
+def _augmented_assignment(a: np.ndarray, b: np.ndarray):
+    """Optimal assignment of ``a``'s rows to ``b``'s rows or to the diagonal.
+
+    Returns:
+        ``(distance, rows, cols)``: the cost, and the assignment on the ``(n + m) x (n + m)``
+        matrix: row ``i < n`` is ``a_i``, column ``j < m`` is ``b_j``; column ``m + i`` is
+        ``a_i``'s diagonal copy and row ``n + j`` ``b_j``'s. ``rows``/``cols`` are None when a
+        diagram is empty (everything goes to the diagonal).
+    """
     n, m = len(a), len(b)
     to_diagonal_a = (a[:, 1] - a[:, 0]) * _DIAGONAL_FACTOR
     to_diagonal_b = (b[:, 1] - b[:, 0]) * _DIAGONAL_FACTOR
     if n == 0 or m == 0:
-        return float(to_diagonal_a.sum() + to_diagonal_b.sum())
+        return float(to_diagonal_a.sum() + to_diagonal_b.sum()), None, None
     cost = np.zeros((n + m, n + m))
     cost[:n, :m] = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
     # Forbidden pairs get a cost larger than any feasible assignment instead of inf,
@@ -90,7 +105,80 @@ def wasserstein_distance(diagram_a, diagram_b) -> float:
     cost[np.arange(n), m + np.arange(n)] = to_diagonal_a
     cost[n + np.arange(m), np.arange(m)] = to_diagonal_b
     rows, cols = linear_sum_assignment(cost)
-    return float(cost[rows, cols].sum())
+    return float(cost[rows, cols].sum()), rows, cols
+
+
+def _common_row_indices(a: np.ndarray, b: np.ndarray):
+    """Indices behind :func:`_cancel_common_rows`: pairs of equal rows, and what is left.
+
+    Returns:
+        ``(common_a, common_b, rest_a, rest_b)``: ``a[common_a[k]] == b[common_b[k]]``;
+        ``a[rest_a]`` and ``b[rest_b]`` are exactly the arrays :func:`_cancel_common_rows`
+        returns (same rows, same order), so an assignment on them costs the same bits.
+    """
+    empty = np.zeros(0, np.int64)
+    if len(a) == 0 or len(b) == 0:
+        return empty, empty, np.arange(len(a)), np.arange(len(b))
+    _, inverse = np.unique(np.concatenate([a, b]), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if not np.isin(inverse[: len(a)], inverse[len(a) :]).any():
+        # Nothing to cancel: _cancel_common_rows keeps both arrays as they are.
+        return empty, empty, np.arange(len(a)), np.arange(len(b))
+    # Rows sorted by value (as np.unique orders them), equal rows by index.
+    order_a = np.lexsort((np.arange(len(a)), inverse[: len(a)]))
+    order_b = np.lexsort((np.arange(len(b)), inverse[len(a) :]))
+    common_a, common_b, rest_a, rest_b = [], [], [], []
+    value_a, value_b = inverse[: len(a)][order_a], inverse[len(a) :][order_b]
+    for value in np.unique(inverse):
+        in_a, in_b = order_a[value_a == value], order_b[value_b == value]
+        k = min(len(in_a), len(in_b))
+        common_a.append(in_a[:k])
+        common_b.append(in_b[:k])
+        rest_a.append(in_a[k:])
+        rest_b.append(in_b[k:])
+    return tuple(np.concatenate(part).astype(np.int64) for part in (common_a, common_b, rest_a, rest_b))
+
+
+def wasserstein_matching(diagram_a, diagram_b) -> tuple[float, np.ndarray]:
+    """:func:`wasserstein_distance` and an optimal matching that attains it.
+
+    The matching comes from the same diagonal-augmented assignment (after the same
+    cancellation of points present in both diagrams, which are matched to each other), so
+    the returned distance equals :func:`wasserstein_distance` bit for bit.
+
+    Args:
+        diagram_a: (n, 2) array of finite (birth, death) pairs.
+        diagram_b: (m, 2) array of finite (birth, death) pairs.
+
+    Returns:
+        ``(distance, pairs)``: ``pairs`` is a (K, 2) int64 array of ``(i, j)``: ``a_i``
+        matched to ``b_j`` (cost ``|a_i - b_j|``), ``(i, -1)``: ``a_i`` sent to the diagonal,
+        ``(-1, j)``: ``b_j`` sent to the diagonal (cost ``(death - birth) / sqrt(2)``). Every
+        point of either diagram occurs exactly once; rows are sorted by ``i``, then ``j``.
+
+    Example:
+        >>> d, pairs = wasserstein_matching([[0.0, 4.0], [1.0, 2.0]], [[0.0, 3.0]])
+        >>> round(d, 6), pairs.tolist()
+        (1.707107, [[0, 0], [1, -1]])
+    """
+    a = as_pairs_array("diagram_a", diagram_a, "(birth, death); clamp infinite deaths first")
+    b = as_pairs_array("diagram_b", diagram_b, "(birth, death); clamp infinite deaths first")
+    common_a, common_b, rest_a, rest_b = _common_row_indices(a, b)
+    distance, rows, cols = _augmented_assignment(a[rest_a], b[rest_b])
+    n, m = len(rest_a), len(rest_b)
+    pairs = [np.stack([common_a, common_b], axis=1)]
+    if rows is None:
+        pairs.append(np.stack([rest_a, np.full(n, -1)], axis=1))
+        pairs.append(np.stack([np.full(m, -1), rest_b], axis=1))
+    else:
+        matched = (rows < n) & (cols < m)
+        pairs.append(np.stack([rest_a[rows[matched]], rest_b[cols[matched]]], axis=1))
+        a_to_diagonal = (rows < n) & (cols >= m)
+        pairs.append(np.stack([rest_a[rows[a_to_diagonal]], np.full(a_to_diagonal.sum(), -1)], axis=1))
+        b_to_diagonal = (rows >= n) & (cols < m)
+        pairs.append(np.stack([np.full(b_to_diagonal.sum(), -1), rest_b[cols[b_to_diagonal]]], axis=1))
+    pairs = np.concatenate(pairs).astype(np.int64).reshape(-1, 2)
+    return distance, pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
 
 def h0_wasserstein_distance(deaths_a, deaths_b) -> float:
