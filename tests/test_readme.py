@@ -26,3 +26,20 @@ def test_ci_runs_the_readme_commands():
     test = next(b.strip() for b in bash_blocks if "pytest" in b)
     assert install in ci
     assert test in ci
+
+
+def test_readme_results_table_is_the_committed_one():
+    """The README embeds results/tables/main.md as committed (refresh: report --readme README.md)."""
+    import shutil
+    import subprocess
+
+    from experiments.report import readme_block_markers
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs a git checkout to read the committed results/tables/main.md")
+    done = subprocess.run(["git", "show", "HEAD:results/tables/main.md"], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip("results/tables/main.md is not committed yet")
+    start, end = readme_block_markers()
+    block = README.split(start, 1)[1].split(end, 1)[0]
+    assert block.strip() == done.stdout.strip()
