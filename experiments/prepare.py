@@ -16,7 +16,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from .acquire import acquire
+from .acquire import acquire, mirror_from_env
 from .cli import run_stage
 from .datasets import points_csv_text, split_csv_text, write_prepared
 from .download import MIRROR_ENV
@@ -133,6 +133,33 @@ def prepare(
     return out, meta
 
 
+def own_dataset_source(name: str, mirror: str | Path | None) -> Path:
+    """The folder of an unregistered dataset ``name``: ``<mirror>/<name>`` in the ``folder`` layout.
+
+    This is how the pipeline (``dvc.yaml``'s ``prepare@<name>``, which passes only the name) prepares
+    your own data: put it under the mirror as ``<name>/images/...`` with ``points/`` or ``dots/``
+    and list ``<name>`` in ``study.datasets``.
+
+    Raises:
+        ValueError: no mirror, or no ``<mirror>/<name>/images`` folder.
+    """
+    root = mirror_from_env(mirror)
+    known = ", ".join(sorted(REGISTRY))
+    if root is None:
+        raise ValueError(
+            f"--dataset {name!r}: not a registry dataset ({known}); for your own data pass --mirror DIR "
+            f"(or set ${MIRROR_ENV}) with DIR/{name}/images/ and DIR/{name}/points/ (or dots/), or use "
+            f"--dataset folder --source DIR --name {name}"
+        )
+    source = Path(root) / name
+    if not (source / "images").is_dir():
+        raise ValueError(
+            f"--dataset {name!r}: not a registry dataset ({known}) and {source / 'images'} does not exist; "
+            f"put your own data there (with {source / 'points'}/ or {source / 'dots'}/)"
+        )
+    return source
+
+
 def _registry_table() -> str:
     rows = [f"  {s.name:<15} {s.kind:<9} {s.title}" for s in REGISTRY.values()]
     return "\n".join(rows)
@@ -160,11 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
             "  python -m experiments.prepare --dataset synthetic\n"
             "  python -m experiments.prepare --dataset vgg_cells --mirror ../shared/datasets --n-train 32\n"
             "  python -m experiments.prepare --dataset shanghaitech_b --mirror /data/crowd\n"
-            "  python -m experiments.prepare --dataset folder --source my_cells/ --name my_cells"
+            "  python -m experiments.prepare --dataset folder --source my_cells/ --name my_cells\n"
+            "  python -m experiments.prepare --dataset my_cells --mirror DIR   # DIR/my_cells/images, points/"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dataset", required=True, choices=sorted(REGISTRY), metavar="NAME", help="registry name (see below)")
+    p.add_argument("--dataset", required=True, metavar="NAME",
+                   help="registry name (see below), or the name of your own dataset in the folder layout under the mirror (MIRROR/NAME/images, points/ or dots/)")
     p.add_argument("--data-dir", default="data", type=Path, help="data folder (default: data/, git-ignored)")
     p.add_argument("--mirror", type=Path, default=None, help=f"local mirror folder (default: ${MIRROR_ENV} if set)")
     p.add_argument("--source", type=Path, default=None, help="folder with the published layout, read in place (required for 'folder')")
@@ -192,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the stage; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.dataset not in REGISTRY:
+        source = own_dataset_source(args.dataset, args.mirror)
+        args.name, args.source, args.dataset = args.name or args.dataset, source, "folder"
     spec: DatasetSpec = REGISTRY[args.dataset]
     cfg = None
     if spec.kind == "synthetic":

@@ -219,3 +219,39 @@ def test_relative_data_dir_and_small_synthetic_cli(tmp_path, monkeypatch):
     meta = read_meta(Path("data/prepared/synthetic"))
     assert meta["image_sizes"] == {"80x64": 4} and meta["generator"]["image_size"] == [64, 80]
     assert str(tmp_path) not in (Path("data/prepared/synthetic/meta.json")).read_text()
+
+
+def _own_folder(base: Path, name: str) -> Path:
+    src = base / name
+    (src / "images").mkdir(parents=True)
+    (src / "points").mkdir()
+    for i in range(10):
+        Image.fromarray(np.full((12, 16), i * 20, np.uint8)).save(src / "images" / f"im{i}.png")
+        (src / "points" / f"im{i}.csv").write_text(f"x,y\n{i},{i}\n")
+    return src
+
+
+def test_own_dataset_by_name_under_the_mirror(tmp_path, monkeypatch):
+    """`--dataset NAME` for an unregistered NAME reads MIRROR/NAME as a folder dataset, as the
+    pipeline's prepare@NAME does; the result equals --dataset folder --source ... --name NAME."""
+    mirror = tmp_path / "mirror"
+    src = _own_folder(mirror, "my_cells")
+    monkeypatch.setenv("TGHEM_DATA_MIRROR", str(mirror))
+    assert prep.main(["--dataset", "my_cells", "--data-dir", str(tmp_path / "a"), "--quiet"]) == 0
+    assert prep.main(["--dataset", "folder", "--source", str(src), "--name", "my_cells",
+                      "--data-dir", str(tmp_path / "b"), "--quiet"]) == 0
+    a, b = tmp_path / "a" / "prepared" / "my_cells", tmp_path / "b" / "prepared" / "my_cells"
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes()
+    assert read_meta(a)["counts"]["all"] == {"images": 10, "points": 10}
+
+
+def test_unknown_dataset_errors_name_the_mirror_layout(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TGHEM_DATA_MIRROR", raising=False)
+    with pytest.raises(ValueError, match=r"not a registry dataset .*--mirror DIR .*DIR/nope/images"):
+        prep.main(["--dataset", "nope", "--data-dir", str(tmp_path), "--quiet"])
+    with pytest.raises(ValueError, match=r"nope/images does not exist"):
+        prep.main(["--dataset", "nope", "--mirror", str(tmp_path), "--data-dir", str(tmp_path), "--quiet"])
+    assert not (tmp_path / "prepared").exists()
