@@ -250,16 +250,24 @@ def validate(cfg: dict, source: str = "params") -> dict:
     return out
 
 
-def read_params(path: str | Path | None = None) -> dict:
-    """Read and validate a ``params.yaml`` (default: the repository's, :data:`PARAMS_PATH`)."""
+def read_params_file(path: str | Path | None = None) -> tuple[Any, str]:
+    """The parsed, unchecked content of a ``params.yaml`` (default: :data:`PARAMS_PATH`) and its name.
+
+    Raises:
+        ConfigError: the file is missing or is not valid YAML.
+    """
     path = Path(path) if path is not None else PARAMS_PATH
     if not path.is_file():
         raise ConfigError(f"params: {path} does not exist; pass --params PATH to a params.yaml")
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text()), str(path)
     except yaml.YAMLError as err:
         raise ConfigError(f"params: {path} is not valid YAML: {err}") from None
-    return validate(raw, str(path))
+
+
+def read_params(path: str | Path | None = None) -> dict:
+    """Read and validate a ``params.yaml`` (default: the repository's, :data:`PARAMS_PATH`)."""
+    return validate(*read_params_file(path))
 
 
 def apply_overrides(cfg: dict, overrides: Iterable[str]) -> dict:

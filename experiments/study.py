@@ -30,9 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .config import PARAMS_PATH, ConfigError
+from .config import ConfigError, read_params_file
 
 ABLATION_SETTINGS = ("lambda_pers", "ohem_min_kept")
 """TG-HEM settings (keys of the ``tghem`` section) that the ablation sweeps."""
@@ -170,11 +168,4 @@ def parse_study(raw: dict, source: str = "params") -> Study:
 
 def read_study(path: str | Path | None = None) -> Study:
     """The study of a ``params.yaml`` (default: the repository's)."""
-    path = Path(path) if path is not None else PARAMS_PATH
-    if not path.is_file():
-        raise ConfigError(f"params: {path} does not exist; pass --params PATH to a params.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"params: {path} is not valid YAML: {err}") from None
-    return parse_study(raw, str(path))
+    return parse_study(*read_params_file(path))
