@@ -101,7 +101,7 @@ SCHEMA: dict[str, Param] = {
     "tghem.topo_reduction": Param("str", "H0 + H1 ('sum'), half of it, or H1 only", choices=("sum", "mean", "H1")),
     "tghem.centroid_mode": Param("str", "predicted points of TopoGuide", choices=("contour", "component")),
     "tghem.topo_backend": Param(
-        "str", "TopoGuide backend: fast or gudhi (reference), same D; null: TopoGuide's default", choices=("fast", "gudhi"), nullable=True
+        "str", "TopoGuide backend: fast, ripser (giotto-ph) or gudhi (reference), same D; null: TopoGuide's default", choices=("fast", "ripser", "gudhi"), nullable=True
     ),
     "tghem.topo_workers": Param(
         "int", "processes for the per-crop topology (0/1: in process); null: 'auto', usable cores per local rank", low=0, nullable=True

@@ -1,13 +1,16 @@
-"""The fast topology backend against gudhi's reference path.
+"""The fast topology backends against gudhi's reference path.
 
-D of the two backends must agree to 1e-9 relative on every kind of point set the
-issue lists; the specialised H0 Wasserstein solver must equal the general ones;
+D of the fast (compiled) and ripser (giotto-ph) backends must agree with gudhi to
+1e-9 relative on every kind of point set the issue lists, and the fast diagrams must
+equal gudhi's bit for bit; the specialised H0 Wasserstein solver must equal the
+general ones;
 point extraction must equal the straightforward OpenCV / numpy code; and the
 number of worker processes must not change any result.
 """
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import cv2
@@ -18,7 +21,8 @@ from hypothesis import strategies as st
 
 from tghem import TopoGuide, component_centroids, dot_points
 from tghem import parallel, rips
-from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams
+from tghem.flag_persistence import flag_persistence
+from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams, ripser_rips_diagrams
 from tghem.topology import diagram_distance, points_discrepancy
 from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance, wasserstein_matching
 
@@ -62,20 +66,93 @@ def point_sets(draw):
 
 
 @SETTINGS
-@given(gt=point_sets(), pred=point_sets(), top_dimension=st.booleans(), reduction=st.sampled_from(["sum", "H1"]))
-def test_fast_backend_equals_gudhi_on_random_point_sets(gt, pred, top_dimension, reduction):
-    fast = points_discrepancy(gt, pred, 50.0, reduction, top_dimension=top_dimension, backend="fast")
+@given(
+    gt=point_sets(),
+    pred=point_sets(),
+    top_dimension=st.booleans(),
+    reduction=st.sampled_from(["sum", "H1"]),
+    backend=st.sampled_from(["fast", "ripser"]),
+)
+def test_fast_backends_equal_gudhi_on_random_point_sets(gt, pred, top_dimension, reduction, backend):
+    fast = points_discrepancy(gt, pred, 50.0, reduction, top_dimension=top_dimension, backend=backend)
     reference = points_discrepancy(gt, pred, 50.0, reduction, top_dimension=top_dimension, backend="gudhi")
     assert relative_difference(fast, reference) <= 1e-9
 
 
 @SETTINGS
 @given(points=point_sets(), epsilon=st.sampled_from([7.5, 20.0, 50.0]), top_dimension=st.booleans())
-def test_fast_diagrams_equal_gudhi_diagrams_bar_for_bar(points, epsilon, top_dimension):
-    fast = fast_rips_diagrams(points, epsilon, top_dimension=top_dimension)
+def test_fast_diagrams_equal_gudhi_diagrams_bit_for_bit(points, epsilon, top_dimension):
     reference = gudhi_rips_diagrams(points, epsilon, top_dimension=top_dimension)
-    for ours, theirs in zip(fast, reference):
+    for ours, theirs in zip(fast_rips_diagrams(points, epsilon, top_dimension=top_dimension), reference):
+        np.testing.assert_array_equal(sorted_rows(ours), sorted_rows(theirs))
+    for ours, theirs in zip(ripser_rips_diagrams(points, epsilon, top_dimension=top_dimension), reference):
         np.testing.assert_allclose(sorted_rows(ours), sorted_rows(theirs), rtol=1e-12, atol=0)
+
+
+def test_flag_persistence_closed_forms():
+    # Unit square: the 4 sides join the corners (H0 deaths 1, 1, 1), the 4-cycle is born
+    # at 1 and filled at sqrt 2, when the diagonals close the triangles.
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    h0, h1 = fast_rips_diagrams(square, 50.0)
+    assert sorted(h0[:, 1].tolist()) == [1.0, 1.0, 1.0, 50.0]
+    np.testing.assert_array_equal(h1, [[1.0, math.sqrt(2.0)]])
+    # Below the diagonal the cycle never fills: an essential bar, clamped to epsilon.
+    h0, h1 = fast_rips_diagrams(square, 1.2)
+    np.testing.assert_array_equal(h1, [[1.0, 1.2]])
+    # Regular hexagon of side 1: the cycle is born at 1 and dies at sqrt 3, when the
+    # triangles of alternate vertices appear (the long diagonals, 2, come later).
+    angles = np.arange(6) * np.pi / 3
+    hexagon = np.column_stack([np.cos(angles), np.sin(angles)])
+    _, h1 = fast_rips_diagrams(hexagon, 50.0)
+    reference = gudhi_rips_diagrams(hexagon, 50.0)[1]
+    np.testing.assert_array_equal(sorted_rows(h1), sorted_rows(reference))
+    assert len(h1) == 1 and h1[0, 1] == pytest.approx(math.sqrt(3.0), rel=1e-15)
+    # The kernel on its own: squared lengths in, squared lengths out.
+    pairs = np.array([[0, 1], [0, 3], [1, 2], [2, 3]], np.int64)  # the square's sides only
+    h0_deaths, h0_essential, births, deaths, essential = flag_persistence(4, pairs, np.ones(4))
+    assert h0_deaths.tolist() == [1.0, 1.0, 1.0] and h0_essential == 1
+    assert births.size == 0 and deaths.size == 0 and essential.tolist() == [1.0]
+
+
+def test_fast_engine_handles_lengths_that_collide_in_float32():
+    # Distinct squared lengths that round to the same float32 need no fallback here:
+    # the kernel orders float64 values.
+    points = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0 + 2.0**-30], [1.0, 1.0]])
+    for ours, theirs in zip(fast_rips_diagrams(points, 50.0), gudhi_rips_diagrams(points, 50.0)):
+        np.testing.assert_array_equal(sorted_rows(ours), sorted_rows(theirs))
+
+
+@pytest.mark.parametrize("sort_by_y", [True, False])
+def test_neighbour_graph_equals_a_kd_tree_query(sort_by_y):
+    from scipy.spatial import cKDTree
+
+    points = np.random.default_rng(4).uniform(0, 200, (300, 2))
+    points[:10] = np.arange(10)[:, None] * [[0.0, 50.0]]  # pairs at exactly epsilon, in y
+    points[10:20] = np.arange(10)[:, None] * [[50.0, 0.0]] + [[0.0, 7.0]]  # and in x
+    if sort_by_y:
+        points = points[np.argsort(points[:, 1], kind="stable")]
+    pairs, squared = rips.neighbour_graph(points, 50.0)
+    expected = cKDTree(points).query_pairs(50.0 + 1e-6, output_type="ndarray")
+    expected = expected[np.lexsort((expected[:, 1], expected[:, 0]))]
+    delta = points[expected[:, 0]] - points[expected[:, 1]]
+    np.testing.assert_array_equal(pairs, expected)
+    np.testing.assert_array_equal(squared, delta[:, 0] ** 2 + delta[:, 1] ** 2)
+    exactly_epsilon = np.isclose(np.sqrt(squared), 50.0, rtol=0, atol=1e-12)
+    assert exactly_epsilon.sum() == 18  # 9 neighbouring pairs in each line, kept
+
+
+@SETTINGS
+@given(diagrams=st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 30), st.integers(0, 30)))
+def test_distances_do_not_depend_on_the_order_of_bars(diagrams):
+    seed, n, m = diagrams
+    rng = np.random.default_rng(seed)
+    a, b = (np.round(rng.uniform(0, 10, (k, 2)), 1) for k in (n, m))
+    a[:, 1] += a[:, 0] + 1
+    b[:, 1] += b[:, 0] + 1
+    shuffled_a, shuffled_b = a[rng.permutation(n)], b[rng.permutation(m)]
+    assert wasserstein_distance(a, b) == wasserstein_distance(shuffled_a, shuffled_b)  # bit for bit
+    assert wasserstein_matching(a, b)[0] == wasserstein_matching(shuffled_a, shuffled_b)[0]
+    assert h0_wasserstein_distance(a[:, 1], b[:, 1]) == h0_wasserstein_distance(shuffled_a[:, 1], shuffled_b[:, 1])
 
 
 @SETTINGS
@@ -232,26 +309,26 @@ def test_dot_points_equal_numpy_nonzero_order():
     assert dot_points(np.zeros((4, 4))).shape == (0, 2)
 
 
-def test_generator_path_for_real_valued_points_is_exact():
+def test_ripser_generator_path_for_real_valued_points_is_exact():
     # Non-integer coordinates: squared distances are not float32-exact, so bars are
     # recomputed in float64 from the generating edges.
     points = np.array([[0.1, 0.2], [3.3, 0.25], [0.15, 4.4], [3.31, 4.41], [1.7, 2.3]])
-    fast = fast_rips_diagrams(points, 50.0)
     reference = gudhi_rips_diagrams(points, 50.0)
-    for ours, theirs in zip(fast, reference):
-        np.testing.assert_array_equal(sorted_rows(ours), sorted_rows(theirs))
+    for engine in (ripser_rips_diagrams, fast_rips_diagrams):
+        for ours, theirs in zip(engine(points, 50.0), reference):
+            np.testing.assert_array_equal(sorted_rows(ours), sorted_rows(theirs))
 
 
-def test_float32_collisions_fall_back_to_gudhi(monkeypatch):
+def test_ripser_float32_collisions_fall_back_to_gudhi(monkeypatch):
     # Two distinct squared lengths that round to the same float32: ripser's order
     # would be ambiguous, so the diagrams must come from gudhi.
     points = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0 + 2.0**-30]])
     calls = []
     original = rips.gudhi_rips_diagrams
     monkeypatch.setattr(rips, "gudhi_rips_diagrams", lambda *a, **k: calls.append(1) or original(*a, **k))
-    fast = fast_rips_diagrams(points, 50.0)
+    ripser = ripser_rips_diagrams(points, 50.0)
     assert calls == [1]
-    for ours, theirs in zip(fast, original(points, 50.0)):
+    for ours, theirs in zip(ripser, original(points, 50.0)):
         np.testing.assert_array_equal(sorted_rows(ours), sorted_rows(theirs))
 
 
@@ -292,9 +369,43 @@ def test_workers_setting_is_validated_and_resolved(monkeypatch):
     assert parallel.resolve_workers("auto", 8) == 4
 
 
+def test_balanced_lanes_longest_first():
+    # 5 -> A, 4 -> B, 3 -> B (7), 3 -> A (8), 2 -> B (9), 1 -> A (9): totals 9 and 9.
+    assert parallel.balanced_lanes([5, 4, 3, 3, 2, 1], 2) == [[0, 3, 5], [1, 2, 4]]
+    assert parallel.balanced_lanes([1.0, 1.0], 4) == [[0], [1]]  # never an empty group
+    assert parallel.balanced_lanes([2.0, 7.0, 1.0], 1) == [[1, 0, 2]]
+
+
+_MAIN_PID = os.getpid()
+
+
+def _square_or_die_in_a_worker(x):
+    if os.getpid() != _MAIN_PID and x == 3:
+        os._exit(1)  # as a worker killed for memory
+    return x * x
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_map_keeps_the_order_of_items(workers):
+    items = list(range(11))
+    costs = [float((7 * i) % 5) for i in items]
+    assert parallel.parallel_map(math.factorial, items, workers, costs=costs) == [math.factorial(i) for i in items]
+    assert parallel.parallel_map(math.factorial, items, workers) == [math.factorial(i) for i in items]
+
+
+def test_a_dead_worker_falls_back_to_the_main_process():
+    items = list(range(6))
+    costs = [9.0, 1.0, 1.0, 9.0, 1.0, 1.0]  # groups [0, 1, 4] (this process) and [3, 2, 5] (a worker)
+    assert parallel.balanced_lanes(costs, 2)[1][0] == 3
+    with pytest.warns(RuntimeWarning, match="worker process died"):
+        assert parallel.parallel_map(_square_or_die_in_a_worker, items, 2, costs=costs) == [x * x for x in items]
+    # The broken pool was dropped: the next call starts a fresh one and works.
+    assert parallel.parallel_map(math.factorial, [4, 5], 2, costs=[1.0, 1.0]) == [24, 120]
+
+
 def test_backend_argument_is_checked():
-    with pytest.raises(ValueError, match="backend"):
-        TopoGuide(backend="ripser")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        TopoGuide(backend="giotto")
     with pytest.raises(ValueError, match="backend"):
         diagram_distance(np.zeros((0, 2)), np.zeros((0, 2)), backend="pot")
     with warnings.catch_warnings():

@@ -92,7 +92,7 @@ CONSTRUCTOR_CASES = [
     (SegmentationLoss, {"dice_weight": -1.0}, ValueError, "dice_weight"),
     (TopoGuide, {"epsilon": -5.0}, ValueError, "epsilon"),
     (TopoGuide, {"reduction": "H0"}, ValueError, "reduction"),
-    (TopoGuide, {"backend": "ripser"}, ValueError, "backend"),
+    (TopoGuide, {"backend": "giotto"}, ValueError, "backend"),
     (FocalLoss, {"gamma": -1.0}, ValueError, "gamma"),
     (FocalLoss, {"alpha": 1.5}, ValueError, "alpha"),
     (SoftDiceCLDiceLoss, {"iterations": 0}, ValueError, "iterations"),

@@ -47,8 +47,9 @@ class TGHEM(nn.Module):
         bce_weight: weight of the hard-pixel BCE term.
         reduction: ``'mean'`` (the formula above), ``'sum'`` (without the
             :math:`1/B`) or ``'none'`` (the (B,) weighted per-crop losses).
-        backend: TopoGuide backend: ``'fast'`` (default, exact) or ``'gudhi'``
-            (the paper's reference path); both give the same :math:`D`.
+        backend: TopoGuide backend: ``'fast'`` (default, exact), ``'ripser'``
+            (giotto-ph) or ``'gudhi'`` (the paper's reference path); all give the
+            same :math:`D`.
         topo_workers: processes for the per-crop topology, ``'auto'`` (default),
             ``0``/``1`` (in process) or an int; see :class:`~tghem.TopoGuide`.
         topo_guide: a configured :class:`~tghem.TopoGuide` to use instead of the

@@ -1,18 +1,20 @@
 """Run the per-crop topology of a batch on several CPU cores.
 
-The persistence engines (gudhi, giotto-ph's ripser) hold the GIL, so threads would
-not overlap them; the crops of a batch go to a pool of worker processes instead.
+Much of the per-crop work holds the GIL (gudhi and giotto-ph's ripser, the numpy
+and scipy glue around the compiled kernels), so threads would not overlap it; the
+crops of a batch are split instead into groups of about equal cost, one per
+process: the calling process computes one group and worker processes the others.
 Pools are created on first use, kept for the life of the process (one per size)
 and shut down at exit. On Linux workers are forked, as torch's DataLoader workers
 are: they start at once, need no ``if __name__ == "__main__"`` guard in the user's
-script, and run only numpy, scipy, OpenCV and ripser code (never torch or CUDA,
-whose state a fork does not carry over safely). Elsewhere they are spawned, which,
-as for DataLoader workers there, needs the main guard.
+script, and run only numpy, scipy, OpenCV, numba-compiled and ripser code (never
+torch or CUDA, whose state a fork does not carry over safely). Elsewhere they are
+spawned, which, as for DataLoader workers there, needs the main guard.
 
 ``workers`` everywhere means: ``'auto'`` = as many processes as usable cores
 (divided among the local ranks of a torchrun job, read from ``LOCAL_WORLD_SIZE``),
 at most one per crop; ``0`` or ``1`` = in the calling process; ``n > 1`` = up to
-``n`` processes. Results never depend on it.
+``n`` processes, the calling one included. Results never depend on it.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Dict, List, Sequence, TypeVar, Union
+from typing import Callable, Dict, List, Optional, Sequence, TypeVar, Union
 
 Workers = Union[int, str]
 T = TypeVar("T")
@@ -84,23 +86,68 @@ def shutdown_pools() -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def parallel_map(function: Callable[[T], R], items: Sequence[T], workers: Workers = "auto") -> List[R]:
-    """``[function(item) for item in items]``, in order, over worker processes.
+def balanced_lanes(costs: Sequence[float], lanes: int) -> List[List[int]]:
+    """Split item indices into ``lanes`` groups of similar total cost.
 
-    ``function`` must be a module-level function (it is pickled by reference). If a
-    worker dies (killed for memory, say), the pool is dropped, a warning is issued
-    and the items are computed in this process.
+    Longest-processing-time-first: items by decreasing cost, each to the group with
+    the least cost so far (within 4/3 of the best split). Each group lists its items
+    in decreasing cost; ties are broken by index, so the split is deterministic.
+    """
+    lanes = max(1, min(lanes, len(costs)))
+    groups: List[List[int]] = [[] for _ in range(lanes)]
+    totals = [0.0] * lanes
+    for index in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        lightest = min(range(lanes), key=lambda g: (totals[g], g))
+        groups[lightest].append(index)
+        totals[lightest] += costs[index]
+    return groups
+
+
+def _run_lane(job):
+    function, items = job
+    return [function(item) for item in items]
+
+
+def parallel_map(
+    function: Callable[[T], R], items: Sequence[T], workers: Workers = "auto", costs: Optional[Sequence[float]] = None
+) -> List[R]:
+    """``[function(item) for item in items]``, in order, over ``workers`` processes.
+
+    ``function`` must be a module-level function (it is pickled by reference).
+
+    With ``costs`` (an estimate per item), the items are split into one group per
+    process (:func:`balanced_lanes`); the calling process computes the first group
+    itself while worker processes compute the others, one message each. Items that
+    take about a millisecond gain most from this: per-item messages and waking an
+    extra process cost about as much as the items. Without ``costs`` every item is a
+    message to a pool of ``workers`` processes.
+
+    If a worker dies (killed for memory, say), the pool is dropped, a warning is
+    issued and the items are computed in this process.
     """
     size = resolve_workers(workers, len(items))
     if size <= 1:
         return [function(item) for item in items]
+    if costs is None:
+        inline, groups, pool_size = [], [[i] for i in range(len(items))], size
+    else:
+        inline, *groups = balanced_lanes(costs, size)
+        pool_size = size - 1
+    ordered: List[R] = [None] * len(items)  # type: ignore[list-item]
     try:
-        return list(_pool(size).map(function, items))
+        pool = _pool(pool_size)
+        futures = [pool.submit(_run_lane, (function, [items[i] for i in group])) for group in groups]
+        for index in inline:
+            ordered[index] = function(items[index])
+        for group, future in zip(groups, futures):
+            for index, result in zip(group, future.result()):
+                ordered[index] = result
     except BrokenProcessPool as error:
-        _POOLS.pop(size, None)
+        _POOLS.pop(pool_size, None)
         warnings.warn(
             f"tghem: a topology worker process died ({error}); computing this batch in the main process",
             RuntimeWarning,
             stacklevel=2,
         )
         return [function(item) for item in items]
+    return ordered

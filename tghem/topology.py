@@ -21,14 +21,14 @@ import torch
 
 from tghem._validation import check_choice, check_real
 from tghem.parallel import Workers, check_workers, parallel_map
-from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams, load_engine
+from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams, load_engine, ripser_rips_diagrams
 from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 TOPO_REDUCTIONS = ("sum", "mean", "H1")
 CENTROID_MODES = ("contour", "component")
-BACKENDS = ("fast", "gudhi")
+BACKENDS = ("fast", "ripser", "gudhi")
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
 # Below this many ground-truth points in a whole batch, sending crops to other
 # processes costs more than it saves.
@@ -156,9 +156,11 @@ def rips_diagrams(
             or points all farther apart) gets an empty H0 instead of one bar
             ``(0, epsilon)`` per point. ``True`` gives the diagrams of the
             definition; ``False`` reproduces code that calls gudhi with defaults.
-        backend: ``'fast'`` (:func:`tghem.rips.fast_rips_diagrams`: k-d tree +
-            giotto-ph's ripser, exact) or ``'gudhi'`` (the reference: gudhi's
-            ``RipsComplex``). Both give the same diagrams.
+        backend: ``'fast'`` (:func:`tghem.rips.fast_rips_diagrams`: neighbour
+            graph + compiled H0/H1 persistence), ``'ripser'``
+            (:func:`tghem.rips.ripser_rips_diagrams`: the same graph, giotto-ph's
+            ripser) or ``'gudhi'`` (the reference: gudhi's ``RipsComplex``). All
+            give the same diagrams.
 
     Returns:
         ``(h0, h1)``, each a (K, 2) float64 array of (birth, death).
@@ -170,7 +172,7 @@ def rips_diagrams(
         ([3.0, 4.0, 50.0], (0, 2))
     """
     check_choice("backend", backend, BACKENDS)
-    engine = fast_rips_diagrams if backend == "fast" else gudhi_rips_diagrams
+    engine = {"fast": fast_rips_diagrams, "ripser": ripser_rips_diagrams, "gudhi": gudhi_rips_diagrams}[backend]
     return engine(points, epsilon, top_dimension=top_dimension)
 
 
@@ -182,7 +184,8 @@ def diagram_distance(diagram_a: np.ndarray, diagram_b: np.ndarray, *, backend: s
 
     Args:
         diagram_a, diagram_b: (K, 2) arrays of finite (birth, death).
-        backend: ``'fast'``: :func:`tghem.wasserstein.h0_wasserstein_distance` when
+        backend: ``'fast'`` (or ``'ripser'``, which differs only in its Rips
+            engine): :func:`tghem.wasserstein.h0_wasserstein_distance` when
             every birth is 0 (H0 diagrams), else
             :func:`tghem.wasserstein.wasserstein_distance` (scipy's assignment
             solver); ``'gudhi'``: gudhi's optimal-transport solver (POT), the
@@ -199,7 +202,7 @@ def diagram_distance(diagram_a: np.ndarray, diagram_b: np.ndarray, *, backend: s
     diagram_b = np.asarray(diagram_b, dtype=np.float64).reshape(-1, 2)
     if len(diagram_a) == 0 and len(diagram_b) == 0:
         return 0.0
-    if backend == "fast":
+    if backend != "gudhi":
         if not diagram_a[:, 0].any() and not diagram_b[:, 0].any():
             return h0_wasserstein_distance(diagram_a[:, 1], diagram_b[:, 1])
         return wasserstein_distance(diagram_a, diagram_b)
@@ -255,12 +258,14 @@ class TopoGuide:
             ``'H1'`` (the H1 term only).
         centroid_mode: ``'contour'`` (reference) or ``'component'``; see
             :func:`component_centroids`.
-        backend: ``'fast'`` (default): k-d tree neighbour graph + giotto-ph's
-            ripser on squared distances, the specialised H0 Wasserstein solver and
-            scipy's assignment solver for H1 (see :mod:`tghem.rips`,
-            :mod:`tghem.wasserstein`); ``'gudhi'``: gudhi's Rips complex and
-            Wasserstein distance, the paper's reference path. Both give the same
-            :math:`D` (tests hold them to 1e-9 relative).
+        backend: ``'fast'`` (default): neighbour graph + compiled H0/H1
+            persistence (:mod:`tghem.flag_persistence`), the specialised H0
+            Wasserstein solver and scipy's assignment solver for H1 (see
+            :mod:`tghem.rips`, :mod:`tghem.wasserstein`); ``'ripser'``: the same
+            with giotto-ph's ripser as the persistence engine; ``'gudhi'``:
+            gudhi's Rips complex and Wasserstein distance, the paper's reference
+            path. All give the same :math:`D` (tests hold them to 1e-9 relative;
+            the diagrams of ``'fast'`` equal gudhi's bit for bit).
         top_dimension: see :func:`rips_diagrams`; ``True`` (default) gives the
             diagrams of the definition, ``False`` reproduces gudhi's defaults, under
             which a crop whose points have no pair within ``epsilon`` (for example a
@@ -271,11 +276,12 @@ class TopoGuide:
             int; see :mod:`tghem.parallel`. Results do not depend on it.
 
     Cost: the fast path grows with the number of pairs of points within
-    ``epsilon``. A 256 x 256 crop of an untrained network (~700 blobs, ~22,000
-    pairs) takes about 10 ms on one core; a crop packed with several thousand tiny
-    blobs (hundreds of thousands of pairs) takes seconds and hundreds of MB. It
-    stays exact: nothing is capped or approximated. Past
-    ``LARGE_GRAPH_PAIRS`` pairs a :class:`RuntimeWarning` says so.
+    ``epsilon``. A 256 x 256 crop of a near-converged network (~130 blobs) takes
+    about 1 ms on one core, one of an untrained network (~700 blobs, ~22,000 pairs)
+    about 7 ms; a crop packed with several thousand tiny blobs (millions of pairs)
+    takes about a second and hundreds of MB. It stays exact: nothing is capped or
+    approximated. Past ``tghem.rips.LARGE_GRAPH_PAIRS`` pairs a
+    :class:`RuntimeWarning` says so.
 
     Example:
         >>> import numpy as np
@@ -361,13 +367,10 @@ class TopoGuide:
             for b in range(gt_dots.shape[0])
         ]
         workers = self.workers if sum(len(task[0]) for task in tasks) >= _MIN_POINTS_FOR_WORKERS else 1
-        if self.backend == "fast":
-            load_engine()  # imported once here, so forked workers do not each import it
-        # Largest crops first (points plus foreground pixels as the cost proxy), so that no
-        # worker starts a big crop when the others are already done.
+        if self.backend != "gudhi":
+            load_engine(self.backend)  # loaded once here, so forked workers do not each load it
+        # Points plus foreground pixels as the cost proxy: each process gets one group of
+        # crops of about equal total cost.
         cost = [len(t[0]) + np.count_nonzero(pred_binary[b]) / 16.0 for b, t in enumerate(tasks)]
-        order = np.argsort(cost, kind="stable")[::-1]
-        results = parallel_map(_crop_discrepancy_task, [tasks[i] for i in order], workers)
-        discrepancy = np.empty(len(tasks), dtype=np.float64)
-        discrepancy[order] = results
+        discrepancy = np.asarray(parallel_map(_crop_discrepancy_task, tasks, workers, costs=cost), dtype=np.float64)
         return discrepancy

@@ -20,19 +20,20 @@ may be sent to its orthogonal projection onto the diagonal.
   ``|d - d'|`` and the diagonal ``d / sqrt(2)``. This is a matching problem on a
   line, solved exactly in ``O(n log n)`` by dynamic programming over the signed
   number of open matches, kept as a convex piecewise-linear function through its
-  slopes in two heaps ("slope trick").
+  slopes in two heaps ("slope trick"); compiled with numba.
 
 Points present in both diagrams cancel first: by Kantorovich-Rubinstein duality
 ``W_1`` depends on the difference of the two measures only, so equal points are
 matched to each other at zero cost in some optimal plan. Rips diagrams of pixel
 coordinates repeat values (deaths of 1, sqrt(2), 2, ...) a lot, so this is a large
-saving.
+saving. What is left is sorted before solving, so every distance depends on the two
+multisets only, bit for bit, whatever order an engine lists its bars in.
 """
 from __future__ import annotations
 
-import heapq
 import math
 
+import numba as nb
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -42,21 +43,28 @@ _DIAGONAL_FACTOR = 1.0 / math.sqrt(2.0)
 
 
 def _cancel_common_rows(a: np.ndarray, b: np.ndarray):
-    """Remove, with multiplicity, the rows (or values) that occur in both arrays."""
-    if len(a) == 0 or len(b) == 0:
-        return a, b
+    """Remove, with multiplicity, the rows (or values) that occur in both arrays.
+
+    What is left comes sorted (lexicographically for rows), so that the distances
+    computed from it depend on the two multisets only, bit for bit, not on the order
+    in which an engine listed the bars.
+    """
     stacked = np.concatenate([a, b])
-    if stacked.ndim == 1:
-        values, inverse = np.unique(stacked, return_inverse=True)
-    else:
-        values, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    if len(stacked) == 0:
+        return a, b
+    if stacked.ndim == 2:
+        # A (birth, death) row viewed as one complex number: numpy sorts complex values
+        # lexicographically, and a 1-D unique is much faster than np.unique(axis=0).
+        stacked = np.ascontiguousarray(stacked, dtype=np.float64).view(np.complex128).reshape(-1)
+    values, inverse = np.unique(stacked, return_inverse=True)
     inverse = inverse.reshape(-1)
     count_a = np.bincount(inverse[: len(a)], minlength=len(values))
     count_b = np.bincount(inverse[len(a) :], minlength=len(values))
     common = np.minimum(count_a, count_b)
-    if not common.any():
-        return a, b
-    return np.repeat(values, count_a - common, axis=0), np.repeat(values, count_b - common, axis=0)
+    rest_a, rest_b = np.repeat(values, count_a - common), np.repeat(values, count_b - common)
+    if a.ndim == 2:
+        return rest_a.view(np.float64).reshape(-1, 2), rest_b.view(np.float64).reshape(-1, 2)
+    return rest_a, rest_b
 
 
 def wasserstein_distance(diagram_a, diagram_b) -> float:
@@ -117,17 +125,14 @@ def _common_row_indices(a: np.ndarray, b: np.ndarray):
         returns (same rows, same order), so an assignment on them costs the same bits.
     """
     empty = np.zeros(0, np.int64)
-    if len(a) == 0 or len(b) == 0:
-        return empty, empty, np.arange(len(a)), np.arange(len(b))
+    if len(a) + len(b) == 0:
+        return empty, empty, empty, empty
     _, inverse = np.unique(np.concatenate([a, b]), axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    if not np.isin(inverse[: len(a)], inverse[len(a) :]).any():
-        # Nothing to cancel: _cancel_common_rows keeps both arrays as they are.
-        return empty, empty, np.arange(len(a)), np.arange(len(b))
     # Rows sorted by value (as np.unique orders them), equal rows by index.
     order_a = np.lexsort((np.arange(len(a)), inverse[: len(a)]))
     order_b = np.lexsort((np.arange(len(b)), inverse[len(a) :]))
-    common_a, common_b, rest_a, rest_b = [], [], [], []
+    common_a, common_b, rest_a, rest_b = [empty], [empty], [empty], [empty]
     value_a, value_b = inverse[: len(a)][order_a], inverse[len(a) :][order_b]
     for value in np.unique(inverse):
         in_a, in_b = order_a[value_a == value], order_b[value_b == value]
@@ -205,49 +210,108 @@ def h0_wasserstein_distance(deaths_a, deaths_b) -> float:
         >>> round(wasserstein_distance([[0, 4.0], [0, 2.0]], [[0, 3.0]]), 6)
         2.414214
     """
-    a = _h0_deaths("deaths_a", deaths_a)
-    b = _h0_deaths("deaths_b", deaths_b)
-    a, b = _cancel_common_rows(a, b)
-    if len(a) == 0 or len(b) == 0:
-        return float((a.sum() + b.sum()) * _DIAGONAL_FACTOR)
-    values = np.concatenate([a, b])
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order].tolist()
-    from_a = (order < len(a)).tolist()
+    a = np.sort(_h0_deaths("deaths_a", deaths_a))
+    b = np.sort(_h0_deaths("deaths_b", deaths_b))
+    return float(_h0_distance_sorted(a, b, _DIAGONAL_FACTOR))
 
+
+@nb.njit(cache=True)
+def _heap_push(heap, size, value):  # pragma: no cover - compiled
+    """Push onto the min-heap ``heap[:size]``; returns the new size."""
+    i = size
+    heap[i] = value
+    while i > 0:
+        parent = (i - 1) // 2
+        if heap[parent] <= value:
+            break
+        heap[i] = heap[parent]
+        i = parent
+    heap[i] = value
+    return size + 1
+
+
+@nb.njit(cache=True)
+def _heap_replace_top(heap, size, value):  # pragma: no cover - compiled
+    """Replace the smallest item of ``heap[:size]`` by ``value`` and restore the heap."""
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[child] >= value:
+            break
+        heap[i] = heap[child]
+        i = child
+    heap[i] = value
+
+
+@nb.njit(cache=True)
+def _h0_distance_sorted(a, b, factor):  # pragma: no cover - compiled
+    # Cancel values present in both (with multiplicity) while merging the sorted arrays.
+    values = np.empty(len(a) + len(b), np.float64)
+    from_a = np.empty(len(a) + len(b), np.bool_)
+    i = j = k = 0
+    while i < len(a) or j < len(b):
+        if j == len(b) or (i < len(a) and a[i] < b[j]):
+            values[k] = a[i]
+            from_a[k] = True
+            i += 1
+            k += 1
+        elif i == len(a) or b[j] < a[i]:
+            values[k] = b[j]
+            from_a[k] = False
+            j += 1
+            k += 1
+        else:
+            i += 1
+            j += 1
+    # Slope trick: slopes for k < 0 in ``left`` (negated, so a min-heap serves as a
+    # max-heap), for k >= 0 in ``right``; offsets are added lazily to every slope.
+    left = np.empty(k, np.float64)
+    right = np.empty(k, np.float64)
+    n_left = n_right = 0
+    left_offset = right_offset = 0.0
     cost_at_zero = 0.0
-    left: list = []  # slopes of segments k -> k+1 for k < 0, negated for a max-heap
-    right: list = []  # slopes for k >= 0, min-heap
-    left_offset = right_offset = 0.0  # lazily added to every stored slope
-    previous = sorted_values[0]
-    factor = _DIAGONAL_FACTOR
-    heappush, heappushpop = heapq.heappush, heapq.heappushpop
-    for value, is_a in zip(sorted_values, from_a):
+    previous = values[0] if k else 0.0
+    for index in range(k):
+        value = values[index]
         gap = value - previous
         previous = value
         right_offset += gap
         left_offset -= gap
         to_diagonal = factor * value
-        if is_a:
+        if from_a[index]:
             # k -> k + 1 (open an A match, or close a B one), or send to the diagonal.
-            if left:
+            if n_left:
                 largest_left = -left[0] + left_offset
                 cost_at_zero += min(to_diagonal, -largest_left)
-                moved = -heappushpop(left, -(-to_diagonal - left_offset)) + left_offset
-                heappush(right, moved - right_offset)
+                pushed = -(-to_diagonal - left_offset)
+                if pushed > left[0]:
+                    moved_stored = left[0]
+                    _heap_replace_top(left, n_left, pushed)
+                else:
+                    moved_stored = pushed
+                n_right = _heap_push(right, n_right, (-moved_stored + left_offset) - right_offset)
             else:
                 cost_at_zero += to_diagonal
-                heappush(right, -to_diagonal - right_offset)
+                n_right = _heap_push(right, n_right, -to_diagonal - right_offset)
         else:
-            if right:
+            if n_right:
                 smallest_right = right[0] + right_offset
                 cost_at_zero += min(to_diagonal, smallest_right)
-                moved = heappushpop(right, to_diagonal - right_offset) + right_offset
-                heappush(left, -(moved - left_offset))
+                pushed = to_diagonal - right_offset
+                if pushed > right[0]:
+                    moved_stored = right[0]
+                    _heap_replace_top(right, n_right, pushed)
+                else:
+                    moved_stored = pushed
+                n_left = _heap_push(left, n_left, -((moved_stored + right_offset) - left_offset))
             else:
                 cost_at_zero += to_diagonal
-                heappush(left, -(to_diagonal - left_offset))
-    return float(cost_at_zero)
+                n_left = _heap_push(left, n_left, -(to_diagonal - left_offset))
+    return cost_at_zero
 
 
 def _h0_deaths(name: str, value) -> np.ndarray:

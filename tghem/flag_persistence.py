@@ -1,0 +1,398 @@
+r"""H0 and H1 persistence of the flag filtration of a weighted graph, compiled with numba.
+
+The Vietoris-Rips filtration truncated at ``epsilon`` is the flag (clique) filtration
+of the graph of pairs within ``epsilon``: an edge enters at its length, a triangle at
+its longest edge. This module computes its H0 and H1 persistence pairs exactly, on
+the squared lengths (the same order as the lengths, so the same pairs).
+
+Algorithm (the standard one, specialised to dimensions 0 and 1):
+
+- Edges are ranked by squared length (a radix sort; ties by position: any order
+  compatible with the filtration gives the same diagram once zero-length bars are
+  dropped).
+  Triangles are ordered by the rank of their longest edge, then by the opposite
+  vertex.
+- H0: Kruskal's algorithm with union-find. An edge joining two components (a
+  minimum-spanning-forest edge) kills a bar born at 0; each remaining component
+  is an essential bar.
+- H1: persistent cohomology, columns = edges from the longest down, each column
+  the coboundary of the edge (the triangles on it), pivot = its earliest triangle.
+  Spanning-forest edges are skipped (their columns reduce to zero: "clearing").
+  An edge ``uv`` with a vertex ``w`` whose edges ``uw`` and ``vw`` both rank below
+  ``uv`` (a non-empty lune, in rank order) has the triangle ``uvw`` of diameter
+  ``uv`` as its earliest cofacet, and no longer edge has that triangle in its
+  coboundary, so the pair (``uv``, ``uvw``) holds with zero persistence without any
+  reduction (an "apparent pair"). In the plane, only the few edges with an empty
+  lune (a subgraph of the relative neighbourhood graph) need reducing.
+- Coboundaries are found by merging the two endpoints' sorted neighbour lists; a
+  working column is a sorted array of triangle keys, and adding a column is a
+  sorted symmetric difference.
+
+Every value returned is a squared length from the input, so nothing is rounded.
+"""
+from __future__ import annotations
+
+import numpy as np
+import numba as nb
+
+
+@nb.njit(cache=True)
+def _scan_pairs(points, epsilon, sorted_by_y, fill, pairs, squared):  # pragma: no cover - compiled
+    """Count the pairs within ``epsilon`` or, with ``fill``, also write them out."""
+    n = points.shape[0]
+    reach = epsilon * (1.0 + 1e-9) + 1e-12
+    k = 0
+    for i in range(n):
+        xi = points[i, 0]
+        yi = points[i, 1]
+        for j in range(i + 1, n):
+            dy = yi - points[j, 1]
+            if sorted_by_y and -dy > reach:
+                break
+            dx = xi - points[j, 0]
+            value = dx * dx + dy * dy
+            if np.sqrt(value) <= epsilon:
+                if fill:
+                    pairs[k, 0] = i
+                    pairs[k, 1] = j
+                    squared[k] = value
+                k += 1
+    return k
+
+
+@nb.njit(cache=True)
+def neighbour_pairs(points, epsilon):  # pragma: no cover - compiled
+    """Pairs ``i < j`` with ``sqrt(dx*dx + dy*dy) <= epsilon``, in lexicographic order, and ``dx*dx + dy*dy``.
+
+    All pairs are tested (two passes: count, then fill). When the points come sorted
+    by y, each row stops at the first point more than ``epsilon`` (plus a rounding
+    margin) further down.
+    """
+    sorted_by_y = True
+    for i in range(1, points.shape[0]):
+        if points[i, 1] < points[i - 1, 1]:
+            sorted_by_y = False
+            break
+    pairs = np.empty((0, 2), np.int64)
+    squared = np.empty(0, np.float64)
+    count = _scan_pairs(points, epsilon, sorted_by_y, False, pairs, squared)
+    pairs = np.empty((count, 2), np.int64)
+    squared = np.empty(count, np.float64)
+    _scan_pairs(points, epsilon, sorted_by_y, True, pairs, squared)
+    return pairs, squared
+
+
+@nb.njit(cache=True)
+def _argsort_nonnegative(values):  # pragma: no cover - compiled
+    """Stable argsort of non-negative float64 values by LSD radix sort on their bits.
+
+    Non-negative IEEE doubles order like their bit patterns read as unsigned
+    integers. Bytes that are equal in every value (the low mantissa bytes of
+    integer squared lengths, say) are skipped, so pixel data takes about 4 passes.
+    """
+    m = values.shape[0]
+    keys = values.view(np.uint64)
+    order = np.arange(m)
+    spare = np.empty(m, np.int64)
+    count = np.empty(257, np.int64)
+    for shift in range(0, 64, 8):
+        count[:] = 0
+        for i in range(m):
+            count[((keys[i] >> np.uint64(shift)) & np.uint64(255)) + 1] += 1
+        if count.max() == m:
+            continue  # this byte is the same in every value
+        for digit in range(256):
+            count[digit + 1] += count[digit]
+        for i in range(m):
+            index = order[i]
+            digit = (keys[index] >> np.uint64(shift)) & np.uint64(255)
+            spare[count[digit]] = index
+            count[digit] += 1
+        order, spare = spare, order
+    return order
+
+
+@nb.njit(cache=True)
+def _find(parent, x):  # pragma: no cover - compiled
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+# Up to this many vertices ranks are looked up in a dense n x n int32 matrix (4 MB at
+# the limit) and common neighbours found by AND-ing bitsets; above, by merging sorted
+# neighbour lists.
+DENSE_MAX_VERTICES = 1024
+
+_DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_DE_BRUIJN_INDEX = np.zeros(64, np.int64)
+for _bit in range(64):
+    _DE_BRUIJN_INDEX[((1 << _bit) * 0x03F79D71B4CB0A89 & 0xFFFFFFFFFFFFFFFF) >> 58] = _bit
+
+
+@nb.njit(cache=True)
+def _lowest_bit(word, table):  # pragma: no cover - compiled
+    """Index of the lowest set bit of a non-zero uint64 (de Bruijn multiplication)."""
+    isolated = word & (~word + np.uint64(1))
+    return table[(isolated * _DE_BRUIJN) >> np.uint64(58)]
+
+
+@nb.njit(cache=True)
+def _insert_triangle(out, k, r, ru, rv, u, v, w, n):  # pragma: no cover - compiled
+    """Insert into sorted ``out[:k]`` the key of triangle ``uvw``, given the ranks of ``uv``, ``uw``, ``vw``."""
+    if r > ru and r > rv:
+        key = r * n + w
+    elif ru > rv:
+        key = ru * n + v
+    else:
+        key = rv * n + u
+    # Insertion sort: coboundaries are short (the common neighbours of an edge).
+    j = k
+    while j > 0 and out[j - 1] > key:
+        out[j] = out[j - 1]
+        j -= 1
+    out[j] = key
+
+
+@nb.njit(cache=True)
+def _coboundary(e, u, v, rank, start, neighbour, neighbour_rank, n, out):  # pragma: no cover
+    """Keys ``rank(longest edge) * n + opposite vertex`` of the triangles on edge ``e``, sorted, into ``out``.
+
+    Returns how many there are.
+    """
+    r = rank[e]
+    iu, end_u = start[u], start[u + 1]
+    iv, end_v = start[v], start[v + 1]
+    k = 0
+    while iu < end_u and iv < end_v:
+        a = neighbour[iu]
+        b = neighbour[iv]
+        if a < b:
+            iu += 1
+        elif b < a:
+            iv += 1
+        else:
+            _insert_triangle(out, k, r, neighbour_rank[iu], neighbour_rank[iv], u, v, a, n)
+            k += 1
+            iu += 1
+            iv += 1
+    return k
+
+
+@nb.njit(cache=True)
+def _coboundary_dense(e, u, v, rank, adjacency, dense_rank, n, table, out):  # pragma: no cover
+    """:func:`_coboundary` from adjacency bitsets and a dense rank matrix (small graphs)."""
+    r = rank[e]
+    k = 0
+    for word in range(adjacency.shape[1]):
+        common = adjacency[u, word] & adjacency[v, word]
+        while common:
+            a = word * 64 + _lowest_bit(common, table)
+            common &= common - np.uint64(1)
+            _insert_triangle(out, k, r, dense_rank[u * n + a], dense_rank[v * n + a], u, v, a, n)
+            k += 1
+    return k
+
+
+@nb.njit(cache=True)
+def _symmetric_difference(a, len_a, b, len_b, out):  # pragma: no cover - compiled
+    """Sorted ``a[:len_a]`` xor sorted ``b[:len_b]`` into ``out``; returns its length."""
+    i = j = k = 0
+    while i < len_a and j < len_b:
+        if a[i] < b[j]:
+            out[k] = a[i]
+            i += 1
+            k += 1
+        elif b[j] < a[i]:
+            out[k] = b[j]
+            j += 1
+            k += 1
+        else:
+            i += 1
+            j += 1
+    while i < len_a:
+        out[k] = a[i]
+        i += 1
+        k += 1
+    while j < len_b:
+        out[k] = b[j]
+        j += 1
+        k += 1
+    return k
+
+
+@nb.njit(cache=True)
+def flag_persistence(n, pairs, squared):  # pragma: no cover - compiled
+    """H0 and H1 persistence pairs of the flag filtration of a graph on ``n`` vertices.
+
+    Args:
+        n: number of vertices.
+        pairs: (m, 2) int64 edges ``(i, j)``, ``i < j``, sorted lexicographically, no repeats.
+        squared: (m,) float64 filtration values of the edges (squared lengths).
+
+    Returns:
+        ``(h0_deaths, h0_essential, h1_births, h1_deaths, h1_essential_births)``: finite
+        H0 bars die at the values ``h0_deaths`` (all born at 0); ``h0_essential`` bars
+        never die; finite H1 bars are ``(h1_births[k], h1_deaths[k])``, essential ones
+        are born at ``h1_essential_births``. Bars of zero persistence are left out.
+
+    Example:
+        >>> import numpy as np
+        >>> # The unit square's sides (squared length 1) and diagonals (2): three H0
+        >>> # bars die at 1, one lives on; the 4-cycle is born at 1 and dies at 2.
+        >>> pairs = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
+        >>> squared = np.array([1.0, 2.0, 1.0, 1.0, 2.0, 1.0])  # corners 0,1,2,3 in turn
+        >>> h0, h0_essential, births, deaths, essential = flag_persistence(4, pairs, squared)
+        >>> h0.tolist(), h0_essential, births.tolist(), deaths.tolist(), essential.tolist()
+        ([1.0, 1.0, 1.0], 1, [1.0], [2.0], [])
+    """
+    m = squared.shape[0]
+    order = _argsort_nonnegative(squared)
+    rank = np.empty(m, np.int64)
+    for k in range(m):
+        rank[order[k]] = k
+
+    # Small graphs look ranks up in a dense matrix; large ones in neighbour lists
+    # sorted by vertex (in one pass over lexicographic pairs, vertex v receives its
+    # smaller neighbours, rows before v, before its larger ones, row v).
+    dense = n <= DENSE_MAX_VERTICES
+    start = np.zeros(n + 1, np.int64)
+    for e in range(m):
+        start[pairs[e, 0] + 1] += 1
+        start[pairs[e, 1] + 1] += 1
+    max_degree = 0
+    for i in range(n):
+        max_degree = max(max_degree, start[i + 1])
+        start[i + 1] += start[i]
+    if dense:
+        dense_rank = np.empty(n * n, np.int32)
+        for e in range(m):
+            dense_rank[pairs[e, 0] * n + pairs[e, 1]] = rank[e]
+            dense_rank[pairs[e, 1] * n + pairs[e, 0]] = rank[e]
+        neighbour = np.empty(0, np.int64)
+        neighbour_rank = np.empty(0, np.int64)
+    else:
+        dense_rank = np.empty(0, np.int32)
+        fill = start[:n].copy()
+        neighbour = np.empty(2 * m, np.int64)
+        neighbour_rank = np.empty(2 * m, np.int64)
+        for e in range(m):
+            u = pairs[e, 0]
+            v = pairs[e, 1]
+            neighbour[fill[u]] = v
+            neighbour_rank[fill[u]] = rank[e]
+            fill[u] += 1
+            neighbour[fill[v]] = u
+            neighbour_rank[fill[v]] = rank[e]
+            fill[v] += 1
+
+    # One pass in rank order. The lune of an edge (the common neighbours over edges of
+    # lower rank) is the AND of its endpoints' adjacency bitsets so far; its smallest
+    # vertex makes the apparent pair. Only edges with an empty lune can join two
+    # components (H0, Kruskal with union-find) or need an H1 column reduced.
+    words = (n + 63) // 64
+    adjacency = np.zeros((n, words), np.uint64)
+    table = _DE_BRUIJN_INDEX
+    lune_vertex = np.full(m, -1, np.int64)
+    in_forest = np.zeros(m, np.bool_)
+    parent = np.arange(n)
+    h0_deaths = np.empty(max(n - 1, 0), np.float64)
+    n_forest = 0
+    for k in range(m):
+        e = order[k]
+        u = pairs[e, 0]
+        v = pairs[e, 1]
+        for w in range(words):
+            common = adjacency[u, w] & adjacency[v, w]
+            if common:
+                lune_vertex[e] = w * 64 + _lowest_bit(common, table)
+                break
+        adjacency[u, v >> 6] |= np.uint64(1) << np.uint64(v & 63)
+        adjacency[v, u >> 6] |= np.uint64(1) << np.uint64(u & 63)
+        if lune_vertex[e] >= 0:
+            continue
+        a = _find(parent, u)
+        b = _find(parent, v)
+        if a != b:
+            parent[a] = b
+            in_forest[e] = True
+            h0_deaths[n_forest] = squared[e]
+            n_forest += 1
+
+    # H1: reduce the remaining columns, longest edge first. The working column
+    # alternates between two scratch arrays; reduced columns are kept end to end in
+    # one buffer, and the columns owning a pivot are chained per rank of the pivot's
+    # longest edge (few columns are ever stored, so chains are short).
+    scratch = np.empty(max_degree + 1, np.int64)
+    column = np.empty(64, np.int64)
+    spare = np.empty(64, np.int64)
+    chain_head = np.full(m, -1, np.int64)
+    chain_next = np.empty(m, np.int64)
+    stored_pivot = np.empty(m, np.int64)
+    stored_start = np.zeros(m + 1, np.int64)
+    buffer = np.empty(64, np.int64)
+    n_stored = 0
+    h1_births = np.empty(m, np.float64)
+    h1_deaths = np.empty(m, np.float64)
+    n_finite = 0
+    h1_essential = np.empty(m, np.float64)
+    n_essential = 0
+    for k in range(m - 1, -1, -1):
+        e = order[k]
+        if in_forest[e] or lune_vertex[e] >= 0:
+            continue
+        if dense:
+            length = _coboundary_dense(e, pairs[e, 0], pairs[e, 1], rank, adjacency, dense_rank, n, table, scratch)
+        else:
+            length = _coboundary(e, pairs[e, 0], pairs[e, 1], rank, start, neighbour, neighbour_rank, n, scratch)
+        if column.shape[0] < length:
+            column = np.empty(2 * length, np.int64)
+        column[:length] = scratch[:length]
+        pivot = -1
+        while length > 0:
+            pivot = column[0]
+            pivot_rank = pivot // n
+            d = order[pivot_rank]
+            if lune_vertex[d] == pivot - pivot_rank * n:
+                if dense:
+                    other_length = _coboundary_dense(
+                        d, pairs[d, 0], pairs[d, 1], rank, adjacency, dense_rank, n, table, scratch
+                    )
+                else:
+                    other_length = _coboundary(d, pairs[d, 0], pairs[d, 1], rank, start, neighbour, neighbour_rank, n, scratch)
+                other = scratch
+            else:
+                owner = chain_head[pivot_rank]
+                while owner >= 0 and stored_pivot[owner] != pivot:
+                    owner = chain_next[owner]
+                if owner < 0:
+                    break
+                other = buffer[stored_start[owner] : stored_start[owner + 1]]
+                other_length = other.shape[0]
+            if spare.shape[0] < length + other_length:
+                spare = np.empty(2 * (length + other_length), np.int64)
+            length = _symmetric_difference(column, length, other, other_length, spare)
+            column, spare = spare, column
+        if length == 0:
+            h1_essential[n_essential] = squared[e]
+            n_essential += 1
+            continue
+        pivot_rank = pivot // n
+        stored_pivot[n_stored] = pivot
+        chain_next[n_stored] = chain_head[pivot_rank]
+        chain_head[pivot_rank] = n_stored
+        begin = stored_start[n_stored]
+        if begin + length > buffer.shape[0]:
+            grown = np.empty(max(2 * buffer.shape[0], begin + length), np.int64)
+            grown[:begin] = buffer[:begin]
+            buffer = grown
+        buffer[begin : begin + length] = column[:length]
+        stored_start[n_stored + 1] = begin + length
+        n_stored += 1
+        death = squared[order[pivot_rank]]
+        if death > squared[e]:
+            h1_births[n_finite] = squared[e]
+            h1_deaths[n_finite] = death
+            n_finite += 1
+    return h0_deaths[:n_forest], n - n_forest, h1_births[:n_finite], h1_deaths[:n_finite], h1_essential[:n_essential]
