@@ -5,7 +5,8 @@
 1. The comparison of :mod:`tghem.benchmark`: ``TopoGuide.discrepancies`` on a batch of
    8 crops of 256 x 256 (VGG-cells dots when found through ``--vgg-cells`` or
    ``TGHEM_DATA_MIRROR``, else synthetic), near-converged and noise-like predictions,
-   gudhi path vs fast path, their ratio and the largest relative difference of D.
+   gudhi path vs giotto-ph's ripser vs the fast path, their ratios and the largest
+   relative difference of D.
 2. One training step (U-Net forward, loss, backward, Adam step) on the same batch,
    with TGHEM (fast backend, then gudhi) against the same step at ``lambda_pers = 0``.
    At ``lambda_pers = 0`` TGHEM equals its segmentation term, so that step uses
@@ -20,6 +21,8 @@ the U-Net uses ``--gpu-base-channels`` (default 64, paper scale).
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
 from typing import List, Optional
 
 import numpy as np
@@ -27,7 +30,14 @@ import torch
 
 from experiments.model import UNet
 from tghem import TGHEM, SegmentationLoss
-from tghem.benchmark import add_crop_arguments, compare_backends, make_crops, median_seconds, parse_workers, print_environment
+from tghem.benchmark import (
+    add_crop_arguments,
+    compare_backends,
+    format_comparison,
+    make_crops,
+    parse_workers,
+    print_environment,
+)
 
 
 def _synchronised(device: torch.device):
@@ -62,7 +72,16 @@ def step_overhead(
         optimizer.step()
         sync()
 
-    return {name: median_seconds(lambda f=fn: step(f), repeats) for name, fn in losses.items()}
+    # Interleaved (one step with each loss per round) so that a slow spell of the machine
+    # hits every loss alike; the first round is a warm-up.
+    times: dict = {name: [] for name in losses}
+    for round_ in range(repeats + 1):
+        for name, fn in losses.items():
+            start = time.perf_counter()
+            step(fn)
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(samples) for name, samples in times.items()}
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -84,12 +103,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     for regime, logits in crops.logits.items():
         binary = logits >= 0.0  # sigmoid >= 0.5
         r = compare_backends(crops.dots, binary, args.repeats, workers)
-        print(
-            f"  {regime:15s} {r['components']:5.0f} comp./crop | gudhi {r['gudhi_s'] * 1e3:8.1f} ms | "
-            f"fast 1 process {r['fast_inline_s'] * 1e3:7.1f} ms ({r['gudhi_s'] / r['fast_inline_s']:4.1f}x) | "
-            f"fast workers={workers} {r['fast_s'] * 1e3:7.1f} ms ({r['gudhi_s'] / r['fast_s']:4.1f}x) | "
-            f"max rel. diff of D {r['max_rel_diff']:.1e}"
-        )
+        print(f"  {regime:15s} {format_comparison(r, workers)}")
 
     devices = [(torch.device("cpu"), args.base_channels)]
     if args.device == "auto" and torch.cuda.is_available():
