@@ -114,6 +114,48 @@ def test_flag_persistence_closed_forms():
     assert births.size == 0 and deaths.size == 0 and essential.tolist() == [1.0]
 
 
+@SETTINGS
+@given(points=point_sets(), epsilon=st.sampled_from([7.5, 20.0, 50.0]))
+def test_flag_persistence_paths_agree(points, epsilon):
+    # Dense ranks + bitsets (the default for these sizes), bitsets + merged lists, and
+    # merged lists only: the same bars, bit for bit.
+    unique = rips._unique_points(points)[0] if len(points) else points
+    pairs, squared = rips.neighbour_graph(unique, epsilon)
+    results = [
+        flag_persistence(len(unique), pairs, squared, dense_max_vertices=dense, bitset_max_vertices=bitset)
+        for dense, bitset in [(1024, 16384), (0, 16384), (0, 0)]
+    ]
+    for other in results[1:]:
+        for ours, theirs in zip(results[0], other):
+            np.testing.assert_array_equal(np.sort(np.atleast_1d(ours)), np.sort(np.atleast_1d(theirs)))
+
+
+def test_flag_persistence_rejects_bad_input():
+    ok_pairs, ok_values = np.array([[0, 1], [1, 2]]), np.array([1.0, 2.0])
+    with pytest.raises(TypeError, match="n must be an int"):
+        flag_persistence(2.5, ok_pairs, ok_values)
+    with pytest.raises(ValueError, match="n must be an int >= 0, got -1"):
+        flag_persistence(-1, ok_pairs, ok_values)
+    with pytest.raises(ValueError, match=r"pairs must have shape \(m, 2\), got shape \(2, 3\)"):
+        flag_persistence(3, np.zeros((2, 3), int), ok_values)
+    with pytest.raises(TypeError, match="pairs must have an integer dtype, got float64"):
+        flag_persistence(3, ok_pairs.astype(float), ok_values)
+    with pytest.raises(ValueError, match=r"squared must have shape \(2,\)"):
+        flag_persistence(3, ok_pairs, np.ones(3))
+    with pytest.raises(ValueError, match="pairs must index vertices 0..1, got values from 0 to 2"):
+        flag_persistence(2, ok_pairs, ok_values)
+    with pytest.raises(ValueError, match="i < j"):
+        flag_persistence(3, np.array([[1, 0], [1, 2]]), ok_values)
+    with pytest.raises(ValueError, match="sorted lexicographically"):
+        flag_persistence(3, np.array([[1, 2], [0, 1]]), ok_values)
+    with pytest.raises(ValueError, match="sorted lexicographically"):
+        flag_persistence(3, np.array([[0, 1], [0, 1]]), ok_values)
+    with pytest.raises(ValueError, match="squared must be finite and >= 0"):
+        flag_persistence(3, ok_pairs, np.array([1.0, np.nan]))
+    h0, essential0, births, deaths, essential1 = flag_persistence(3, [], [])  # no edge: 3 components
+    assert h0.size == 0 and essential0 == 3 and births.size == deaths.size == essential1.size == 0
+
+
 def test_fast_engine_handles_lengths_that_collide_in_float32():
     # Distinct squared lengths that round to the same float32 need no fallback here:
     # the kernel orders float64 values.

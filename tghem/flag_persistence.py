@@ -24,9 +24,22 @@ Algorithm (the standard one, specialised to dimensions 0 and 1):
   coboundary, so the pair (``uv``, ``uvw``) holds with zero persistence without any
   reduction (an "apparent pair"). In the plane, only the few edges with an empty
   lune (a subgraph of the relative neighbourhood graph) need reducing.
-- Coboundaries are found by merging the two endpoints' sorted neighbour lists; a
-  working column is a sorted array of triangle keys, and adding a column is a
-  sorted symmetric difference.
+- Lunes are found in one pass over the edges in rank order: each vertex keeps its
+  adjacency so far as a bitset, and the lune of an edge is the AND of its
+  endpoints' bitsets (its lowest bit is the apparent pair's vertex). The same pass
+  runs Kruskal on the edges with an empty lune (a non-empty lune means the ends are
+  already joined).
+- Coboundaries (the triangles on an edge, as keys ``rank * n + vertex``) come from
+  the same bitsets and a dense rank matrix for small graphs, else from merging the
+  endpoints' sorted neighbour lists. A working column is a sorted array of keys in a
+  scratch buffer; adding a column is a sorted symmetric difference.
+- Memory is linear in the number of pairs, plus ``n^2 / 8`` bytes of bitsets up to
+  ``BITSET_MAX_VERTICES`` vertices (merged sorted lists replace them above) and
+  ``4 n^2`` bytes of dense ranks up to ``DENSE_MAX_VERTICES``.
+
+:func:`flag_persistence` checks its input and calls the compiled kernel;
+:func:`tghem.rips.fast_rips_diagrams` calls the kernel directly on the graph of
+:func:`neighbour_pairs`, valid by construction.
 
 Every value returned is a squared length from the input, so nothing is rounded.
 """
@@ -125,6 +138,11 @@ def _find(parent, x):  # pragma: no cover - compiled
 # neighbour lists.
 DENSE_MAX_VERTICES = 1024
 
+# Up to this many vertices lunes come from adjacency bitsets (n^2 / 8 bytes: 32 MB at
+# the limit); above, from merging sorted neighbour lists, so that memory stays linear
+# in the number of pairs for large sparse sets.
+BITSET_MAX_VERTICES = 16384
+
 _DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
 _DE_BRUIJN_INDEX = np.zeros(64, np.int64)
 for _bit in range(64):
@@ -156,15 +174,8 @@ def _insert_triangle(out, k, r, ru, rv, u, v, w, n):  # pragma: no cover - compi
 
 
 @nb.njit(cache=True)
-def _coboundary(e, u, v, rank, start, neighbour, neighbour_rank, n, out):  # pragma: no cover
-    """Keys ``rank(longest edge) * n + opposite vertex`` of the triangles on edge ``e``, sorted, into ``out``.
-
-    Returns how many there are.
-    """
-    r = rank[e]
-    iu, end_u = start[u], start[u + 1]
-    iv, end_v = start[v], start[v + 1]
-    k = 0
+def _next_common(neighbour, iu, end_u, iv, end_v):  # pragma: no cover - compiled
+    """Positions of the next vertex in both sorted lists ``neighbour[iu:end_u]`` and ``neighbour[iv:end_v]``, or (-1, -1)."""
     while iu < end_u and iv < end_v:
         a = neighbour[iu]
         b = neighbour[iv]
@@ -173,11 +184,27 @@ def _coboundary(e, u, v, rank, start, neighbour, neighbour_rank, n, out):  # pra
         elif b < a:
             iv += 1
         else:
-            _insert_triangle(out, k, r, neighbour_rank[iu], neighbour_rank[iv], u, v, a, n)
-            k += 1
-            iu += 1
-            iv += 1
-    return k
+            return iu, iv
+    return -1, -1
+
+
+@nb.njit(cache=True)
+def _coboundary(e, u, v, rank, start, neighbour, neighbour_rank, n, out):  # pragma: no cover
+    """Keys ``rank(longest edge) * n + opposite vertex`` of the triangles on edge ``e``, sorted, into ``out``.
+
+    Returns how many there are.
+    """
+    r = rank[e]
+    iu, iv = start[u], start[v]
+    k = 0
+    while True:
+        iu, iv = _next_common(neighbour, iu, start[u + 1], iv, start[v + 1])
+        if iu < 0:
+            return k
+        _insert_triangle(out, k, r, neighbour_rank[iu], neighbour_rank[iv], u, v, neighbour[iu], n)
+        k += 1
+        iu += 1
+        iv += 1
 
 
 @nb.njit(cache=True)
@@ -193,6 +220,20 @@ def _coboundary_dense(e, u, v, rank, adjacency, dense_rank, n, table, out):  # p
             _insert_triangle(out, k, r, dense_rank[u * n + a], dense_rank[v * n + a], u, v, a, n)
             k += 1
     return k
+
+
+@nb.njit(cache=True)
+def _smallest_lune_vertex(u, v, r, start, neighbour, neighbour_rank):  # pragma: no cover - compiled
+    """Smallest vertex joined to ``u`` and ``v`` by edges of rank below ``r``, or -1 (sorted-list merge)."""
+    iu, iv = start[u], start[v]
+    while True:
+        iu, iv = _next_common(neighbour, iu, start[u + 1], iv, start[v + 1])
+        if iu < 0:
+            return -1
+        if neighbour_rank[iu] < r and neighbour_rank[iv] < r:
+            return neighbour[iu]
+        iu += 1
+        iv += 1
 
 
 @nb.njit(cache=True)
@@ -223,30 +264,8 @@ def _symmetric_difference(a, len_a, b, len_b, out):  # pragma: no cover - compil
 
 
 @nb.njit(cache=True)
-def flag_persistence(n, pairs, squared):  # pragma: no cover - compiled
-    """H0 and H1 persistence pairs of the flag filtration of a graph on ``n`` vertices.
-
-    Args:
-        n: number of vertices.
-        pairs: (m, 2) int64 edges ``(i, j)``, ``i < j``, sorted lexicographically, no repeats.
-        squared: (m,) float64 filtration values of the edges (squared lengths).
-
-    Returns:
-        ``(h0_deaths, h0_essential, h1_births, h1_deaths, h1_essential_births)``: finite
-        H0 bars die at the values ``h0_deaths`` (all born at 0); ``h0_essential`` bars
-        never die; finite H1 bars are ``(h1_births[k], h1_deaths[k])``, essential ones
-        are born at ``h1_essential_births``. Bars of zero persistence are left out.
-
-    Example:
-        >>> import numpy as np
-        >>> # The unit square's sides (squared length 1) and diagonals (2): three H0
-        >>> # bars die at 1, one lives on; the 4-cycle is born at 1 and dies at 2.
-        >>> pairs = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
-        >>> squared = np.array([1.0, 2.0, 1.0, 1.0, 2.0, 1.0])  # corners 0,1,2,3 in turn
-        >>> h0, h0_essential, births, deaths, essential = flag_persistence(4, pairs, squared)
-        >>> h0.tolist(), h0_essential, births.tolist(), deaths.tolist(), essential.tolist()
-        ([1.0, 1.0, 1.0], 1, [1.0], [2.0], [])
-    """
+def _flag_persistence(n, pairs, squared, dense_max_vertices, bitset_max_vertices):  # pragma: no cover - compiled
+    """:func:`flag_persistence` without the input checks (out-of-range input is undefined behaviour)."""
     m = squared.shape[0]
     order = _argsort_nonnegative(squared)
     rank = np.empty(m, np.int64)
@@ -256,7 +275,7 @@ def flag_persistence(n, pairs, squared):  # pragma: no cover - compiled
     # Small graphs look ranks up in a dense matrix; large ones in neighbour lists
     # sorted by vertex (in one pass over lexicographic pairs, vertex v receives its
     # smaller neighbours, rows before v, before its larger ones, row v).
-    dense = n <= DENSE_MAX_VERTICES
+    dense = n <= min(dense_max_vertices, bitset_max_vertices)
     start = np.zeros(n + 1, np.int64)
     for e in range(m):
         start[pairs[e, 0] + 1] += 1
@@ -291,7 +310,8 @@ def flag_persistence(n, pairs, squared):  # pragma: no cover - compiled
     # lower rank) is the AND of its endpoints' adjacency bitsets so far; its smallest
     # vertex makes the apparent pair. Only edges with an empty lune can join two
     # components (H0, Kruskal with union-find) or need an H1 column reduced.
-    words = (n + 63) // 64
+    bitsets = n <= bitset_max_vertices
+    words = (n + 63) // 64 if bitsets else 0
     adjacency = np.zeros((n, words), np.uint64)
     table = _DE_BRUIJN_INDEX
     lune_vertex = np.full(m, -1, np.int64)
@@ -303,13 +323,16 @@ def flag_persistence(n, pairs, squared):  # pragma: no cover - compiled
         e = order[k]
         u = pairs[e, 0]
         v = pairs[e, 1]
-        for w in range(words):
-            common = adjacency[u, w] & adjacency[v, w]
-            if common:
-                lune_vertex[e] = w * 64 + _lowest_bit(common, table)
-                break
-        adjacency[u, v >> 6] |= np.uint64(1) << np.uint64(v & 63)
-        adjacency[v, u >> 6] |= np.uint64(1) << np.uint64(u & 63)
+        if bitsets:
+            for w in range(words):
+                common = adjacency[u, w] & adjacency[v, w]
+                if common:
+                    lune_vertex[e] = w * 64 + _lowest_bit(common, table)
+                    break
+            adjacency[u, v >> 6] |= np.uint64(1) << np.uint64(v & 63)
+            adjacency[v, u >> 6] |= np.uint64(1) << np.uint64(u & 63)
+        else:
+            lune_vertex[e] = _smallest_lune_vertex(u, v, k, start, neighbour, neighbour_rank)
         if lune_vertex[e] >= 0:
             continue
         a = _find(parent, u)
@@ -396,3 +419,71 @@ def flag_persistence(n, pairs, squared):  # pragma: no cover - compiled
             h1_deaths[n_finite] = death
             n_finite += 1
     return h0_deaths[:n_forest], n - n_forest, h1_births[:n_finite], h1_deaths[:n_finite], h1_essential[:n_essential]
+
+
+def flag_persistence(
+    n: int,
+    pairs,
+    squared,
+    *,
+    dense_max_vertices: int = DENSE_MAX_VERTICES,
+    bitset_max_vertices: int = BITSET_MAX_VERTICES,
+):
+    """H0 and H1 persistence pairs of the flag filtration of a graph on ``n`` vertices.
+
+    Args:
+        n: number of vertices, an int >= 0.
+        pairs: (m, 2) integer edges ``(i, j)``, ``0 <= i < j < n``, sorted
+            lexicographically, no repeats (as :func:`neighbour_pairs` returns them).
+        squared: (m,) finite, non-negative filtration values of the edges (squared
+            lengths, or any monotone transform of the lengths).
+        dense_max_vertices, bitset_max_vertices: up to how many vertices ranks are
+            looked up in a dense matrix and lunes found with bitsets (memory
+            ``4 n^2`` and ``n^2 / 8`` bytes); above, sorted neighbour lists are
+            merged. The result does not depend on them.
+
+    Raises:
+        TypeError, ValueError: input that breaks one of these conditions, named.
+
+    Returns:
+        ``(h0_deaths, h0_essential, h1_births, h1_deaths, h1_essential_births)``: finite
+        H0 bars die at the values ``h0_deaths`` (all born at 0); ``h0_essential`` bars
+        never die; finite H1 bars are ``(h1_births[k], h1_deaths[k])``, essential ones
+        are born at ``h1_essential_births``. Bars of zero persistence are left out.
+
+    Example:
+        >>> import numpy as np
+        >>> # The unit square's sides (squared length 1) and diagonals (2): three H0
+        >>> # bars die at 1, one lives on; the 4-cycle is born at 1 and dies at 2.
+        >>> pairs = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
+        >>> squared = np.array([1.0, 2.0, 1.0, 1.0, 2.0, 1.0])  # corners 0,1,2,3 in turn
+        >>> h0, h0_essential, births, deaths, essential = flag_persistence(4, pairs, squared)
+        >>> h0.tolist(), h0_essential, births.tolist(), deaths.tolist(), essential.tolist()
+        ([1.0, 1.0, 1.0], 1, [1.0], [2.0], [])
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be an int >= 0, got {type(n).__name__} {n!r}")
+    if n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n}")
+    pairs_array = np.asarray(pairs)
+    if pairs_array.size == 0:
+        pairs_array = np.zeros((0, 2), np.int64)
+    if pairs_array.ndim != 2 or pairs_array.shape[1] != 2:
+        raise ValueError(f"pairs must have shape (m, 2), got shape {pairs_array.shape}")
+    if pairs_array.dtype.kind not in "iu":
+        raise TypeError(f"pairs must have an integer dtype, got {pairs_array.dtype}")
+    pairs_array = np.ascontiguousarray(pairs_array, dtype=np.int64)
+    values = np.ascontiguousarray(squared, dtype=np.float64)
+    if values.shape != (len(pairs_array),):
+        raise ValueError(f"squared must have shape ({len(pairs_array)},) to match pairs, got shape {values.shape}")
+    if len(pairs_array):
+        if pairs_array.min() < 0 or pairs_array.max() >= n:
+            raise ValueError(f"pairs must index vertices 0..{n - 1}, got values from {pairs_array.min()} to {pairs_array.max()}")
+        if np.any(pairs_array[:, 0] >= pairs_array[:, 1]):
+            raise ValueError("pairs must have i < j in every row (i, j)")
+        keys = pairs_array[:, 0] * n + pairs_array[:, 1]
+        if np.any(np.diff(keys) <= 0):
+            raise ValueError("pairs must be sorted lexicographically, without repeats")
+        if not np.all(np.isfinite(values)) or values.min() < 0:
+            raise ValueError(f"squared must be finite and >= 0, got min {values.min()} max {values.max()}")
+    return _flag_persistence(int(n), pairs_array, values, int(dense_max_vertices), int(bitset_max_vertices))

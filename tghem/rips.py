@@ -37,7 +37,7 @@ import numpy as np
 from scipy import sparse
 
 from tghem._validation import as_pairs_array
-from tghem.flag_persistence import flag_persistence, neighbour_pairs
+from tghem.flag_persistence import BITSET_MAX_VERTICES, DENSE_MAX_VERTICES, _flag_persistence, neighbour_pairs
 
 Diagrams = Tuple[np.ndarray, np.ndarray]
 
@@ -137,7 +137,7 @@ def load_engine(backend: str = "fast") -> None:
     the very first use, some seconds); ``'ripser'``: giotto-ph (about a second).
     """
     if backend == "fast":
-        flag_persistence(2, np.array([[0, 1]], np.int64), np.ones(1))
+        _flag_persistence(2, np.array([[0, 1]], np.int64), np.ones(1), DENSE_MAX_VERTICES, BITSET_MAX_VERTICES)
         neighbour_pairs(np.zeros((2, 2)), 1.0)
     elif backend == "ripser":
         from gph.modules import gph_ripser  # noqa: F401
@@ -224,7 +224,10 @@ def fast_rips_diagrams(points, epsilon: float, *, top_dimension: bool = True) ->
     if diagrams is not None:
         return diagrams
     unique, pairs, squared, keep_h1 = graph
-    h0_deaths, h0_essential, h1_births, h1_deaths, h1_essential = flag_persistence(len(unique), pairs, squared)
+    # The graph is valid by construction, so the compiled kernel is called without re-checking it.
+    h0_deaths, h0_essential, h1_births, h1_deaths, h1_essential = _flag_persistence(
+        len(unique), pairs, squared, DENSE_MAX_VERTICES, BITSET_MAX_VERTICES
+    )
     deaths0 = np.concatenate([np.sqrt(h0_deaths), np.full(h0_essential, float(epsilon))])
     h0 = np.column_stack([np.zeros(len(deaths0)), deaths0])
     if not keep_h1:
