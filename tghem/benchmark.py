@@ -1,6 +1,6 @@
 """Time TopoGuide's fast backend against gudhi's reference path, and one TGHEM forward.
 
-    python -m tghem.benchmark [--vgg-cells DIR] [--batch 8] [--size 256] [--repeats 7] [--workers auto]
+    python -m tghem.benchmark [--vgg-cells DIR] [--batch 8] [--size 256] [--repeats 7] [--workers auto] [--edge-collapse]
 
 Ground-truth dots come from VGG-cells dot maps (``NNNdots.png``) when a folder is
 given (or found through ``TGHEM_DATA_MIRROR``), else from a seeded clustered point
@@ -19,7 +19,9 @@ process), with the fast path in this process only (``workers=1``: what the
 algorithms alone buy) and with the fast path as configured (``--workers``, default
 ``auto``), each one's ratio to gudhi, and the largest relative difference of D
 from gudhi's over all crops and paths; then the whole TGHEM
-forward and the segmentation term alone. ``python -m experiments.bench_topology``
+forward and the segmentation term alone; with ``--edge-collapse``, the kernel's time
+on the batch's neighbour graphs against gudhi's edge collapse of the same graphs
+alone. ``python -m experiments.bench_topology``
 adds the training-step overhead with the U-Net.
 """
 from __future__ import annotations
@@ -196,11 +198,53 @@ def print_environment() -> None:
     )
 
 
+def edge_collapse_cost(dots: np.ndarray, binary: np.ndarray, repeats: int, epsilon: float = 50.0) -> dict:
+    """Whether gudhi's edge collapse could pay for itself before the compiled kernel.
+
+    On the neighbour graphs of every GT and predicted point set of the batch, the
+    median time of the kernel on the whole graph against that of
+    ``SimplexTree.collapse_edges`` alone (which would only shrink the kernel's input),
+    and the edge counts before and after the collapse.
+    """
+    import gudhi
+    from scipy import sparse
+
+    from tghem.flag_persistence import flag_persistence
+    from tghem.rips import _unique_points, neighbour_graph
+    from tghem.topology import dot_points
+
+    point_sets = [dot_points(d) for d in dots] + [component_centroids(b) for b in binary]
+    graphs = []
+    for points in point_sets:
+        unique = _unique_points(points)[0] if len(points) else points
+        graphs.append((len(unique),) + neighbour_graph(unique, epsilon))
+
+    def collapsed(n, pairs, squared):
+        tree = gudhi.SimplexTree()
+        tree.insert_edges_from_coo_matrix(sparse.coo_matrix((squared, (pairs[:, 0], pairs[:, 1])), shape=(n, n)))
+        tree.collapse_edges()
+        return tree
+
+    kernel = median_seconds(lambda: [flag_persistence(*graph) for graph in graphs], repeats)
+    collapse = median_seconds(lambda: [collapsed(*graph) for graph in graphs], repeats)
+    trees = [collapsed(*graph) for graph in graphs]
+    edges_after = sum(sum(1 for simplex, _ in tree.get_skeleton(1) if len(simplex) == 2) for tree in trees)
+    return {
+        "kernel_s": kernel,
+        "collapse_s": collapse,
+        "edges": sum(len(graph[1]) for graph in graphs),
+        "edges_after": edges_after,
+    }
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m tghem.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_crop_arguments(parser, repeats=7)
+    parser.add_argument(
+        "--edge-collapse", action="store_true", help="also time gudhi's edge collapse against the kernel on the same graphs"
+    )
     args = parser.parse_args(argv)
     workers = parse_workers(args.workers)
 
@@ -221,6 +265,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         full = median_seconds(lambda: criterion(logits_t, mask_t, dots_t), args.repeats)
         print(f"{name:15s} {format_comparison(result, workers)}")
         print(f"{'':15s} TGHEM forward (fast) {full * 1e3:8.1f} ms | SegmentationLoss alone {seg * 1e3:6.1f} ms")
+        if args.edge_collapse:
+            c = edge_collapse_cost(crops.dots, binary, args.repeats)
+            print(
+                f"{'':15s} H0/H1 kernel on the {c['edges']:,} edges {c['kernel_s'] * 1e3:7.2f} ms | "
+                f"gudhi edge collapse alone {c['collapse_s'] * 1e3:7.2f} ms (-> {c['edges_after']:,} edges)"
+            )
 
 
 if __name__ == "__main__":
