@@ -42,6 +42,20 @@ from tghem._validation import as_pairs_array
 _DIAGONAL_FACTOR = 1.0 / math.sqrt(2.0)
 
 
+def _sorted_values(a: np.ndarray, b: np.ndarray):
+    """The distinct rows (or values) of ``a`` and ``b`` together, sorted, and each row's index among them.
+
+    A (birth, death) row is viewed as one complex number: numpy sorts complex values
+    lexicographically, and a 1-D unique is much faster than ``np.unique(axis=0)``.
+    Rows come back as complex values; ``.view(np.float64).reshape(-1, 2)`` restores them.
+    """
+    stacked = np.concatenate([a, b])
+    if stacked.ndim == 2:
+        stacked = np.ascontiguousarray(stacked, dtype=np.float64).view(np.complex128).reshape(-1)
+    values, inverse = np.unique(stacked, return_inverse=True)
+    return values, inverse.reshape(-1)
+
+
 def _cancel_common_rows(a: np.ndarray, b: np.ndarray):
     """Remove, with multiplicity, the rows (or values) that occur in both arrays.
 
@@ -49,15 +63,9 @@ def _cancel_common_rows(a: np.ndarray, b: np.ndarray):
     computed from it depend on the two multisets only, bit for bit, not on the order
     in which an engine listed the bars.
     """
-    stacked = np.concatenate([a, b])
-    if len(stacked) == 0:
+    if len(a) + len(b) == 0:
         return a, b
-    if stacked.ndim == 2:
-        # A (birth, death) row viewed as one complex number: numpy sorts complex values
-        # lexicographically, and a 1-D unique is much faster than np.unique(axis=0).
-        stacked = np.ascontiguousarray(stacked, dtype=np.float64).view(np.complex128).reshape(-1)
-    values, inverse = np.unique(stacked, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    values, inverse = _sorted_values(a, b)
     count_a = np.bincount(inverse[: len(a)], minlength=len(values))
     count_b = np.bincount(inverse[len(a) :], minlength=len(values))
     common = np.minimum(count_a, count_b)
@@ -127,9 +135,8 @@ def _common_row_indices(a: np.ndarray, b: np.ndarray):
     empty = np.zeros(0, np.int64)
     if len(a) + len(b) == 0:
         return empty, empty, empty, empty
-    _, inverse = np.unique(np.concatenate([a, b]), axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    # Rows sorted by value (as np.unique orders them), equal rows by index.
+    _, inverse = _sorted_values(a, b)
+    # Rows sorted by value (the order of _cancel_common_rows), equal rows by index.
     order_a = np.lexsort((np.arange(len(a)), inverse[: len(a)]))
     order_b = np.lexsort((np.arange(len(b)), inverse[len(a) :]))
     common_a, common_b, rest_a, rest_b = [empty], [empty], [empty], [empty]
