@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_int, check_optional_int, check_real
-from tghem.dice import dice_per_image, reduce_per_image, valid_pixels
+from tghem._validation import check_int, check_real
+from tghem.base import PixelLoss
+from tghem.dice import dice_per_image
 
 
 def soft_erode(image: torch.Tensor) -> torch.Tensor:
@@ -56,7 +57,7 @@ def soft_dice_cldice_loss(
     return criterion(pred_logits, gt_mask, gt_dots)
 
 
-class SoftDiceCLDiceLoss(nn.Module):
+class SoftDiceCLDiceLoss(PixelLoss):
     r"""``(1 - alpha) * soft Dice + alpha * clDice`` on the sigmoid of one channel.
 
     With :math:`P = \sigma(\text{logits})`, :math:`G` the mask, :math:`S_P, S_G`
@@ -106,20 +107,18 @@ class SoftDiceCLDiceLoss(nn.Module):
         ignore_index: Optional[int] = None,
         reduction: str = "mean",
     ) -> None:
-        super().__init__()
+        super().__init__(ignore_index, reduction)
         self.alpha = check_real("alpha", alpha, low=0.0, high=1.0)
         self.iterations = check_int("iterations", iterations, low=1)
-        self.smooth = check_real("smooth", smooth, low=0.0, low_inclusive=False)
-        self.ignore_index = check_optional_int("ignore_index", ignore_index)
-        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+        self.smooth = self.check_smooth(smooth)
 
     def forward(
         self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
-        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
-        valid = valid_pixels(gt_mask, self.ignore_index).unsqueeze(1)
+        pred_logits = self.check(pred_logits, gt_mask, gt_dots)
+        valid, target = self.valid_target(gt_mask, pred_logits.dtype)
+        valid, target = valid.unsqueeze(1), target.unsqueeze(1)
         prob = torch.sigmoid(pred_logits) * valid
-        target = torch.where(valid, gt_mask.unsqueeze(1), torch.zeros_like(prob)).to(prob.dtype)
         skel_pred = soft_skeleton(prob, self.iterations)
         skel_true = soft_skeleton(target, self.iterations)
         s = self.smooth
@@ -127,7 +126,7 @@ class SoftDiceCLDiceLoss(nn.Module):
         t_sens = ((skel_true * prob).flatten(1).sum(1) + s) / (skel_true.flatten(1).sum(1) + s)
         cldice = 1.0 - 2.0 * t_prec * t_sens / (t_prec + t_sens)
         dice = dice_per_image(pred_logits, gt_mask, smooth=s, ignore_index=self.ignore_index)
-        return reduce_per_image((1.0 - self.alpha) * dice + self.alpha * cldice, self.reduction)
+        return self.reduce((1.0 - self.alpha) * dice + self.alpha * cldice)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, iterations={self.iterations}, smooth={self.smooth}, reduction={self.reduction!r}"

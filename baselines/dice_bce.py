@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_optional_int, check_real
-from tghem.dice import dice_per_image, reduce_per_image, valid_pixels
+from tghem.base import PixelLoss
+from tghem.dice import dice_per_image
 
 
-class DiceBCELoss(nn.Module):
+class DiceBCELoss(PixelLoss):
     r"""``dice_weight * Dice + bce_weight * BCE``, the BCE averaged over all valid pixels.
 
     The no-mining control for :class:`~tghem.SegmentationLoss`: the same two terms,
@@ -46,24 +46,20 @@ class DiceBCELoss(nn.Module):
         ignore_index: Optional[int] = None,
         reduction: str = "mean",
     ) -> None:
-        super().__init__()
-        self.dice_weight = check_real("dice_weight", dice_weight, low=0.0)
-        self.bce_weight = check_real("bce_weight", bce_weight, low=0.0)
-        self.smooth = check_real("smooth", smooth, low=0.0, low_inclusive=False)
-        self.ignore_index = check_optional_int("ignore_index", ignore_index)
-        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+        super().__init__(ignore_index, reduction)
+        self.dice_weight, self.bce_weight = self.check_weights(dice_weight, bce_weight)
+        self.smooth = self.check_smooth(smooth)
 
     def forward(
         self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
-        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
-        valid = valid_pixels(gt_mask, self.ignore_index)
+        pred_logits = self.check(pred_logits, gt_mask, gt_dots)
         logits = pred_logits[:, 0]
-        target = torch.where(valid, gt_mask, torch.zeros_like(gt_mask)).to(logits.dtype)
+        valid, target = self.valid_target(gt_mask, logits.dtype)
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none") * valid
         bce = bce.flatten(1).sum(1) / valid.flatten(1).sum(1).clamp(min=1)
         dice = dice_per_image(pred_logits, gt_mask, smooth=self.smooth, ignore_index=self.ignore_index)
-        return reduce_per_image(self.dice_weight * dice + self.bce_weight * bce, self.reduction)
+        return self.reduce(self.dice_weight * dice + self.bce_weight * bce)
 
     def extra_repr(self) -> str:
         return f"dice_weight={self.dice_weight}, bce_weight={self.bce_weight}, reduction={self.reduction!r}"

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_optional_int, check_real
-from tghem.dice import valid_pixels
+from tghem._validation import check_real
+from tghem.base import PixelLoss
 
 
 def focal_loss(
@@ -25,7 +25,7 @@ def focal_loss(
     return FocalLoss(alpha=alpha, gamma=gamma, ignore_index=ignore_index, reduction=reduction)(pred_logits, gt_mask, gt_dots)
 
 
-class FocalLoss(nn.Module):
+class FocalLoss(PixelLoss):
     r"""Sigmoid focal loss: BCE down-weighted on well-classified pixels.
 
     With :math:`p = \sigma(\text{logit})`, :math:`p_t = p` where the target is 1 and
@@ -66,19 +66,15 @@ class FocalLoss(nn.Module):
         reduction: str = "mean",
         ignore_index: Optional[int] = None,
     ) -> None:
-        super().__init__()
+        super().__init__(ignore_index, reduction)
         self.alpha = None if alpha is None else check_real("alpha", alpha, low=0.0, high=1.0)
         self.gamma = check_real("gamma", gamma, low=0.0)
-        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
-        self.ignore_index = check_optional_int("ignore_index", ignore_index)
 
     def forward(
         self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
-        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
-        logits = pred_logits[:, 0]
-        valid = valid_pixels(gt_mask, self.ignore_index)
-        target = torch.where(valid, gt_mask, torch.zeros_like(gt_mask)).to(logits.dtype)
+        logits = self.check(pred_logits, gt_mask, gt_dots)[:, 0]
+        valid, target = self.valid_target(gt_mask, logits.dtype)
         prob = torch.sigmoid(logits)
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         p_t = prob * target + (1 - prob) * (1 - target)

@@ -4,25 +4,8 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch import nn
 
-from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_optional_int, check_real
-
-
-def valid_pixels(gt_mask: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
-    """Boolean (B, H, W) map of the pixels that take part in the loss."""
-    if ignore_index is None:
-        return torch.ones_like(gt_mask, dtype=torch.bool)
-    return gt_mask != ignore_index
-
-
-def reduce_per_image(values: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Reduce a (B,) vector of per-image losses as ``reduction`` says."""
-    if reduction == "none":
-        return values
-    if reduction == "sum":
-        return values.sum()
-    return values.mean()
+from tghem.base import PixelLoss, valid_pixels
 
 
 def dice_per_image(
@@ -55,7 +38,7 @@ def binary_dice_loss(
     return BinaryDiceLoss(smooth=smooth, ignore_index=ignore_index, reduction=reduction)(pred_logits, gt_mask, gt_dots)
 
 
-class BinaryDiceLoss(nn.Module):
+class BinaryDiceLoss(PixelLoss):
     r"""Soft Dice loss of one foreground class, computed per image.
 
     With :math:`p = \sigma(\text{logits})` and target :math:`g`, for each image
@@ -92,17 +75,14 @@ class BinaryDiceLoss(nn.Module):
     """
 
     def __init__(self, smooth: float = 1.0, ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
-        super().__init__()
-        self.smooth = check_real("smooth", smooth, low=0.0, low_inclusive=False)
-        self.ignore_index = check_optional_int("ignore_index", ignore_index)
-        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+        super().__init__(ignore_index, reduction)
+        self.smooth = self.check_smooth(smooth)
 
     def forward(
         self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
-        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
-        per_image = dice_per_image(pred_logits, gt_mask, smooth=self.smooth, ignore_index=self.ignore_index)
-        return reduce_per_image(per_image, self.reduction)
+        pred_logits = self.check(pred_logits, gt_mask, gt_dots)
+        return self.reduce(dice_per_image(pred_logits, gt_mask, smooth=self.smooth, ignore_index=self.ignore_index))
 
     def extra_repr(self) -> str:
         return f"smooth={self.smooth}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"

@@ -4,16 +4,15 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch import nn
 
-from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_int, check_optional_int, check_real
-from tghem.dice import reduce_per_image
+from tghem._validation import check_choice, check_int, check_real
+from tghem.base import PixelLoss
 from tghem.ohem import SegmentationLoss
 from tghem.parallel import Workers
 from tghem.topology import CENTROID_MODES, TOPO_REDUCTIONS, TopoGuide
 
 
-class TGHEM(nn.Module):
+class TGHEM(PixelLoss):
     r"""Topology-Guided Hard Example Mining loss.
 
     For each crop :math:`b` of the batch, with :math:`\mathcal{L}_b` its OHEM
@@ -76,6 +75,8 @@ class TGHEM(nn.Module):
         (torch.Size([2]), True)
     """
 
+    requires_dots = True
+
     def __init__(
         self,
         lambda_pers: float = 0.5,
@@ -92,33 +93,20 @@ class TGHEM(nn.Module):
         topo_workers: Workers = "auto",
         topo_guide: Optional[TopoGuide] = None,
     ) -> None:
-        super().__init__()
+        super().__init__(ignore_index, reduction)
         self.lambda_pers = check_real("lambda_pers", lambda_pers, low=0.0)
         ohem_thresh = check_real("ohem_thresh", ohem_thresh, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         ohem_min_kept = check_int("ohem_min_kept", ohem_min_kept, low=1)
-        self.ignore_index = check_optional_int("ignore_index", ignore_index)
         if topo_guide is None:
             # Checked here too so that errors name TGHEM's own arguments.
             topo_epsilon = check_real("topo_epsilon", topo_epsilon, low=0.0, low_inclusive=False)
             check_choice("topo_reduction", topo_reduction, TOPO_REDUCTIONS)
             check_choice("centroid_mode", centroid_mode, CENTROID_MODES)
-        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
-        self.segmentation = SegmentationLoss(
-            thresh=ohem_thresh,
-            min_kept=ohem_min_kept,
-            ignore_index=ignore_index,
-            dice_weight=dice_weight,
-            bce_weight=bce_weight,
-            reduction="none",
-        )
+        # Per crop: each crop's pixel term is weighted by its own discrepancy.
+        self.segmentation = SegmentationLoss(ohem_thresh, ohem_min_kept, ignore_index, dice_weight, bce_weight, "none")
         if topo_guide is None:
-            topo_guide = TopoGuide(
-                epsilon=topo_epsilon,
-                reduction=topo_reduction,
-                centroid_mode=centroid_mode,
-                backend=backend,
-                workers=topo_workers,
-            )
+            topo_guide = TopoGuide(epsilon=topo_epsilon, reduction=topo_reduction, centroid_mode=centroid_mode,
+                                   backend=backend, workers=topo_workers)
         elif not isinstance(topo_guide, TopoGuide):
             raise TypeError(f"topo_guide must be a TopoGuide or None, got {type(topo_guide).__name__}")
         self.topo = topo_guide
@@ -126,7 +114,7 @@ class TGHEM(nn.Module):
         self.last_discrepancy: Optional[torch.Tensor] = None
 
     def forward(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
-        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=True)
+        pred_logits = self.check(pred_logits, gt_mask, gt_dots)
         per_crop = self.segmentation.compute(pred_logits, gt_mask)
         with torch.no_grad():
             pred_binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5
@@ -137,7 +125,7 @@ class TGHEM(nn.Module):
             weights = 1.0 + self.lambda_pers * discrepancy
         self.last_weights = weights
         self.last_discrepancy = discrepancy
-        return reduce_per_image(weights * per_crop, self.reduction)
+        return self.reduce(weights * per_crop)
 
     def extra_repr(self) -> str:
         return f"lambda_pers={self.lambda_pers}, reduction={self.reduction!r}, topo={self.topo!r}"

@@ -5,10 +5,10 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_int, check_optional_int, check_real
-from tghem.dice import dice_per_image, valid_pixels
+from tghem._validation import check_int, check_real
+from tghem.base import PixelLoss, valid_pixels
+from tghem.dice import dice_per_image
 
 
 def _hard_in_group(
@@ -112,19 +112,11 @@ def segmentation_loss(
     ``hard_mask`` (bool, (B, H, W)), when given, replaces the OHEM selection, which
     makes the loss a smooth function of the logits (used for gradient checks).
     """
-    criterion = SegmentationLoss(
-        thresh=thresh,
-        min_kept=min_kept,
-        ignore_index=ignore_index,
-        dice_weight=dice_weight,
-        bce_weight=bce_weight,
-        smooth=smooth,
-        reduction=reduction,
-    )
+    criterion = SegmentationLoss(thresh, min_kept, ignore_index, dice_weight, bce_weight, reduction, smooth)
     return criterion(pred_logits, gt_mask, gt_dots, hard_mask=hard_mask)
 
 
-class SegmentationLoss(nn.Module):
+class SegmentationLoss(PixelLoss):
     r"""Dice over all pixels plus BCE averaged over OHEM-hard pixels only.
 
     .. math::
@@ -190,14 +182,11 @@ class SegmentationLoss(nn.Module):
         reduction: str = "mean",
         smooth: float = 1.0,
     ) -> None:
-        super().__init__()
+        super().__init__(ignore_index, reduction)
         self.thresh = None if thresh is None else check_real("thresh", thresh, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         self.min_kept = check_int("min_kept", min_kept, low=1)
-        self.ignore_index = check_optional_int("ignore_index", ignore_index)
-        self.dice_weight = check_real("dice_weight", dice_weight, low=0.0)
-        self.bce_weight = check_real("bce_weight", bce_weight, low=0.0)
-        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
-        self.smooth = check_real("smooth", smooth, low=0.0, low_inclusive=False)
+        self.dice_weight, self.bce_weight = self.check_weights(dice_weight, bce_weight)
+        self.smooth = self.check_smooth(smooth)
 
     def forward(
         self,
@@ -207,7 +196,7 @@ class SegmentationLoss(nn.Module):
         *,
         hard_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        pred_logits = check_inputs(pred_logits, gt_mask, gt_dots, ignore_index=self.ignore_index, require_dots=False)
+        pred_logits = self.check(pred_logits, gt_mask, gt_dots)
         if hard_mask is not None:
             _check_hard_mask(hard_mask, gt_mask, self.ignore_index)
         return self.compute(pred_logits, gt_mask, hard_mask)
