@@ -1,5 +1,24 @@
-"""Reproduction benchmark for TG-HEM: data preparation, training-time data and later stages.
+"""Reproduction benchmark for TG-HEM: the study pipeline around the loss library ``tghem``.
 
-Stages are runnable modules (``python -m experiments.prepare --help``). Downstream code reads
-prepared data only through :func:`experiments.datasets.load_split`.
+Data flows one way, stage by stage, each a thin ``python -m experiments.<stage>`` command
+over the library subpackages::
+
+    prepare  ->  train  ->  evaluate  ->  aggregate  ->  report
+    (data)      (training)  (evaluation)  (analysis)     (analysis)
+
+Subpackages, each importing only from those listed before it:
+
+* :mod:`experiments.core`: settings (``params.yaml``), the stage command-line helpers, atomic
+  files, the run environment, points on the pixel grid, and the prepared-data format (its
+  path, writer and readers) that every later stage reads;
+* :mod:`experiments.data`: dataset registry, checksummed downloads and mirrors, the published
+  layouts' parsers, the synthetic generator and the split protocols (used by ``prepare``);
+* :mod:`experiments.model`: the U-Net, its input normalisation, checkpoints and tiled inference;
+* :mod:`experiments.evaluation`: detection and counting metrics, and evaluating a run;
+* :mod:`experiments.training`: training targets and crops, the method registry, distributed
+  runs and the training loop;
+* :mod:`experiments.analysis`: the study design and the pipeline's folders, collecting runs,
+  statistics, the qualitative example, tables and figures.
+
+No stage module imports another stage, and no subpackage imports a stage.
 """

@@ -28,7 +28,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from experiments.model import UNet
+from experiments.model.unet import UNet
 from tghem import TGHEM, SegmentationLoss
 from tghem.benchmark import (
     add_crop_arguments,

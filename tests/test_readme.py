@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import ROOT
+
 README = (ROOT / "README.md").read_text()
 PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
@@ -13,6 +14,7 @@ def test_readme_has_examples():
     assert len(PYTHON_BLOCKS) >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
 def test_readme_example_runs(index, capsys):
     exec(compile(PYTHON_BLOCKS[index], f"README.md[python block {index}]", "exec"), {})
@@ -33,7 +35,7 @@ def test_readme_results_table_is_the_committed_one():
     import shutil
     import subprocess
 
-    from experiments.report import readme_block_markers
+    from experiments.analysis.rendering import readme_block_markers
 
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs a git checkout to read the committed results/tables/main.md")

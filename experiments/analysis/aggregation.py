@@ -1,0 +1,96 @@
+"""Every number of the study, gathered from exactly the runs it defines: what ``aggregate`` runs.
+
+Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
+(:mod:`experiments.analysis.collect`) and writes into the results folder, each file atomically:
+
+* ``metrics.json`` (the DVC metric): ``main``: ``{dataset: {method: {metric: {mean, std, n}}}}``
+  over seeds (``std``: sample standard deviation, ddof = 1; null with one seed); ``comparison``:
+  ``{dataset: {baseline: ...}}``, the paired tests of :mod:`experiments.analysis.statistics`;
+  ``ablation``: ``{name: {value: {metric: value}}}``. Metrics: ``f1``, ``precision``, ``recall``
+  (micro, pooled over the test images), ``mae``, ``rmse``, and ``f1_mean_radii``, ``mre``,
+  ``game0``..``game3`` where the evaluations have them.
+* ``runs.csv``: one row per run: ``group`` (main/ablation), ``dataset``, ``method``, ``seed``,
+  ``setting``, ``value``, ``checkpoint_iteration``, ``n_images``, ``match_radius`` and the metrics.
+* ``per_image.csv``: the main runs' per-image rows pooled: ``dataset``, ``method``, ``seed``,
+  ``image_id``, ``n_gt``, ``n_pred``, ``tp``, ``fp``, ``fn``, ``f1`` (``2 tp / (2 tp + fp + fn)``, 1
+  when the image has neither points nor predictions), ``abs_count_error`` (``|n_pred - n_gt|``).
+* ``curves.csv``: every run's training log thinned to at most
+  :data:`~experiments.analysis.summary.CURVE_POINTS` rows (block means): the run's identity,
+  ``iteration`` (a block's last), ``loss``, ``seg_loss``, ``weight_mean``, ``weight_max``
+  (block maximum), ``discrepancy_mean`` (empty for methods without a topological term).
+* ``comparison.csv``: the paired comparisons, one row per dataset, baseline and quantity.
+* ``qualitative.json``: everything the report's illustrative figures draw
+  (:mod:`experiments.analysis.qualitative`).
+
+Nothing depends on the clock and no timing is copied, so the same runs give the same bytes;
+floats are rounded to 6 significant digits, and the JSON is strict (no NaN).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from ..core.fsutil import atomic_write_text, json_text
+from ..core.settings import read_params, read_params_file
+from .collect import logs_frame, metric_names, per_image_frame, read_runs, runs_frame
+from .pipeline import Pipeline
+from .qualitative import qualitative_example, qualitative_text
+from .statistics import round_float
+from .study import parse_study
+from .summary import ablation_summary, compare_methods, comparison_rows, seed_summary, thin_curves
+
+OUTPUT_FILES = ("metrics.json", "runs.csv", "per_image.csv", "curves.csv", "comparison.csv", "qualitative.json")
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """CSV text (``\\n`` line ends, no index): floats to 6 significant digits, None and NaN as empty cells."""
+    rounded = frame.astype(object).map(lambda v: round_float(v))
+    buf = io.StringIO()
+    rounded.to_csv(buf, index=False, lineterminator="\n", na_rep="")
+    return buf.getvalue()
+
+
+def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out: str | Path = "results",
+              data_dir: str | Path | None = None, pipeline_path: str | Path | None = None) -> dict:
+    """Read the study's runs and write the six result files into ``out``.
+
+    Args:
+        params_path: the ``params.yaml`` defining the study (default: the repository's).
+        root: folder holding the runs at the paths of the pipeline's commands.
+        out: output folder (created; other files in it are left alone).
+        data_dir: data folder with ``prepared/<dataset>`` (default ``<root>/data``).
+        pipeline_path: the ``dvc.yaml`` placing the runs (default: the repository's).
+
+    Returns:
+        The content of ``metrics.json``.
+    """
+    root = Path(root)
+    data_dir = Path(data_dir) if data_dir is not None else root / "data"
+    if not root.is_dir():
+        raise FileNotFoundError(f"--root: {root} is not a folder")
+    raw, source = read_params_file(params_path)
+    study = parse_study(raw, source)
+    params = read_params(params_path)
+    main, ablation = read_runs(study, Pipeline.read(raw, pipeline_path), root)
+    names = metric_names([*main, *ablation])
+    runs = runs_frame([*main, *ablation], names)
+    per_image = per_image_frame(main)
+    summary = seed_summary(runs, study, names)
+    comparison = compare_methods(per_image, study)
+    metrics = {"main": summary, "comparison": comparison, "ablation": ablation_summary(runs, names)}
+    texts = {
+        "metrics.json": json_text(metrics),
+        "runs.csv": csv_text(runs),
+        "per_image.csv": csv_text(per_image),
+        "curves.csv": csv_text(thin_curves(logs_frame([*main, *ablation]))),
+        "comparison.csv": csv_text(comparison_rows(comparison)),
+        "qualitative.json": qualitative_text(qualitative_example(study, main, summary, data_dir, params)),
+    }
+    # Everything is computed before the first write, so an error leaves the old files intact.
+    for name in OUTPUT_FILES:
+        atomic_write_text(Path(out) / name, texts[name])
+    return metrics
+

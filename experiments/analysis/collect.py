@@ -1,0 +1,186 @@
+"""Collecting the study's runs: exactly the runs ``params.yaml`` defines, where ``dvc.yaml`` put them.
+
+For every dataset x method x seed of ``study`` the training folder (``train.json``, ``log.csv``)
+and its evaluation on the test split (``metrics.json``, ``per_image.csv``, ``points/``); for every
+ablation value, the same pair. Folders left from another study are never read. A missing file is
+an error naming it and the command that makes it; files of another run or split, an unfinished
+training, or a missing column or metric are errors too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..evaluation.metrics import Counts
+from .pipeline import Pipeline, StageRun
+from .study import ABLATIONS, BASELINE_REFERENCE, Study, format_value
+
+SPLIT = "test"
+SCORES = ("f1", "precision", "recall", "mae", "rmse")
+"""Metrics every evaluation must have (keys of its ``metrics.json``)."""
+EXTRA_SCORES = ("f1_mean_radii", "mre", "game0", "game1", "game2", "game3")
+"""Metrics carried along where the evaluations have them."""
+CURVE_FIELDS = ("loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean")
+"""Columns of a training ``log.csv`` the curves keep (``lr`` is set by the schedule)."""
+PER_IMAGE_COUNTS = ("n_gt", "n_pred", "tp", "fp", "fn")
+PER_IMAGE_COLUMNS = ("dataset", "method", "seed", "image_id", *PER_IMAGE_COUNTS, "f1", "abs_count_error")
+"""Columns of ``per_image.csv``: ``f1`` is ``2 tp / (2 tp + fp + fn)``, ``abs_count_error`` ``|n_pred - n_gt|``."""
+RUN_KEYS = ("group", "dataset", "method", "seed", "setting", "value")
+"""The columns that identify a run in every table (``setting``, ``value``: ablation runs only)."""
+
+
+@dataclass
+class Run:
+    """One run of the study, read from its folders.
+
+    Attributes:
+        group: ``'main'`` or ``'ablation'``.
+        dataset, method, seed: what was trained.
+        setting, value: the ablation's name and its value as in the stage name (ablation runs),
+            else None.
+        metrics: the evaluation's ``metrics.json``.
+        per_image: its ``per_image.csv`` (counts as ints).
+        points_dir: its ``points/`` folder (predicted points per image).
+        log: its training ``log.csv`` (floats read back exactly).
+    """
+
+    group: str
+    dataset: str
+    method: str
+    seed: int
+    setting: str | None
+    value: str | None
+    metrics: dict
+    per_image: pd.DataFrame
+    points_dir: Path
+    log: pd.DataFrame
+
+    def key(self) -> dict:
+        """The run's identity columns (:data:`RUN_KEYS`)."""
+        return {k: getattr(self, k) for k in RUN_KEYS}
+
+
+def _missing(path: Path, stage: StageRun) -> FileNotFoundError:
+    return FileNotFoundError(f"{path} does not exist; make it with {stage.how_to_make()}")
+
+
+def read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
+    """A CSV file as a DataFrame (ids as strings; pandas reads floats back exactly), its ``required`` columns checked."""
+    frame = pd.read_csv(path, dtype={"image_id": str}, keep_default_na=False,
+                        na_values=[""])
+    missing = [k for k in required if k not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: columns {missing} missing from the header {list(frame.columns)}")
+    return frame
+
+
+def read_run(group: str, dataset: str, method: str, seed: int, setting: str | None, raw_value: Any,
+             training: StageRun, evaluation: StageRun, root: Path) -> Run:
+    """Read and check one run's training and evaluation folders.
+
+    Args:
+        group: ``'main'`` or ``'ablation'``.
+        dataset, method, seed: the run.
+        setting: the ablation's name (ablation runs), else None.
+        raw_value: its value as params.yaml gives it (ablation runs), else None.
+        training, evaluation: the pipeline's stages that make the two folders.
+        root: the folder the stages' paths are relative to.
+
+    Raises:
+        FileNotFoundError: a file is missing (the message names it and the command that makes it).
+        ValueError: the files belong to another run or split, the training did not finish, or
+            a file lacks a column or metric.
+    """
+    train_dir, eval_dir = root / training.folder, root / evaluation.folder
+    for name in ("train.json", "log.csv"):
+        if not (train_dir / name).is_file():
+            raise _missing(train_dir / name, training)
+    for name in ("metrics.json", "per_image.csv", "points"):
+        if not (eval_dir / name).exists():
+            raise _missing(eval_dir / name, evaluation)
+    summary = json.loads((train_dir / "train.json").read_text())
+    if not summary.get("finished"):
+        raise ValueError(
+            f"{train_dir}: training stopped at iteration {summary.get('iterations')} of "
+            f"{summary.get('total_iterations')}; finish it with the same command plus --resume ({training.command})"
+        )
+    if setting is not None:
+        section, key = ABLATIONS[setting].split(".")
+        trained = summary.get("config", {}).get(section, {}).get(key)
+        if trained != raw_value:
+            raise ValueError(
+                f"{train_dir}: trained with {ABLATIONS[setting]}={trained!r}, the study expects {raw_value!r}; "
+                f"train it again in an empty folder: {training.how_to_make()}"
+            )
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    expected = {"dataset": dataset, "method": method, "seed": seed, "split": SPLIT}
+    wrong = {k: metrics.get(k) for k, v in expected.items() if metrics.get(k) != v}
+    if wrong:
+        raise ValueError(f"{eval_dir / 'metrics.json'}: expected {expected}, the file has {wrong}; "
+                         f"evaluate again: {evaluation.how_to_make()}")
+    absent = [k for k in SCORES if k not in metrics]
+    if absent:
+        raise ValueError(f"{eval_dir / 'metrics.json'}: metrics {absent} missing; evaluate again: {evaluation.how_to_make()}")
+    per_image = read_csv(eval_dir / "per_image.csv", ("image_id", *PER_IMAGE_COUNTS))
+    per_image = per_image[["image_id", *PER_IMAGE_COUNTS]].astype({k: "int64" for k in PER_IMAGE_COUNTS})
+    if len(per_image) != metrics.get("n_images"):
+        raise ValueError(f"{eval_dir}: per_image.csv has {len(per_image)} rows, metrics.json n_images {metrics.get('n_images')}")
+    log = read_csv(train_dir / "log.csv", ("iteration", *CURVE_FIELDS))
+    log = log[["iteration", *CURVE_FIELDS]].astype({"iteration": "int64", **{k: "float64" for k in CURVE_FIELDS}})
+    value = format_value(raw_value) if setting is not None else None
+    return Run(group, dataset, method, seed, setting, value, metrics, per_image, eval_dir / "points", log)
+
+
+def read_runs(study: Study, pipeline: Pipeline, root: Path) -> tuple[list[Run], list[Run]]:
+    """All runs of the study: (main runs in dvc.yaml's matrix order, ablation runs ablation by ablation)."""
+    main = [
+        read_run("main", d, m, s, None, None, pipeline.main_training(d, m, s), pipeline.main_evaluation(d, m, s), root)
+        for d, m, s in study.main_runs()
+    ]
+    ablation = [
+        read_run("ablation", study.ablation_dataset, BASELINE_REFERENCE, study.ablation_seed, name, v,
+                 pipeline.ablation_training(name, v), pipeline.ablation_evaluation(name, v), root)
+        for name, v in study.ablation_runs()
+    ]
+    return main, ablation
+
+
+def metric_names(runs: Sequence[Run]) -> list[str]:
+    """:data:`SCORES`, then the :data:`EXTRA_SCORES` that some evaluation has."""
+    return [*SCORES, *(k for k in EXTRA_SCORES if any(k in r.metrics for r in runs))]
+
+
+def runs_frame(runs: Sequence[Run], metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per run: its identity, checkpoint iteration, image count, match radius and ``metrics``."""
+    rows = [
+        {**r.key(), "checkpoint_iteration": r.metrics.get("iteration"), "n_images": r.metrics.get("n_images"),
+         "match_radius": r.metrics.get("match_radius"), **{k: r.metrics.get(k) for k in metrics}}
+        for r in runs
+    ]
+    return pd.DataFrame(rows, columns=[*RUN_KEYS, "checkpoint_iteration", "n_images", "match_radius", *metrics])
+
+
+def image_f1(tp, fp, fn):
+    """Per-image F1 from counts (:attr:`experiments.evaluation.metrics.Counts.f1`), element-wise."""
+    return [Counts(int(a), int(b), int(c)).f1 for a, b, c in zip(tp, fp, fn)]
+
+
+def per_image_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """The runs' per-image rows pooled (:data:`PER_IMAGE_COLUMNS`), with ``f1`` and ``abs_count_error``."""
+    parts = [r.per_image.assign(dataset=r.dataset, method=r.method, seed=r.seed) for r in runs]
+    columns = list(PER_IMAGE_COLUMNS[:-2])
+    frame = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    return frame.assign(f1=image_f1(frame["tp"], frame["fp"], frame["fn"]),
+                        abs_count_error=(frame["n_pred"] - frame["n_gt"]).abs())
+
+
+def logs_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """Every run's training log, with the run's identity columns in front."""
+    parts = [r.log.assign(**r.key()) for r in runs]
+    columns = [*RUN_KEYS, "iteration", *CURVE_FIELDS]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)

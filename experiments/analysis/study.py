@@ -1,0 +1,153 @@
+"""The study design: which runs the pipeline makes.
+
+``params.yaml`` holds, beside the run settings of :mod:`experiments.core.settings`, two sections
+that describe the study rather than one run:
+
+* ``study``: ``datasets``, ``methods`` and ``seeds``; the main comparison trains and evaluates
+  every combination; ``launcher`` starts the training stages (``python``, or e.g.
+  ``torchrun --standalone --nproc_per_node 8`` on a multi-GPU machine);
+* ``ablation``: one ``dataset`` and ``seed``, and the values of the TG-HEM settings that are swept
+  one at a time (:data:`ABLATIONS`: ``lambda_pers``, the weight of the topological discrepancy;
+  ``ohem_min_kept``, the OHEM top-k of TG-HEM's pixel term, the number of hard pixels kept at
+  least per crop), every other setting as in ``params.yaml``.
+
+``dvc.yaml`` expands these lists into its stage matrices, and its commands name the folders
+each run writes; :mod:`experiments.analysis.pipeline` reads those from ``dvc.yaml`` itself, so
+the aggregation reads exactly the runs the study defines, where the pipeline put them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Collection
+
+from ..core.settings import ConfigError, read_params_file
+
+ABLATIONS = {"lambda_pers": "tghem.lambda_pers", "ohem_min_kept": "ohem.min_kept"}
+"""Swept setting of each ablation: ``ablation.<name>`` lists the values of setting ``ABLATIONS[name]``
+(the ablation trains TG-HEM with ``--set <setting>=<value>``)."""
+
+BASELINE_REFERENCE = "tghem"
+"""The method the paired comparisons test against every other method."""
+
+
+@dataclass(frozen=True)
+class Study:
+    """The runs of the study, as ``params.yaml``'s ``study`` and ``ablation`` sections give them.
+
+    Attributes:
+        launcher: command that runs ``-m experiments.train`` (``python`` or a torchrun line).
+        datasets: prepared dataset names of the main comparison.
+        methods: loss names (keys of :data:`experiments.training.methods.METHODS`).
+        seeds: seeds; each (dataset, method) is trained once per seed.
+        ablation_dataset: dataset of the ablation runs.
+        ablation_seed: seed of the ablation runs.
+        ablation: ``{name: values}`` for each of :data:`ABLATIONS`.
+    """
+
+    launcher: str
+    datasets: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    ablation_dataset: str
+    ablation_seed: int
+    ablation: dict[str, tuple]
+
+    def main_runs(self) -> list[tuple[str, str, int]]:
+        """Every (dataset, method, seed) of the main comparison, in dvc.yaml's matrix order."""
+        return [(d, m, s) for d in self.datasets for m in self.methods for s in self.seeds]
+
+    def ablation_runs(self) -> list[tuple[str, Any]]:
+        """Every (ablation name, value), ablation by ablation in :data:`ABLATIONS` order."""
+        return [(name, v) for name in ABLATIONS for v in self.ablation[name]]
+
+
+def format_value(value: Any) -> str:
+    """A value as DVC writes it into a stage's name and command (``0.1``, ``2.0``, ``500``, ``true``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _name_list(section: str, key: str, raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw or not all(isinstance(v, str) and v for v in raw):
+        raise ConfigError(f"params: {section}.{key}: expected a non-empty list of names, got {raw!r}")
+    if len(set(raw)) != len(raw):
+        raise ConfigError(f"params: {section}.{key}: names repeat in {raw!r}")
+    return tuple(raw)
+
+
+def _number_list(section: str, key: str, raw: Any, kind: type, low: float) -> tuple:
+    def ok(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        if kind is int and not isinstance(v, int):
+            return False
+        return math.isfinite(v) and v >= low
+
+    if not isinstance(raw, list) or not raw or not all(ok(v) for v in raw):
+        what = "ints" if kind is int else "numbers"
+        raise ConfigError(f"params: {section}.{key}: expected a non-empty list of {what} >= {low:g}, got {raw!r}")
+    if len({format_value(v) for v in raw}) != len(raw):
+        raise ConfigError(f"params: {section}.{key}: values repeat in {raw!r}")
+    return tuple(raw)
+
+
+def parse_study(raw: dict, source: str = "params", known_methods: Collection[str] | None = None) -> Study:
+    """Check the ``study`` and ``ablation`` sections of a parsed ``params.yaml``.
+
+    Args:
+        raw: the parsed file.
+        source: its name, for error messages.
+        known_methods: the method names to accept (e.g. the keys of
+            :data:`experiments.training.methods.METHODS`); None accepts any name (the training
+            stage rejects an unknown one itself). The analysis does not import the training
+            code, so neither its results nor its pipeline dependencies change with it.
+
+    Raises:
+        ConfigError: a section or key is missing or unknown, or a value has the wrong type.
+    """
+    expected = {
+        "study": {"launcher", "datasets", "methods", "seeds"},
+        "ablation": {"dataset", "seed", *ABLATIONS},
+    }
+    for section, keys in expected.items():
+        values = raw.get(section) if isinstance(raw, dict) else None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section {section!r}: expected a mapping with keys {sorted(keys)}, got {values!r}")
+        if set(values) != keys:
+            extra, missing = sorted(set(values) - keys), sorted(keys - set(values))
+            raise ConfigError(f"{source}: section {section!r}: unknown keys {extra}, missing keys {missing}")
+    s, a = raw["study"], raw["ablation"]
+    methods = _name_list("study", "methods", s["methods"])
+    unknown = [m for m in methods if known_methods is not None and m not in known_methods]
+    if unknown:
+        raise ConfigError(f"{source}: study.methods: unknown {unknown}; known methods: {sorted(known_methods)}")
+    if BASELINE_REFERENCE not in methods:
+        raise ConfigError(f"{source}: study.methods: must include {BASELINE_REFERENCE!r}, the method the others are compared with")
+    seeds = _number_list("study", "seeds", s["seeds"], int, 0)
+    if not isinstance(s["launcher"], str) or not s["launcher"].strip():
+        raise ConfigError(f"{source}: study.launcher: expected a command such as 'python', got {s['launcher']!r}")
+    if not isinstance(a["dataset"], str) or not a["dataset"]:
+        raise ConfigError(f"{source}: ablation.dataset: expected a dataset name, got {a['dataset']!r}")
+    if isinstance(a["seed"], bool) or not isinstance(a["seed"], int) or a["seed"] < 0:
+        raise ConfigError(f"{source}: ablation.seed: expected an int >= 0, got {a['seed']!r}")
+    return Study(
+        launcher=s["launcher"],
+        datasets=_name_list("study", "datasets", s["datasets"]),
+        methods=methods,
+        seeds=seeds,
+        ablation_dataset=a["dataset"],
+        ablation_seed=a["seed"],
+        ablation={
+            "lambda_pers": _number_list("ablation", "lambda_pers", a["lambda_pers"], float, 0),
+            "ohem_min_kept": _number_list("ablation", "ohem_min_kept", a["ohem_min_kept"], int, 1),
+        },
+    )
+
+
+def read_study(path: str | Path | None = None, known_methods: Collection[str] | None = None) -> Study:
+    """The study of a ``params.yaml`` (default: the repository's); see :func:`parse_study`."""
+    return parse_study(*read_params_file(path), known_methods=known_methods)

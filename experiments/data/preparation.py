@@ -1,0 +1,159 @@
+"""Preparing a dataset: acquire (or generate) its files, parse, split and write the prepared folder.
+
+:func:`prepare` is what ``python -m experiments.prepare`` runs. It writes
+``<data-dir>/raw/NAME/`` (the published files, or the generated ones) and
+``<data-dir>/prepared/NAME/`` (the format of :mod:`experiments.core.prepared`). Reruns with the
+same arguments give byte-identical output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core.fsutil import atomic_dir
+from ..core.prepared import points_csv_text, prepared_dir, split_csv_text, write_prepared
+from .acquire import acquire, mirror_from_env
+from .download import MIRROR_ENV
+from .integrity import build_manifest, content_digest
+from .parsers import PARSERS
+from .registry import REGISTRY, get_spec
+from .splits import make_splits
+from .synthetic import SyntheticConfig, config_json, generate, png_bytes
+
+COORDINATES = (
+    "x = column, y = row, 0-based pixels; pixel (row r, col c) has centre (x=c, y=r); "
+    "all points satisfy 0 <= x <= W-1, 0 <= y <= H-1"
+)
+
+
+def generate_synthetic(raw_dir: Path, cfg: SyntheticConfig, seed: int) -> Path:
+    """Write the synthetic set in the ``folder`` layout into ``raw_dir`` (atomically).
+
+    Returns:
+        ``raw_dir``, holding ``images/``, ``points/``, ``split.csv`` and ``generator.json``.
+    """
+    with atomic_dir(raw_dir) as tmp:
+        (tmp / "images").mkdir()
+        (tmp / "points").mkdir()
+        assign = {}
+        for image_id, split, image, points in generate(cfg, seed):
+            (tmp / "images" / f"{image_id}.png").write_bytes(png_bytes(image))
+            (tmp / "points" / f"{image_id}.csv").write_bytes(points_csv_text(points).encode())
+            assign[image_id] = split
+        (tmp / "split.csv").write_bytes(split_csv_text(assign).encode())
+        (tmp / "generator.json").write_bytes(config_json(cfg, seed).encode())
+    return raw_dir
+
+
+def prepare(
+    name: str,
+    data_dir: str | Path = "data",
+    mirror: str | Path | None = None,
+    source: str | Path | None = None,
+    seed: int = 0,
+    out_name: str | None = None,
+    synthetic: SyntheticConfig | None = None,
+    quiet: bool = False,
+    **split_overrides,
+) -> tuple[Path, dict]:
+    """Acquire (or generate) dataset ``name`` and write ``<data_dir>/prepared/<out_name>``.
+
+    Args:
+        name: registry key, or the name of your own dataset in the ``folder`` layout under the
+            mirror (:func:`own_dataset_source`).
+        data_dir: data folder (``raw/`` and ``prepared/`` go below it).
+        mirror: mirror folder (default ``$TGHEM_DATA_MIRROR``).
+        source: folder with the published layout to read in place (needed for ``folder``).
+        seed: seed of the split draws (and of the synthetic generator).
+        out_name: prepared folder name (default ``name``).
+        synthetic: generator parameters for ``synthetic`` (default :class:`SyntheticConfig`).
+        quiet: no progress messages.
+        **split_overrides: split protocol parameters (``n_train``, ``n_val``, ``val_fraction``...).
+
+    Returns:
+        The prepared folder and its meta.
+    """
+    if name not in REGISTRY:
+        # Your own data: the pipeline's prepare@<name> passes only the name.
+        source = source if source is not None else own_dataset_source(name, mirror)
+        name, out_name = "folder", out_name or name
+    spec = get_spec(name)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise TypeError(f"seed: expected a non-negative int, got {seed!r}")
+    data_dir = Path(data_dir).resolve()
+    out_name = out_name or name
+    raw_dir = data_dir / "raw" / out_name
+    extra: dict = {}
+    if spec.kind == "synthetic":
+        cfg = synthetic or SyntheticConfig()
+        root = generate_synthetic(raw_dir, cfg, seed)
+        parser = PARSERS["folder"]
+        manifest = build_manifest(root, parser.files(root))
+        digest, verified = content_digest(manifest), False
+        extra["generator"] = json.loads(config_json(cfg, seed))
+    else:
+        got = acquire(spec, raw_dir, mirror=mirror, source=source, quiet=quiet)
+        root, parser, digest, verified, manifest = got.root, PARSERS[spec.parser], got.digest, got.verified, got.manifest
+    records = parser.parse(root)
+    ids = [r.image_id for r in records]
+    hints = {r.image_id: r.split_hint for r in records}
+    splits = make_splits(spec.split, ids, hints, seed, **split_overrides)
+    params = {**spec.split.params, **{k: v for k, v in split_overrides.items() if v is not None}}
+    params.pop("test_ids", None)  # long and implied by the description
+    meta = {
+        "name": out_name,
+        "dataset": spec.name,
+        "title": spec.title,
+        "kind": spec.kind,
+        "source": {
+            "urls": list(spec.urls),
+            "archive_name": spec.archive_name,
+            "archive_sha256": spec.archive_sha256,
+        },
+        "content_digest": digest,
+        "content_digest_verified": verified,
+        "files_used": len(manifest),
+        "split_protocol": {
+            "kind": spec.split.kind,
+            "description": spec.split.description,
+            "params": params,
+            "seed": seed,
+        },
+        "coordinates": COORDINATES,
+        "match_radius": spec.match_radius,
+        "mask_radius": spec.mask_radius,
+        "license": spec.license,
+        "citation": spec.citation,
+        **extra,
+    }
+    out = prepared_dir(data_dir, out_name)
+    meta = write_prepared(out, records, splits, meta)
+    return out, meta
+
+
+def own_dataset_source(name: str, mirror: str | Path | None) -> Path:
+    """The folder of an unregistered dataset ``name``: ``<mirror>/<name>`` in the ``folder`` layout.
+
+    This is how the pipeline (``dvc.yaml``'s ``prepare@<name>``, which passes only the name) prepares
+    your own data: put it under the mirror as ``<name>/images/...`` with ``points/`` or ``dots/``
+    and list ``<name>`` in ``study.datasets``.
+
+    Raises:
+        ValueError: no mirror, or no ``<mirror>/<name>/images`` folder.
+    """
+    root = mirror_from_env(mirror)
+    known = ", ".join(sorted(REGISTRY))
+    if root is None:
+        raise ValueError(
+            f"--dataset {name!r}: not a registry dataset ({known}); for your own data pass --mirror DIR "
+            f"(or set ${MIRROR_ENV}) with DIR/{name}/images/ and DIR/{name}/points/ (or dots/), or use "
+            f"--dataset folder --source DIR --name {name}"
+        )
+    source = Path(root) / name
+    if not (source / "images").is_dir():
+        raise ValueError(
+            f"--dataset {name!r}: not a registry dataset ({known}) and {source / 'images'} does not exist; "
+            f"put your own data there (with {source / 'points'}/ or {source / 'dots'}/)"
+        )
+    return source

@@ -1,0 +1,1 @@
+"""Detection and counting metrics of predicted points, and the evaluation of a trained run."""

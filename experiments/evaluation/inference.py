@@ -1,0 +1,86 @@
+"""Predicted points of whole images, and their per-image results: what validation and evaluation share.
+
+For every image: tiled inference (:mod:`experiments.model.tiling`), the prediction binarised at
+``sigmoid >= 0.5`` (float32, as TGHEM binarises), one point per predicted blob by the very
+function TopoGuide uses (:func:`tghem.topology.component_centroids`, mode ``eval.centroid_mode``),
+then the per-image counts of :mod:`experiments.evaluation.metrics`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from tghem.topology import component_centroids
+
+from ..model.inputs import normalise_image
+from ..model.tiling import predict_logits
+from .metrics import ImageResult, evaluate_image
+
+
+def eval_settings(cfg: dict, meta: dict) -> dict:
+    """Inference and matching settings from run settings and the dataset's ``meta.json``.
+
+    Returns:
+        ``tile``, ``overlap``, ``batch_size``, ``centroid_mode``, ``match_radius``,
+        ``max_radius`` (R of the mean F1) and ``channels``.
+
+    Raises:
+        ValueError: no match radius in ``eval.match_radius`` nor in the dataset's meta.
+    """
+    e = cfg["eval"]
+    radius = e["match_radius"] if e["match_radius"] is not None else meta.get("match_radius")
+    if radius is None:
+        raise ValueError("eval.match_radius: the dataset's meta.json records none; set eval.match_radius")
+    return {
+        "tile": e["tile_size"] if e["tile_size"] is not None else cfg["train"]["crop_size"],
+        "overlap": e["tile_overlap"],
+        "batch_size": e["batch_size"],
+        "centroid_mode": e["centroid_mode"],
+        "match_radius": float(radius),
+        "max_radius": e["mean_f1_max_radius"] if e["mean_f1_max_radius"] is not None else max(1, math.floor(radius)),
+        "channels": cfg["data"]["channels"],
+    }
+
+
+def predict_points(
+    model: torch.nn.Module, image: np.ndarray, settings: dict, device: torch.device, channels_last: bool = False,
+    autocast_dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """Predicted points (x, y) of one whole image.
+
+    Args:
+        model: the network, in eval mode.
+        image: (H, W[, C]) uint8 image.
+        settings: :func:`eval_settings`.
+        device: the model's device.
+        channels_last: NHWC tiles.
+        autocast_dtype: autocast dtype on CUDA, or None.
+
+    Returns:
+        (P, 2) float64 points from :func:`tghem.topology.component_centroids`.
+    """
+    x = normalise_image(image, settings["channels"])
+    logits = predict_logits(
+        model, x, settings["tile"], overlap=settings["overlap"], batch_size=settings["batch_size"], device=device,
+        autocast_dtype=autocast_dtype, channels_last=channels_last,
+    )
+    # The same binarisation as TGHEM's: float32 sigmoid >= 0.5.
+    binary = (torch.sigmoid(torch.from_numpy(logits)) >= 0.5).numpy()
+    return component_centroids(binary, mode=settings["centroid_mode"])
+
+
+def evaluate_samples(
+    model: torch.nn.Module, samples, settings: dict, device: torch.device, channels_last: bool = False,
+    autocast_dtype: torch.dtype | None = None,
+) -> tuple[list[ImageResult], list[np.ndarray]]:
+    """Per-image results and predicted points of ``samples`` (the model is put in eval mode)."""
+    model.eval()
+    results, points = [], []
+    for s in samples:
+        pred = predict_points(model, s.image, settings, device, channels_last, autocast_dtype)
+        results.append(evaluate_image(s.image_id, pred, s.points, s.image.shape[:2], settings["match_radius"], settings["max_radius"]))
+        points.append(pred)
+    return results, points

@@ -1,0 +1,250 @@
+"""Detection and counting metrics of predicted points against ground-truth points.
+
+Detection: predicted and ground-truth points are matched one to one, only pairs at Euclidean
+distance ``<= radius`` being allowed, by a maximum-cardinality matching of minimum total
+distance (Hungarian algorithm, :func:`scipy.optimize.linear_sum_assignment`). Matched pairs are
+true positives, unmatched predictions false positives, unmatched ground-truth points false
+negatives. Greedy nearest-first matching can miss matches that exist (see the tests); this
+cannot.
+
+Conventions for empty sets: ``precision = TP / (TP + FP)`` is 1 when nothing is predicted
+(no wrong detection), ``recall = TP / (TP + FN)`` is 1 when there is nothing to find, and
+``F1 = 2 TP / (2 TP + FP + FN)`` (the harmonic mean of the two where they are defined) is 1
+when both sets are empty.
+
+Counting: per image ``e = n_pred - n_gt``; MAE, RMSE, mean relative error ``|e| / n_gt`` (over
+images with ``n_gt > 0``) and GAME(L), the sum over a ``2^L x 2^L`` grid of cells of the absolute
+count error per cell, averaged over images (GAME(0) = MAE). Points are placed on pixels by the
+project's one rule (:mod:`experiments.core.points`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from ..core.points import as_points, pixel_indices
+
+GAME_LEVELS = (0, 1, 2, 3)
+
+
+def _radius(radius) -> float:
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.integer, np.floating)):
+        raise TypeError(f"radius: expected a positive number, got {type(radius).__name__} {radius!r}")
+    if not (math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius: expected a finite number > 0, got {radius!r}")
+    return float(radius)
+
+
+def match_points(pred, gt, radius: float) -> np.ndarray:
+    """One-to-one matching of predicted to ground-truth points within ``radius``.
+
+    Among all matchings using only pairs at distance ``<= radius``, returns one with the
+    largest number of pairs and, among those, the smallest total distance. The candidate pairs
+    come from a k-d tree; every connected group of candidates is solved separately by the
+    Hungarian algorithm on its dense cost matrix, so thousands of points stay cheap.
+
+    Args:
+        pred: (P, 2) predicted x, y.
+        gt: (G, 2) ground-truth x, y.
+        radius: largest matching distance (inclusive), > 0.
+
+    Returns:
+        (M, 2) int64 array of ``(pred_index, gt_index)`` pairs, sorted by ``pred_index``.
+
+    Example:
+        >>> match_points([[0, 0], [10, 0]], [[1, 0], [30, 0]], radius=5).tolist()
+        [[0, 0]]
+    """
+    pred, gt, radius = as_points("pred", pred), as_points("gt", gt), _radius(radius)
+    if len(pred) == 0 or len(gt) == 0:
+        return np.zeros((0, 2), np.int64)
+    pairs = cKDTree(pred).sparse_distance_matrix(cKDTree(gt), radius, output_type="ndarray")
+    i, j = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+    # Recompute the distances exactly (the tree's bound test is not the reference for "<=").
+    d = np.hypot(pred[i, 0] - gt[j, 0], pred[i, 1] - gt[j, 1])
+    keep = d <= radius
+    i, j, d = i[keep], j[keep], d[keep]
+    if len(i) == 0:
+        return np.zeros((0, 2), np.int64)
+    n_pred = len(pred)
+    graph = coo_matrix((np.ones(len(i)), (i, n_pred + j)), shape=(n_pred + len(gt),) * 2)
+    _, label = connected_components(graph, directed=False)
+    group = label[i]
+    out = []
+    for g in np.unique(group):
+        sel = group == g
+        rows, rows_inv = np.unique(i[sel], return_inverse=True)
+        cols, cols_inv = np.unique(j[sel], return_inverse=True)
+        # Pairs beyond the radius cost more than any complete set of allowed pairs, so the
+        # optimum first maximises the number of allowed pairs, then minimises their distance.
+        forbidden = radius * (min(len(rows), len(cols)) + 1) + 1.0
+        cost = np.full((len(rows), len(cols)), forbidden)
+        cost[rows_inv, cols_inv] = d[sel]
+        r, c = linear_sum_assignment(cost)
+        ok = cost[r, c] < forbidden
+        out.append(np.stack([rows[r[ok]], cols[c[ok]]], axis=1))
+    matched = np.concatenate(out).astype(np.int64)
+    return matched[np.argsort(matched[:, 0], kind="stable")]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Detection outcome of one image (or a sum of images)."""
+
+    tp: int
+    fp: int
+    fn: int
+
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        denominator = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / denominator if denominator else 1.0
+
+
+def detection_counts(pred, gt, radius: float) -> Counts:
+    """TP, FP and FN of one image by :func:`match_points`.
+
+    Example:
+        >>> c = detection_counts([[0, 0], [10, 0], [50, 50]], [[1, 0], [12, 0], [30, 0]], radius=5)
+        >>> (c.tp, c.fp, c.fn), round(c.f1, 4)
+        ((2, 1, 1), 0.6667)
+    """
+    pred, gt = as_points("pred", pred), as_points("gt", gt)
+    tp = len(match_points(pred, gt, radius))
+    return Counts(tp, len(pred) - tp, len(gt) - tp)
+
+
+def region_counts(points, shape: tuple[int, int], level: int) -> np.ndarray:
+    """Number of points in each cell of a ``2^level x 2^level`` grid over an (H, W) image.
+
+    Cell boundaries fall on pixel boundaries: pixel row ``r`` is in grid row
+    ``r * 2^level // H`` (likewise columns); points are placed on pixels by rounding half up
+    and clipped into the image.
+
+    Returns:
+        (2^level, 2^level) int64 counts.
+    """
+    p = as_points("points", points)
+    h, w = int(shape[0]), int(shape[1])
+    if h < 1 or w < 1:
+        raise ValueError(f"shape: expected (H, W) with H, W >= 1, got {shape!r}")
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 0:
+        raise ValueError(f"level: expected an int >= 0, got {level!r}")
+    n = 2**level
+    rows, cols = pixel_indices(p)
+    rows, cols = np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1)
+    cell = (rows * n // h) * n + cols * n // w
+    return np.bincount(cell, minlength=n * n).reshape(n, n)
+
+
+def game(pred, gt, shape: tuple[int, int], level: int) -> float:
+    """GAME(level) of one image: sum over grid cells of ``|n_pred - n_gt|`` in the cell."""
+    return float(np.abs(region_counts(pred, shape, level) - region_counts(gt, shape, level)).sum())
+
+
+@dataclass
+class ImageResult:
+    """Per-image evaluation record (the rows of ``per_image.csv``, plus GAME values)."""
+
+    image_id: str
+    n_gt: int
+    n_pred: int
+    tp: int
+    fp: int
+    fn: int
+    game: tuple[float, ...] = ()
+    tp_by_radius: tuple[int, ...] = ()
+
+    @property
+    def counts(self) -> Counts:
+        return Counts(self.tp, self.fp, self.fn)
+
+
+def evaluate_image(
+    image_id: str, pred, gt, shape: tuple[int, int], radius: float, max_radius: int | None = None
+) -> ImageResult:
+    """Everything the metrics need from one image.
+
+    Args:
+        image_id: id of the image.
+        pred: (P, 2) predicted points.
+        gt: (G, 2) ground-truth points.
+        shape: (H, W) of the image (for GAME).
+        radius: match radius.
+        max_radius: R of the mean F1 over r = 1..R (None: ``floor(radius)``, at least 1).
+
+    Returns:
+        An :class:`ImageResult`; ``tp_by_radius[r - 1]`` is the TP count at radius ``r``.
+    """
+    pred, gt = as_points("pred", pred), as_points("gt", gt)
+    c = detection_counts(pred, gt, radius)
+    big_r = max_radius if max_radius is not None else max(1, int(math.floor(radius)))
+    tps = tuple(len(match_points(pred, gt, float(r))) for r in range(1, big_r + 1))
+    games = tuple(game(pred, gt, shape, level) for level in GAME_LEVELS)
+    return ImageResult(image_id, len(gt), len(pred), c.tp, c.fp, c.fn, games, tps)
+
+
+def summarize(results: Sequence[ImageResult], radius: float) -> dict:
+    """Split-level metrics from per-image results.
+
+    Returns:
+        A dict with ``precision``, ``recall``, ``f1`` (micro: from the summed TP/FP/FN),
+        ``precision_mean``, ``recall_mean``, ``f1_mean`` (means of the per-image values),
+        ``tp``, ``fp``, ``fn``, ``n_images``, ``n_gt``, ``n_pred``, ``match_radius``,
+        ``f1_mean_radii`` (TopoCount-style: mean over r = 1..R of the micro F1 at radius r) with
+        ``mean_f1_max_radius`` = R, ``mae``, ``rmse``, ``mre`` (None without any image with
+        ground truth), ``mre_images`` and ``game0``..``game3`` (None where there is no per-image
+        GAME). With no image at all, every score is None.
+    """
+    n = len(results)
+    out: dict = {"n_images": n, "match_radius": float(radius)}
+    total = sum((r.counts for r in results), Counts(0, 0, 0))
+    out.update(tp=total.tp, fp=total.fp, fn=total.fn, n_gt=sum(r.n_gt for r in results), n_pred=sum(r.n_pred for r in results))
+    if n == 0:
+        keys = ["precision", "recall", "f1", "precision_mean", "recall_mean", "f1_mean", "f1_mean_radii",
+                "mean_f1_max_radius", "mae", "rmse", "mre"] + [f"game{level}" for level in GAME_LEVELS]
+        out.update({k: None for k in keys}, mre_images=0)
+        return out
+    out.update(precision=total.precision, recall=total.recall, f1=total.f1)
+    out.update(
+        precision_mean=float(np.mean([r.counts.precision for r in results])),
+        recall_mean=float(np.mean([r.counts.recall for r in results])),
+        f1_mean=float(np.mean([r.counts.f1 for r in results])),
+    )
+    big_r = len(results[0].tp_by_radius)
+    if big_r and all(len(r.tp_by_radius) == big_r for r in results):
+        n_pred, n_gt = out["n_pred"], out["n_gt"]
+        f1s = [
+            Counts(t, n_pred - t, n_gt - t).f1
+            for t in (sum(r.tp_by_radius[k] for r in results) for k in range(big_r))
+        ]
+        out.update(f1_mean_radii=float(np.mean(f1s)), mean_f1_max_radius=big_r)
+    else:
+        out.update(f1_mean_radii=None, mean_f1_max_radius=None)
+    err = np.array([r.n_pred - r.n_gt for r in results], np.float64)
+    out.update(mae=float(np.abs(err).mean()), rmse=float(np.sqrt((err**2).mean())))
+    with_gt = [abs(r.n_pred - r.n_gt) / r.n_gt for r in results if r.n_gt > 0]
+    out.update(mre=float(np.mean(with_gt)) if with_gt else None, mre_images=len(with_gt))
+    for k, level in enumerate(GAME_LEVELS):
+        values = [r.game[k] for r in results if len(r.game) == len(GAME_LEVELS)]
+        out[f"game{level}"] = float(np.mean(values)) if len(values) == n else None
+    return out

@@ -1,0 +1,113 @@
+"""Evaluating a trained run on whole images: what ``python -m experiments.evaluate`` runs.
+
+Writes, atomically, into ``EVAL_DIR`` (default ``RUN_DIR/eval/<split>``):
+
+* ``metrics.json``: ``precision``, ``recall``, ``f1`` (micro), their per-image means, ``tp``,
+  ``fp``, ``fn``, ``f1_mean_radii`` (mean F1 over r = 1..R), ``mae``, ``rmse``, ``mre``,
+  ``game0``..``game3``, ``match_radius``, ``n_images`` and the run's context;
+* ``per_image.csv``: ``image_id,n_gt,n_pred,tp,fp,fn``;
+* ``points/<image_id>.csv``: the predicted points, header ``x,y`` (as the prepared points).
+
+Nothing in the folder depends on the clock or the machine (the wall time is returned, not
+written), so DVC's hash of an evaluation is the same whenever the same model is evaluated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+from ..core.fsutil import atomic_dir, json_text
+from ..core.prepared import load_split, points_csv_text, read_meta, require_prepared
+from ..core.runtime import select_device
+from ..core.settings import ConfigError, apply_overrides, read_params
+from ..model.checkpoint import load_checkpoint, model_from_checkpoint
+from .inference import eval_settings, evaluate_samples
+from .metrics import ImageResult, summarize
+
+CHECKPOINT_CHOICES = ("best", "last")
+PER_IMAGE_FIELDS = ("image_id", "n_gt", "n_pred", "tp", "fp", "fn")
+
+
+def per_image_csv_text(results: list[ImageResult]) -> str:
+    """``per_image.csv`` content: header ``image_id,n_gt,n_pred,tp,fp,fn``, one row per image."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(PER_IMAGE_FIELDS)
+    for r in results:
+        writer.writerow([r.image_id, r.n_gt, r.n_pred, r.tp, r.fp, r.fn])
+    return buf.getvalue()
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data_dir: str | Path = "data",
+    split: str = "test",
+    out: str | Path | None = None,
+    checkpoint: str = "best",
+    params_path: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    device: str = "auto",
+    dataset: str | None = None,
+) -> tuple[dict, float]:
+    """Evaluate a training run and write ``metrics.json``, ``per_image.csv`` and ``points/``.
+
+    The model's settings come from the run; the ``eval`` section from ``params_path`` plus the
+    ``eval.*`` overrides.
+
+    Args:
+        run_dir: output folder of ``python -m experiments.train``.
+        data_dir: data folder holding ``prepared/<dataset>``.
+        split: split to evaluate.
+        out: output folder (default ``run_dir/eval/<split>``), replaced atomically.
+        checkpoint: ``'best'`` (best validation F1) or ``'last'``.
+        params_path: settings file whose ``eval`` section applies (default: the repository's).
+        overrides: ``eval.*`` overrides (``section.key=value``).
+        device: one of :data:`experiments.core.runtime.DEVICE_CHOICES`.
+        dataset: evaluate on this prepared dataset instead of the run's.
+
+    Returns:
+        The content of ``metrics.json``, and the seconds the evaluation took.
+
+    Raises:
+        ValueError: unknown checkpoint kind.
+        ConfigError: an override outside the ``eval`` section, or a bad setting.
+        FileNotFoundError: no such checkpoint, or the dataset is not prepared.
+    """
+    if checkpoint not in CHECKPOINT_CHOICES:
+        raise ValueError(f"checkpoint: expected one of {CHECKPOINT_CHOICES}, got {checkpoint!r}")
+    for text in overrides:
+        if not text.split("=", 1)[0].strip().startswith("eval."):
+            raise ConfigError(f"--set {text!r}: evaluate takes eval.* settings only; the model's come from the run")
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / f"{checkpoint}.pt"
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"--run: {ckpt_path} does not exist; is {run_dir} the --out of a finished training run?")
+    state = load_checkpoint(ckpt_path)
+    dev = select_device(device)
+    model, cfg = model_from_checkpoint(state, dev)
+    cfg = dict(cfg, eval=apply_overrides(read_params(params_path), overrides)["eval"])
+    run = state["run"]
+    dataset = dataset or run["dataset"]
+    prepared = require_prepared(data_dir, dataset)
+    settings = eval_settings(cfg, read_meta(prepared))
+    samples = load_split(prepared, split)
+    t0 = time.perf_counter()
+    results, points = evaluate_samples(model, samples, settings, dev, channels_last=cfg["model"]["channels_last"])
+    seconds = time.perf_counter() - t0
+    metrics = summarize(results, settings["match_radius"])
+    metrics.update(
+        dataset=dataset, split=split, method=run["method"], seed=run["seed"], run_dir=str(run_dir),
+        checkpoint=checkpoint, iteration=state["iteration"], tile_size=settings["tile"],
+        tile_overlap=settings["overlap"], centroid_mode=settings["centroid_mode"],
+    )
+    out = Path(out) if out is not None else run_dir / "eval" / split
+    with atomic_dir(out) as tmp:
+        (tmp / "points").mkdir()
+        for r, p in zip(results, points):
+            (tmp / "points" / f"{r.image_id}.csv").write_bytes(points_csv_text(p).encode())
+        (tmp / "per_image.csv").write_bytes(per_image_csv_text(results).encode())
+        (tmp / "metrics.json").write_bytes(json_text(metrics).encode())
+    return metrics, seconds

@@ -1,0 +1,1 @@
+"""The network: U-Net, input normalisation, checkpoints and tiled whole-image inference."""

@@ -1,0 +1,1 @@
+"""Training: targets and random crops, the method registry, distributed runs and the loop."""

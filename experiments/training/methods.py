@@ -1,0 +1,157 @@
+"""Method registry: the one place mapping a method name to its training loss.
+
+=============  ============================================================================
+``tghem``      :class:`tghem.TGHEM`, per-crop OHEM Dice + BCE weighted by ``1 + lambda * D_k``
+``ohem``       :class:`tghem.SegmentationLoss` in threshold mode, batch-level selection (the
+               reference OHEM: TG-HEM's pixel term without topology)
+``focal``      :class:`baselines.FocalLoss`
+``cldice``     :class:`baselines.SoftDiceCLDiceLoss`
+``dice_bce``   :class:`baselines.DiceBCELoss` (Dice + BCE over all pixels, no mining)
+=============  ============================================================================
+
+Each is built from the settings sections it declares (:attr:`Method.sections`): its own
+(``focal.*``...), and for ``tghem`` also ``ohem.*``, the OHEM pixel term that TG-HEM weights per
+crop and that the ``ohem`` baseline uses alone, so the two can never disagree. The loss is
+wrapped in a :class:`MethodLoss`, called ``(logits, gt_mask, gt_dots)`` like every loss of the
+project, which also records the logging statistics of its last call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from baselines import DiceBCELoss, FocalLoss, SoftDiceCLDiceLoss
+from tghem import TGHEM, SegmentationLoss, TopoGuide
+
+from .crops import IGNORE_INDEX
+
+
+def _pixel_term(cfg: dict) -> tuple[float, int, float, float]:
+    """``(thresh, min_kept, dice_weight, bce_weight)`` of the OHEM pixel term (the ``ohem`` section)."""
+    p = cfg[PIXEL_TERM]
+    return p["thresh"], p["min_kept"], p["dice_weight"], p["bce_weight"]
+
+
+def _tghem(cfg: dict) -> nn.Module:
+    # reduction='none' returns the weighted per-crop losses w_k * L_k; MethodLoss averages them
+    # (exactly the 'mean' reduction) and divides by w_k to log the unweighted pixel term.
+    t = cfg["tghem"]
+    thresh, min_kept, dice_weight, bce_weight = _pixel_term(cfg)
+    guide_kwargs = dict(epsilon=t["topo_epsilon"], reduction=t["topo_reduction"], centroid_mode=t["centroid_mode"])
+    if t["topo_backend"] is not None:
+        guide_kwargs["backend"] = t["topo_backend"]
+    if t["topo_workers"] is not None:  # results never depend on it, only the speed
+        guide_kwargs["workers"] = t["topo_workers"]
+    # The guide is built here, without a backend unless one is configured, so that the run gets
+    # TopoGuide's own default backend.
+    return TGHEM(lambda_pers=t["lambda_pers"], ohem_thresh=thresh, ohem_min_kept=min_kept, ignore_index=IGNORE_INDEX,
+                 dice_weight=dice_weight, bce_weight=bce_weight, reduction="none", topo_guide=TopoGuide(**guide_kwargs))
+
+
+def _ohem(cfg: dict) -> nn.Module:
+    # The batch is one selection group (reduction='mean'): the reference OHEM.
+    thresh, min_kept, dice_weight, bce_weight = _pixel_term(cfg)
+    return SegmentationLoss(thresh, min_kept, IGNORE_INDEX, dice_weight, bce_weight, reduction="mean")
+
+
+def _focal(cfg: dict) -> nn.Module:
+    p = cfg["focal"]
+    return FocalLoss(alpha=p["alpha"], gamma=p["gamma"], ignore_index=IGNORE_INDEX)
+
+
+def _cldice(cfg: dict) -> nn.Module:
+    p = cfg["cldice"]
+    return SoftDiceCLDiceLoss(alpha=p["alpha"], iterations=p["iterations"], smooth=p["smooth"], ignore_index=IGNORE_INDEX)
+
+
+def _dice_bce(cfg: dict) -> nn.Module:
+    p = cfg["dice_bce"]
+    return DiceBCELoss(dice_weight=p["dice_weight"], bce_weight=p["bce_weight"], ignore_index=IGNORE_INDEX)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method: the settings sections its loss reads and how to build the loss."""
+
+    sections: tuple[str, ...]
+    build: Callable[[dict], nn.Module]
+
+
+PIXEL_TERM = "ohem"
+"""The settings section of the OHEM pixel term, shared by ``tghem`` and ``ohem`` (one source)."""
+
+METHODS: dict[str, Method] = {
+    "tghem": Method(("tghem", PIXEL_TERM), _tghem),
+    "ohem": Method((PIXEL_TERM,), _ohem),
+    "focal": Method(("focal",), _focal),
+    "cldice": Method(("cldice",), _cldice),
+    "dice_bce": Method(("dice_bce",), _dice_bce),
+}
+"""Method name -> the sections of its settings and its loss builder."""
+
+
+class MethodLoss(nn.Module):
+    """A method's loss, called ``(logits, gt_mask, gt_dots)`` -> scalar, with logging statistics.
+
+    After each call :attr:`last_stats` holds floats ``loss``, ``seg_loss`` (the pixel term
+    without topological weights), ``weight_mean``, ``weight_max`` and ``discrepancy_mean``
+    (NaN for methods without a topological term, whose weights are all 1).
+
+    Args:
+        name: registry name.
+        criterion: the underlying loss module (for ``tghem``, a :class:`tghem.TGHEM` with
+            ``reduction='none'``, whose ``last_weights`` and ``last_discrepancy`` are read).
+    """
+
+    def __init__(self, name: str, criterion: nn.Module) -> None:
+        super().__init__()
+        self.name = name
+        self.criterion = criterion
+        self.last_stats: dict[str, float] = {}
+
+    def forward(self, logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
+        # Losses run in float32 whatever the autocast dtype of the network.
+        out = self.criterion(logits.float(), gt_mask, gt_dots)
+        if isinstance(self.criterion, TGHEM):
+            weights = self.criterion.last_weights
+            loss = out.mean()
+            with torch.no_grad():
+                self.last_stats = {
+                    "loss": loss.item(),
+                    "seg_loss": (out.detach() / weights).mean().item(),
+                    "weight_mean": weights.mean().item(),
+                    "weight_max": weights.max().item(),
+                    "discrepancy_mean": self.criterion.last_discrepancy.mean().item(),
+                }
+            return loss
+        value = out.item()
+        self.last_stats = {"loss": value, "seg_loss": value, "weight_mean": 1.0, "weight_max": 1.0, "discrepancy_mean": math.nan}
+        return out
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"
+
+
+def build_method(name: str, cfg: dict) -> MethodLoss:
+    """The loss of method ``name`` configured from the sections of ``cfg`` it reads.
+
+    Args:
+        name: one of :data:`METHODS`.
+        cfg: run settings (:func:`experiments.core.settings.load_params`), or at least the
+            method's sections (:attr:`Method.sections`).
+
+    Raises:
+        ValueError: unknown method (the message lists the known ones) or a missing section.
+    """
+    if name not in METHODS:
+        raise ValueError(f"method: expected one of {sorted(METHODS)}, got {name!r}")
+    method = METHODS[name]
+    missing = [s for s in method.sections if s not in cfg]
+    if missing:
+        raise ValueError(f"params: method {name!r} reads sections {list(method.sections)}, missing {missing} (got {sorted(cfg)})")
+    return MethodLoss(name, method.build(cfg))

@@ -1,0 +1,145 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from baselines import DiceBCELoss, FocalLoss, OHEMLoss, SoftDiceCLDiceLoss, focal_loss, soft_skeleton
+from tghem import SegmentationLoss
+
+from tests.tghem.test_dice import dice_reference
+
+
+def _batch(seed, shape=(2, 9, 11)):
+    rng = np.random.default_rng(seed)
+    logits = torch.tensor(rng.normal(size=(shape[0], 1) + shape[1:]) * 2)
+    mask = torch.tensor((rng.random(shape) < 0.3).astype(np.float64))
+    return logits, mask
+
+
+def focal_reference(logits, mask, alpha, gamma):
+    x = logits[:, 0].numpy()
+    t = mask.numpy()
+    p = 1 / (1 + np.exp(-x))
+    bce = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    p_t = np.where(t == 1, p, 1 - p)
+    a_t = 1.0 if alpha is None else np.where(t == 1, alpha, 1 - alpha)
+    return a_t * (1 - p_t) ** gamma * bce
+
+
+def test_focal_hand_value():
+    loss = FocalLoss()(torch.zeros(1, 1, 1, 2), torch.tensor([[[1.0, 0.0]]]))
+    assert loss.item() == pytest.approx(0.125 * np.log(2), rel=1e-6)
+
+
+@pytest.mark.parametrize("alpha,gamma", [(0.25, 2.0), (None, 0.0), (0.6, 1.5)])
+def test_focal_matches_reference(alpha, gamma):
+    logits, mask = _batch(0)
+    expected = focal_reference(logits, mask, alpha, gamma)
+    np.testing.assert_allclose(focal_loss(logits, mask, alpha=alpha, gamma=gamma).item(), expected.mean(), rtol=1e-10)
+    np.testing.assert_allclose(
+        FocalLoss(alpha, gamma, reduction="none")(logits, mask).numpy(), expected.reshape(2, -1).mean(1), rtol=1e-10
+    )
+    np.testing.assert_allclose(FocalLoss(alpha, gamma, reduction="sum")(logits, mask).item(), expected.sum(), rtol=1e-10)
+
+
+def test_focal_gamma_zero_no_alpha_is_bce():
+    logits, mask = _batch(1)
+    bce = F.binary_cross_entropy_with_logits(logits[:, 0], mask)
+    torch.testing.assert_close(FocalLoss(alpha=None, gamma=0.0)(logits, mask), bce)
+
+
+def test_focal_ignore_index():
+    logits, mask = _batch(2)
+    padded_mask = mask.clone()
+    padded_mask[:, :, -3:] = 255
+    got = FocalLoss(ignore_index=255)(logits, padded_mask)
+    expected = FocalLoss()(logits[..., :-3], mask[..., :-3])
+    assert got.item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def skeleton_reference(image, iterations):
+    """Soft skeleton with scipy's grey morphology; borders behave like max-pool padding."""
+    def erode(a):
+        v = ndimage.minimum_filter(a, size=(3, 1), mode="constant", cval=np.inf)
+        h = ndimage.minimum_filter(a, size=(1, 3), mode="constant", cval=np.inf)
+        return np.minimum(v, h)
+
+    def dilate(a):
+        return ndimage.maximum_filter(a, size=3, mode="constant", cval=-np.inf)
+
+    relu = lambda a: np.maximum(a, 0)
+    skel = relu(image - dilate(erode(image)))
+    for _ in range(iterations):
+        image = erode(image)
+        delta = relu(image - dilate(erode(image)))
+        skel = skel + relu(delta - skel * delta)
+    return skel
+
+
+def test_soft_skeleton_closed_forms():
+    square = torch.zeros(1, 1, 7, 7)
+    square[..., 2:5, 2:5] = 1
+    centre = torch.zeros(1, 1, 7, 7)
+    centre[..., 3, 3] = 1
+    torch.testing.assert_close(soft_skeleton(square, 10), centre)
+    line = torch.zeros(1, 1, 5, 9)
+    line[..., 2, 1:8] = 1
+    torch.testing.assert_close(soft_skeleton(line, 10), line)
+
+
+def test_soft_skeleton_matches_scipy_reference():
+    rng = np.random.default_rng(3)
+    image = rng.random((12, 14))
+    for iterations in (1, 3, 10):
+        got = soft_skeleton(torch.tensor(image)[None, None], iterations)[0, 0].numpy()
+        np.testing.assert_allclose(got, skeleton_reference(image, iterations), rtol=1e-12, atol=1e-12)
+
+
+def test_cldice_value_matches_formula_and_is_not_constant():
+    logits, mask = _batch(4, shape=(1, 16, 16))
+    p = torch.sigmoid(logits[0, 0]).numpy()
+    g = mask[0].numpy()
+    sp, sg = skeleton_reference(p, 10), skeleton_reference(g, 10)
+    t_prec = ((sp * g).sum() + 1) / (sp.sum() + 1)
+    t_sens = ((sg * p).sum() + 1) / (sg.sum() + 1)
+    cl = 1 - 2 * t_prec * t_sens / (t_prec + t_sens)
+    dice = dice_reference(logits.numpy(), mask.numpy())[0]
+    for alpha in (0.0, 0.5, 1.0):
+        got = SoftDiceCLDiceLoss(alpha=alpha)(logits, mask).item()
+        assert got == pytest.approx((1 - alpha) * dice + alpha * cl, rel=1e-10)
+    # one-channel input must not collapse to a constant (a known defect of channel-slicing versions)
+    only_cl = SoftDiceCLDiceLoss(alpha=1.0)
+    assert only_cl(logits, mask).item() != pytest.approx(only_cl(-logits, mask).item(), abs=1e-3)
+    assert only_cl(logits, mask).item() > 0
+
+
+def test_cldice_gradcheck():
+    logits, mask = _batch(5, shape=(1, 8, 8))
+    x = logits.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: SoftDiceCLDiceLoss(iterations=3)(t, mask), (x,))
+
+
+def test_focal_gradcheck():
+    logits, mask = _batch(6, shape=(2, 4, 4))
+    x = logits.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: FocalLoss(gamma=1.5)(t, mask), (x,))
+
+
+def test_dice_bce_matches_formula():
+    logits, mask = _batch(7)
+    bce = F.binary_cross_entropy_with_logits(logits[:, 0], mask, reduction="none").flatten(1).mean(1)
+    dice = torch.tensor(dice_reference(logits.numpy(), mask.numpy()))
+    torch.testing.assert_close(DiceBCELoss(reduction="none")(logits, mask), 0.5 * dice + 0.5 * bce)
+
+
+def test_ohem_baseline_is_segmentation_loss():
+    assert OHEMLoss is SegmentationLoss
+
+
+@pytest.mark.parametrize("loss", [FocalLoss(), SoftDiceCLDiceLoss(), DiceBCELoss(), OHEMLoss(min_kept=10)])
+def test_common_call_accepts_dots_and_none(loss):
+    logits, mask = _batch(8)
+    with_dots = loss(logits, mask, torch.zeros_like(mask))
+    without = loss(logits, mask)
+    assert with_dots.shape == () and torch.equal(with_dots, without)

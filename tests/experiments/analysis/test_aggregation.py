@@ -1,0 +1,358 @@
+"""The aggregate stage and the analysis behind it: numbers checked against values worked out by hand."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from experiments import aggregate as agg_cli
+from experiments.analysis import aggregation, collect, qualitative, statistics, summary
+from experiments.core.cli import run_stage
+from experiments.evaluation.metrics import Counts
+from tests.helpers import reference_topology as ref
+from tests.helpers.fake_study import ablation_run, log_rows, main_run, write_params, write_prepared, write_run
+
+N_GT = {"a": 10, "b": 20, "c": 5}
+# (tp, fp, fn) per image; fn = n_gt - tp. tghem beats ohem on F1 on all six (seed, image) pairs.
+COUNTS = {
+    ("tghem", 0): {"a": (8, 0, 2), "b": (18, 1, 2), "c": (5, 0, 0)},
+    ("ohem", 0): {"a": (5, 1, 5), "b": (10, 2, 10), "c": (4, 1, 1)},
+    ("tghem", 1): {"a": (9, 0, 1), "b": (19, 0, 1), "c": (5, 1, 0)},
+    ("ohem", 1): {"a": (6, 0, 4), "b": (15, 5, 5), "c": (3, 0, 2)},
+}
+SCORES = {
+    ("tghem", 0): {"f1": 0.8, "precision": 0.9, "recall": 0.7, "mae": 2.0, "rmse": 3.0, "game0": 2.0},
+    ("tghem", 1): {"f1": 0.9, "precision": 0.95, "recall": 0.85, "mae": 1.0, "rmse": 1.5, "game0": 1.0},
+    ("ohem", 0): {"f1": 0.6, "precision": 0.7, "recall": 0.5, "mae": 4.0, "rmse": 5.0, "game0": 4.0},
+    ("ohem", 1): {"f1": 0.6, "precision": 0.8, "recall": 0.4, "mae": 3.0, "rmse": 4.0, "game0": 3.0},
+}
+ABLATION_F1 = {("lambda_pers", 0.0): 0.7, ("lambda_pers", 0.5): 0.8, ("ohem_min_kept", 500): 0.75}
+
+
+def per_image_rows(method: str, seed: int, n_gt=N_GT) -> list[dict]:
+    counts = COUNTS[(method, seed)]
+    return [{"image_id": i, "n_gt": n_gt[i], "n_pred": tp + fp, "tp": tp, "fp": fp, "fn": fn}
+            for i, (tp, fp, fn) in counts.items()]
+
+
+def build_study(tmp_path: Path, seeds=(0, 1)) -> tuple[Path, Path, Path]:
+    """params.yaml, root and data folder of a study: synthetic, tghem and ohem, ``seeds``."""
+    root, data_dir = tmp_path / "study", tmp_path / "data"
+    params = write_params(tmp_path / "params.yaml", ["synthetic"], ["tghem", "ohem"], seeds,
+                          lambda_pers=(0.0, 0.5), ohem_min_kept=(500,))
+    rng = np.random.default_rng(0)
+    gt = {i: np.round(rng.uniform(0, [79, 63], (n, 2)), 1) for i, n in N_GT.items()}
+    write_prepared(data_dir, "synthetic", gt)
+    for (method, seed), scores in SCORES.items():
+        if seed not in seeds:
+            continue
+        # tp points half a pixel from their ground truth, fp points far from every one.
+        pred = {i: np.concatenate([gt[i][:tp] + 0.5, np.full((fp, 2), -50.0)]) for i, (tp, fp, _) in COUNTS[(method, seed)].items()}
+        write_run(main_run(params, "synthetic", method, seed, root), "synthetic", method, seed,
+                  per_image_rows(method, seed), scores, log_rows(4, 1.0 + seed, 1.5 if method == "tghem" else None), pred)
+    for (name, value), f1 in ABLATION_F1.items():
+        config = {"tghem": {"lambda_pers": 0.5}, "ohem": {"min_kept": 2000}}
+        section, key = ("tghem", "lambda_pers") if name == "lambda_pers" else ("ohem", "min_kept")
+        config[section][key] = value
+        scores = dict(SCORES[("tghem", 0)], f1=f1)
+        write_run(ablation_run(params, name, value, root), "synthetic", "tghem", 0, per_image_rows("tghem", 0), scores,
+                  log_rows(3, 2.0, 1.2), config=config)
+    return params, root, data_dir
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The two-seed study, aggregated once: (params, root, data_dir, out, metrics.json)."""
+    tmp = tmp_path_factory.mktemp("aggregate")
+    params, root, data_dir = build_study(tmp)
+    out = tmp / "results"
+    aggregation.aggregate(params, root, out, data_dir)
+    return params, root, data_dir, out, json.loads((out / "metrics.json").read_text())
+
+
+def f1(tp, fp, fn):
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def test_image_f1_convention():
+    assert Counts(0, 0, 0).f1 == 1.0  # nothing to find and nothing found
+    assert Counts(2, 1, 1).f1 == pytest.approx(4 / 6)
+    assert Counts(0, 3, 0).f1 == 0.0
+    assert Counts(0, 0, 4).f1 == 0.0
+    assert collect.image_f1([0, 2, 0], [0, 1, 3], [0, 1, 0]) == [1.0, pytest.approx(4 / 6), 0.0]
+
+
+def test_seed_moments_mean_and_sample_std():
+    moments = lambda values: summary.seed_moments(pd.Series(values, dtype=object))  # noqa: E731
+    assert moments([0.8, 0.9]) == {"mean": 0.85, "std": 0.0707107, "n": 2}  # |0.9 - 0.8| / sqrt(2), 6 digits
+    assert moments([1.0, 2.0, 6.0]) == {"mean": 3.0, "std": round(math.sqrt(7.0), 5), "n": 3}
+    assert moments([0.6]) == {"mean": 0.6, "std": None, "n": 1}
+    assert moments([None, 1.0, 3.0])["n"] == 2
+    assert moments([]) == {"mean": None, "std": None, "n": 0}
+
+
+def test_wilcoxon_exact_p_of_six_positive_differences():
+    # All 6 differences positive with distinct magnitudes: W- = 0, reached by 1 of the 2^6 sign
+    # patterns on each side: two-sided p = 2 / 64.
+    result = statistics.wilcoxon_signed_rank([0.3, 0.1, 0.6, 0.2, 0.5, 0.4])
+    assert result["p_value"] == 2 / 64
+    assert result["statistic"] == 0.0 and result["test"] == "exact" and result["n_nonzero"] == 6
+    assert statistics.wilcoxon_signed_rank([-0.3, -0.1, -0.6, -0.2, -0.5, -0.4])["p_value"] == 2 / 64
+
+
+def test_wilcoxon_zero_differences_are_dropped_and_all_zero_gives_p_one():
+    result = statistics.wilcoxon_signed_rank([0.0, 0.0, 0.0])
+    assert result["p_value"] == 1.0 and result["n_nonzero"] == 0 and "zero" in result["note"]
+    # Zeros are dropped: the same p as the six non-zero differences alone.
+    assert statistics.wilcoxon_signed_rank([0, 1, 2, 3, 0, 4, 5, 6])["p_value"] == 2 / 64
+
+
+def test_wilcoxon_with_ties_enumerates_sign_flips():
+    d = [-2.0, -7.0, -3.0, 1.0, -1.0]  # |1| twice: tied ranks
+    result = statistics.wilcoxon_signed_rank(d)
+    assert result["test"] == "permutation"
+    # Exact by enumeration: W+ = 1.5 (the +1 has rank 1.5); count the 32 sign patterns whose W+
+    # is at least as far from its mean 7.5.
+    ranks = stats.rankdata(np.abs(d))
+    patterns = np.array(np.meshgrid(*[[0, 1]] * 5)).reshape(5, -1).T
+    w_plus = patterns @ ranks
+    assert result["p_value"] == pytest.approx(np.mean(np.abs(w_plus - 7.5) >= abs(1.5 - 7.5)), abs=1e-12)
+
+
+def test_wilcoxon_large_samples_use_the_normal_approximation():
+    d = np.arange(1, 61, dtype=float)
+    d[::4] *= -1
+    result = statistics.wilcoxon_signed_rank(d)
+    assert result["test"] == "normal approximation"
+    assert result["p_value"] == pytest.approx(stats.wilcoxon(d, method="asymptotic").pvalue, rel=1e-12)
+
+
+def test_bootstrap_interval_is_deterministic_and_contains_the_mean():
+    d = np.array([0.26, 0.30, 0.20, 0.197, 0.224, 0.159, -0.05, 0.4])
+    low, high = statistics.bootstrap_mean_interval(d)
+    assert (low, high) == statistics.bootstrap_mean_interval(d)  # fixed seed
+    assert low < d.mean() < high
+    assert d.min() < low and high < d.max()
+    assert statistics.bootstrap_mean_interval([0.25, 0.25, 0.25]) == (0.25, 0.25)
+    # Another seed gives another (close) interval: the seed is what makes it reproducible.
+    other = statistics.bootstrap_mean_interval(d, seed=1)
+    assert other != (low, high) and other == pytest.approx((low, high), abs=0.02)
+
+
+def test_paired_statistics_degenerate_cases():
+    empty = statistics.paired_statistics([], [])
+    assert empty["n_pairs"] == 0 and empty["mean_diff"] is None and empty["p_value"] is None and empty["note"]
+    single = statistics.paired_statistics([0.9], [0.5])
+    assert single["mean_diff"] == 0.4 and single["ci95_low"] is None and single["p_value"] is None
+    assert "fewer than 2" in single["note"]
+    same = statistics.paired_statistics([0.5, 1.0, 0.25], [0.5, 1.0, 0.25])
+    assert same["p_value"] == 1.0 and same["mean_diff"] == 0.0 and same["ci95_low"] == same["ci95_high"] == 0.0
+    assert "zero" in same["note"]
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def test_main_summary(study):
+    *_, metrics = study
+    main = metrics["main"]["synthetic"]
+    assert list(main) == ["tghem", "ohem"]
+    assert main["tghem"]["f1"] == {"mean": 0.85, "std": 0.0707107, "n": 2}
+    assert main["tghem"]["mae"] == {"mean": 1.5, "std": 0.707107, "n": 2}
+    assert main["ohem"]["f1"] == {"mean": 0.6, "std": 0.0, "n": 2}
+    assert main["ohem"]["precision"] == {"mean": 0.75, "std": 0.0707107, "n": 2}
+    assert main["ohem"]["rmse"] == {"mean": 4.5, "std": 0.707107, "n": 2}
+    assert main["tghem"]["game0"]["mean"] == 1.5  # carried along where the evaluations have it
+    assert "mre" not in main["tghem"]  # and left out where none has it
+
+
+def test_paired_comparison(study):
+    *_, out, metrics = study
+    c = metrics["comparison"]["synthetic"]["ohem"]
+    assert c["reference"] == "tghem" and c["difference"] == "tghem minus ohem"
+    assert c["n_seeds"] == 2 and c["n_images"] == 3
+    diffs = [f1(*COUNTS[("tghem", s)][i]) - f1(*COUNTS[("ohem", s)][i]) for s in (0, 1) for i in "abc"]
+    assert all(d > 0 for d in diffs) and len(set(np.round(diffs, 9))) == 6
+    f = c["f1"]
+    assert f["n_pairs"] == 6 and f["n_nonzero"] == 6
+    assert f["p_value"] == 2 / 64 and f["test"] == "exact"
+    assert f["mean_diff"] == pytest.approx(np.mean(diffs), rel=1e-5)
+    assert f["median_diff"] == pytest.approx(np.median(diffs), rel=1e-5)
+    assert f["ci95_low"] <= f["mean_diff"] <= f["ci95_high"]
+    assert min(diffs) <= f["ci95_low"] and f["ci95_high"] <= max(diffs)
+    # |n_pred - n_gt|: tghem 2, 1, 0 | 1, 1, 1; ohem 4, 8, 0 | 4, 0, 2 -> differences -2, -7, 0, -3, 1, -1.
+    e = c["abs_count_error"]
+    assert (e["n_pairs"], e["n_nonzero"], e["mean_diff"], e["median_diff"]) == (6, 5, -2.0, -1.5)
+    assert e["test"] == "permutation" and e["ci95_low"] <= -2.0 <= e["ci95_high"]
+    rows = read_csv(out / "comparison.csv")
+    assert [(r["dataset"], r["baseline"], r["quantity"]) for r in rows] == [
+        ("synthetic", "ohem", "f1"), ("synthetic", "ohem", "abs_count_error")]
+    assert float(rows[0]["p_value"]) == 0.03125 and rows[0]["note"] == ""
+    assert float(rows[1]["mean_diff"]) == -2.0
+
+
+def test_ablation_summary(study):
+    *_, metrics = study
+    a = metrics["ablation"]
+    assert list(a) == ["lambda_pers", "ohem_min_kept"]
+    assert list(a["lambda_pers"]) == ["0.0", "0.5"] and list(a["ohem_min_kept"]) == ["500"]
+    assert a["lambda_pers"]["0.0"]["f1"] == 0.7 and a["lambda_pers"]["0.5"]["f1"] == 0.8
+    assert a["ohem_min_kept"]["500"] == {"f1": 0.75, "precision": 0.9, "recall": 0.7, "mae": 2.0, "rmse": 3.0, "game0": 2.0}
+
+
+def test_runs_per_image_and_curves_csv(study):
+    *_, out, _ = study
+    runs = read_csv(out / "runs.csv")
+    assert [(r["group"], r["method"], r["seed"], r["setting"], r["value"]) for r in runs] == [
+        ("main", "tghem", "0", "", ""), ("main", "tghem", "1", "", ""), ("main", "ohem", "0", "", ""),
+        ("main", "ohem", "1", "", ""), ("ablation", "tghem", "0", "lambda_pers", "0.0"),
+        ("ablation", "tghem", "0", "lambda_pers", "0.5"), ("ablation", "tghem", "0", "ohem_min_kept", "500")]
+    assert float(runs[1]["f1"]) == 0.9 and float(runs[3]["mae"]) == 3.0 and runs[0]["checkpoint_iteration"] == "4"
+    per_image = read_csv(out / "per_image.csv")
+    assert len(per_image) == 12 and list(per_image[0]) == list(collect.PER_IMAGE_COLUMNS)
+    row = next(r for r in per_image if (r["method"], r["seed"], r["image_id"]) == ("ohem", "1", "b"))
+    assert (row["n_gt"], row["n_pred"], row["tp"], row["fp"], row["fn"]) == ("20", "20", "15", "5", "5")
+    assert float(row["f1"]) == 0.75 and row["abs_count_error"] == "0"
+    curves = read_csv(out / "curves.csv")
+    assert "seconds" not in curves[0] and "lr" not in curves[0]
+    assert len(curves) == 4 * 4 + 3 * 3
+    first = curves[0]
+    assert (first["group"], first["method"], first["seed"], first["iteration"]) == ("main", "tghem", "0", "1")
+    assert float(first["loss"]) == round(0.5 ** 0.25, 6) and float(first["weight_mean"]) == 1.5
+    ohem = next(r for r in curves if r["method"] == "ohem")
+    assert ohem["discrepancy_mean"] == "" and float(ohem["weight_mean"]) == 1.0
+    ablation = [r for r in curves if r["group"] == "ablation"]
+    assert {(r["setting"], r["value"]) for r in ablation} == {("lambda_pers", "0.0"), ("lambda_pers", "0.5"), ("ohem_min_kept", "500")}
+
+
+def test_qualitative_example(study):
+    params, root, data_dir, out, _ = study
+    q = json.loads((out / "qualitative.json").read_text())
+    assert (q["dataset"], q["split"], q["seed"]) == ("synthetic", "test", 0)
+    assert q["image_id"] == "a"  # counts 5 (c), 10 (a), 20 (b): the median
+    assert q["image_shape"] == [64, 80] and q["image_file"] == "images/a.png"
+    assert q["match_radius"] == 5.0
+    gt = np.loadtxt(data_dir / "prepared" / "synthetic" / "points" / "a.csv", delimiter=",", skiprows=1)
+    assert np.array_equal(np.array(q["gt"]), gt)
+    assert list(q["pred"]) == ["tghem", "ohem"]
+    assert np.array_equal(np.array(q["pred"]["ohem"]), np.concatenate([gt[:5] + 0.5, [[-50.0, -50.0]]]))  # 5 TP + 1 FP
+    assert q["counts"]["ohem"] == {"n_pred": 6, "tp": 5, "fp": 1, "fn": 5}
+    p = q["persistence"]
+    assert (p["epsilon"], p["lambda_pers"], p["reduction"]) == (50.0, 0.5, "sum")  # params.yaml's tghem
+    assert p["crop"] == {"x0": 0, "y0": 0, "width": 80, "height": 64}  # train.crop_size 96 > the image
+    # TG-HEM and the best baseline, with the evaluation's TP/FP/FN (ohem, seed 0, image a: 5, 1, 5).
+    assert q["shown"] == ["tghem", "ohem"]
+    d = q["detections"]["ohem"]
+    assert (len(d["tp"]), len(d["fp"]), len(d["fn"])) == (5, 1, 5) and d["f1"] == pytest.approx(10 / 16)
+    assert np.array_equal(np.array(d["tp"]), gt[:5] + 0.5) and d["fp"] == [[-50.0, -50.0]]
+    # D of the crop, recomputed here from the diagrams with the independent reference solver.
+    assert p["discrepancy"] == pytest.approx(p["w_h0"] + p["w_h1"]) and p["weight"] == pytest.approx(1 + 0.5 * p["discrepancy"])
+    assert p["w_h0"] == pytest.approx(ref.wasserstein1(np.array(p["pred_h0"]), np.array(p["gt_h0"])), abs=1e-9)
+    assert p["w_h1"] == pytest.approx(ref.wasserstein1(np.array(p["pred_h1"]), np.array(p["gt_h1"])), abs=1e-9)
+
+
+def test_outputs_are_identical_on_a_second_run_and_carry_no_timing(study, tmp_path):
+    params, root, data_dir, out, _ = study
+    aggregation.aggregate(params, root, tmp_path / "again", data_dir)
+    for name in aggregation.OUTPUT_FILES:
+        assert (tmp_path / "again" / name).read_bytes() == (out / name).read_bytes(), name
+        text = (out / name).read_text()
+        assert "seconds" not in text and "12.5" not in text and "3.21" not in text, name
+
+
+def test_metrics_json_is_strict_with_null_std_for_one_seed(tmp_path):
+    params, root, data_dir = build_study(tmp_path, seeds=(0,))
+    aggregation.aggregate(params, root, tmp_path / "out", data_dir)
+
+    def reject(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text(), parse_constant=reject)
+    assert metrics["main"]["synthetic"]["tghem"]["f1"] == {"mean": 0.8, "std": None, "n": 1}
+    assert '"std": null' in (tmp_path / "out" / "metrics.json").read_text()
+    assert metrics["comparison"]["synthetic"]["ohem"]["f1"]["n_pairs"] == 3
+
+
+def test_stale_folders_are_ignored(tmp_path):
+    params, root, data_dir = build_study(tmp_path)
+    aggregation.aggregate(params, root, tmp_path / "before", data_dir)
+    # Leftovers of a larger study: another method, another seed, another ablation value.
+    (root / "runs" / "main" / "synthetic" / "focal" / "seed0").mkdir(parents=True)
+    (root / "evals" / "main" / "synthetic" / "tghem" / "seed7").mkdir(parents=True)
+    (root / "evals" / "ablation" / "lambda_pers" / "2.0").mkdir(parents=True)
+    aggregation.aggregate(params, root, tmp_path / "after", data_dir)
+    for name in aggregation.OUTPUT_FILES:
+        assert (tmp_path / "after" / name).read_bytes() == (tmp_path / "before" / name).read_bytes()
+
+
+def test_a_missing_run_is_an_error_naming_the_path_and_the_command(tmp_path, capsys):
+    params, root, data_dir = build_study(tmp_path)
+    missing = main_run(params, "synthetic", "ohem", 1, root).eval / "metrics.json"
+    missing.unlink()
+    with pytest.raises(FileNotFoundError) as err:
+        aggregation.aggregate(params, root, tmp_path / "out", data_dir)
+    message = str(err.value)
+    assert str(missing) in message
+    assert "dvc repro evaluate@synthetic-ohem-1" in message and "python -m experiments.evaluate" in message
+    assert not (tmp_path / "out").exists()  # nothing written
+    # The entry point: a one-line error and exit status 1.
+    argv = ["--params", str(params), "--root", str(root), "--out", str(tmp_path / "out"), "--quiet"]
+    with pytest.raises(SystemExit) as code:
+        run_stage(lambda: agg_cli.main(argv))
+    assert code.value.code == 1
+    assert capsys.readouterr().err.startswith(f"error: {missing} does not exist")
+    # A missing ablation training log names the ablation's own stage and --set.
+    (ablation_run(params, "lambda_pers", 0.5, root).train / "log.csv").unlink()
+    missing.parent.mkdir(parents=True, exist_ok=True)
+    missing.write_text(json.dumps({"n_images": 3, "match_radius": 5.0, **SCORES[("ohem", 1)], "dataset": "synthetic",
+                                   "split": "test", "method": "ohem", "seed": 1}))
+    with pytest.raises(FileNotFoundError, match=r"train_lambda_pers@0\.5.*--set tghem\.lambda_pers=0\.5"):
+        aggregation.aggregate(params, root, tmp_path / "out", data_dir)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("wrong_method", r"expected .*'method': 'ohem'.*the file has \{'method': 'focal'\}"),
+    ("unfinished", r"training stopped at iteration"),
+    ("ablation_value", r"trained with tghem.lambda_pers=0.1, the study expects 0.5"),
+    ("per_image_rows", r"per_image.csv has 2 rows, metrics.json n_images 3"),
+])
+def test_inconsistent_runs_are_errors(tmp_path, damage, message):
+    params, root, data_dir = build_study(tmp_path)
+    run = main_run(params, "synthetic", "ohem", 0, root)
+    if damage == "wrong_method":
+        m = json.loads((run.eval / "metrics.json").read_text())
+        (run.eval / "metrics.json").write_text(json.dumps(dict(m, method="focal")))
+    elif damage == "unfinished":
+        s = json.loads((run.train / "train.json").read_text())
+        (run.train / "train.json").write_text(json.dumps(dict(s, finished=False, iterations=2)))
+    elif damage == "ablation_value":
+        path = ablation_run(params, "lambda_pers", 0.5, root).train / "train.json"
+        s = json.loads(path.read_text())
+        s["config"]["tghem"]["lambda_pers"] = 0.1
+        path.write_text(json.dumps(s))
+    else:
+        lines = (run.eval / "per_image.csv").read_text().splitlines()
+        (run.eval / "per_image.csv").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(ValueError, match=message):
+        aggregation.aggregate(params, root, tmp_path / "out", data_dir)
+
+
+def test_help_names_inputs_and_outputs():
+    text = agg_cli.build_parser().format_help()
+    for name in (*aggregation.OUTPUT_FILES, "dvc.yaml", "--params", "--pipeline", "--root", "--out"):
+        assert name in text

@@ -1,0 +1,78 @@
+"""The run folders and stage commands, read from dvc.yaml: the same as DVC's own expansion of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments.analysis.pipeline import Pipeline
+from experiments.analysis.study import ABLATIONS, read_study
+from tests.helpers.paths import ROOT
+
+
+@pytest.fixture(scope="module")
+def params():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_main_and_ablation_folders(params):
+    p = Pipeline.read(params)
+    train = p.main_training("synthetic", "focal", 2)
+    assert train.stage == "train@synthetic-focal-2"
+    assert train.folder == Path("runs/main/synthetic/focal/seed2")
+    assert train.command.startswith("python -m experiments.train --dataset synthetic --method focal --seed 2")
+    assert p.main_evaluation("synthetic", "focal", 2).folder == Path("evals/main/synthetic/focal/seed2")
+    run = p.ablation_training("lambda_pers", 0.1)
+    assert (run.stage, run.folder) == ("train_lambda_pers@0.1", Path("runs/ablation/lambda_pers/0.1"))
+    assert "--set tghem.lambda_pers=0.1" in run.command
+    assert "--set ohem.min_kept=500" in p.ablation_training("ohem_min_kept", 500).command
+    assert p.ablation_evaluation("ohem_min_kept", 500).folder == Path("evals/ablation/ohem_min_kept/500")
+    assert p.preparation("synthetic").stage == "prepare@synthetic" and p.preparation("synthetic").folder is None
+    hint = train.how_to_make()
+    assert hint.startswith("`dvc repro train@synthetic-focal-2` or `python -m experiments.train")
+
+
+def test_the_launcher_and_the_layout_follow_params_and_dvc_yaml(params, tmp_path):
+    changed = dict(params, study=dict(params["study"], launcher="torchrun --standalone --nproc_per_node 2"))
+    assert Pipeline.read(changed).main_training("d", "tghem", 0).command.startswith(
+        "torchrun --standalone --nproc_per_node 2 -m experiments.train --dataset d")
+    # Another layout in dvc.yaml is followed without any edit of the analysis.
+    text = (ROOT / "dvc.yaml").read_text().replace("--out runs/main/", "--out /scratch/runs/")
+    (tmp_path / "dvc.yaml").write_text(text)
+    assert Pipeline.read(params, tmp_path / "dvc.yaml").main_training("d", "m", 1).folder == Path("/scratch/runs/d/m/seed1")
+
+
+def test_errors_name_the_file_and_the_group(params, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.yaml does not exist"):
+        Pipeline.read(params, tmp_path / "nope.yaml")
+    p = Pipeline.read(params)
+    with pytest.raises(ValueError, match="expected a stage group 'train_lr'"):
+        p.ablation_training("lr", 0.1)
+    with pytest.raises(ValueError, match=r"expands over \['dataset', 'method', 'seed'\]"):
+        p.stage("train", {"dataset": "d"})
+    broken = Pipeline({"train": {"matrix": {"x": [1]}, "cmd": "run ${nowhere.key}"}}, params, "my.yaml")
+    with pytest.raises(ValueError, match=r"my.yaml: stage 'train': \$\{nowhere.key\} has no value"):
+        broken.stage("train", {"x": 1})
+
+
+def test_every_stage_equals_dvcs_own_expansion():
+    """Names, commands and --out folders of every expanded stage, as DVC 3 itself resolves dvc.yaml."""
+    pytest.importorskip("dvc")
+    from dvc.repo import Repo
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    study, p = read_study(ROOT / "params.yaml"), Pipeline.read(params)
+    ours = [p.preparation(d) for d in study.datasets]
+    for d, m, s in study.main_runs():
+        ours += [p.main_training(d, m, s), p.main_evaluation(d, m, s)]
+    for name, v in study.ablation_runs():
+        ours += [p.ablation_training(name, v), p.ablation_evaluation(name, v)]
+    with Repo(str(ROOT)) as repo:
+        theirs = {stage.addressing: stage.cmd for stage in repo.index.stages}
+    for run in ours:
+        assert theirs[run.stage] == run.command, run.stage
+    expanded = {name for name in theirs if "@" in name}
+    assert expanded == {run.stage for run in ours}
+    assert set(ABLATIONS) == {name.split("@")[0][len("train_"):] for name in expanded if name.startswith("train_")}

@@ -1,0 +1,197 @@
+"""The report stage: tables and figures from aggregate's files only, reproducible to the byte."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import report as report_cli
+from experiments.analysis import rendering, tables
+from experiments.analysis.aggregation import aggregate
+from experiments.core.cli import run_stage
+from experiments.core.prepared import load_split
+from experiments.evaluation.metrics import evaluate_image, summarize
+from tests.helpers.fake_study import ablation_run, log_rows, main_run, write_params, write_run
+from tests.helpers.tiny_run import tiny_data_dir
+
+METHODS = ("tghem", "ohem", "focal")
+SEEDS = (0, 1)
+RADIUS = 5.0
+
+
+def predictions(gt: np.ndarray, rng: np.random.Generator, miss: float, spurious: int, shape) -> np.ndarray:
+    """Ground truth moved by a pixel or two, a fraction missed, a few false points (pixel centres)."""
+    kept = gt[rng.random(len(gt)) >= miss]
+    kept = kept + rng.normal(0, 1.5, kept.shape)
+    extra = rng.uniform(0, [shape[1] - 1, shape[0] - 1], (spurious, 2))
+    return np.clip(np.rint(np.concatenate([kept, extra])), 0, [shape[1] - 1, shape[0] - 1])
+
+
+def evaluated_run(paths, samples, method: str, seed: int, quality: float, log, config=None) -> None:
+    """A run whose per-image counts and metrics come from the evaluation's own code on made-up points."""
+    rng = np.random.default_rng([seed, len(method), int(quality * 100)])
+    results, points = [], {}
+    for s in samples:
+        spurious = int(10 * (1 - quality)) + 1 if quality > 0 else 0  # quality 0: an untrained network
+        pred = predictions(s.points, rng, miss=1 - quality, spurious=spurious, shape=s.image.shape)
+        results.append(evaluate_image(s.image_id, pred, s.points, s.image.shape[:2], RADIUS))
+        points[s.image_id] = pred
+    metrics = summarize(results, RADIUS)
+    scores = {k: metrics[k] for k in ("f1", "precision", "recall", "mae", "rmse", "f1_mean_radii", "mre", "game0")}
+    rows = [{"image_id": r.image_id, "n_gt": r.n_gt, "n_pred": r.n_pred, "tp": r.tp, "fp": r.fp, "fn": r.fn}
+            for r in results]
+    write_run(paths, "synthetic", method, seed, rows, scores, log, points, config,
+              match_radius=RADIUS)
+
+
+def make_results(tmp: Path, quality: dict[str, float], seeds=SEEDS, ablation_quality=(0.6, 0.7, 0.8)) -> tuple[Path, Path]:
+    """A study on the tiny prepared dataset (methods: the keys of ``quality``), aggregated and reported.
+
+    Returns:
+        (results folder, data folder).
+    """
+    data_dir = tiny_data_dir()
+    samples = load_split(data_dir / "prepared" / "synthetic", "test")
+    root = tmp / "study"
+    params = write_params(tmp / "params.yaml", ["synthetic"], list(quality), seeds, lambda_pers=(0.0, 0.5, 2.0),
+                          ohem_min_kept=(250, 1000), train={"crop_size": 48})
+    for m in quality:
+        for s in seeds:
+            log = log_rows(40, 1.0 + 0.3 * s + 0.1 * len(m), 1.4 + 0.1 * s if m == "tghem" else None)
+            evaluated_run(main_run(params, "synthetic", m, s, root), samples, m, s, max(0.0, quality[m] - 0.05 * s), log)
+    for name, section, key, values in (("lambda_pers", "tghem", "lambda_pers", (0.0, 0.5, 2.0)),
+                                       ("ohem_min_kept", "ohem", "min_kept", (250, 1000))):
+        for v, q in zip(values, ablation_quality):
+            config = {"tghem": {"lambda_pers": 0.5}, "ohem": {"min_kept": 2000}}
+            config[section][key] = v
+            evaluated_run(ablation_run(params, name, v, root), samples, "tghem", 0, q, log_rows(10, 1.0, 1.3), config)
+    out = tmp / "results"
+    aggregate(params, root, out, data_dir)
+    rendering.report(out, data_dir)
+    return out, data_dir
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Three methods of different quality, two seeds: (results folder, data folder)."""
+    return make_results(tmp_path_factory.mktemp("report"), {"tghem": 0.85, "ohem": 0.7, "focal": 0.55})
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def md_row(text: str, *first_cells: str) -> list[str]:
+    line = next(l for l in text.splitlines() if l.replace(" ", "").startswith("|" + "|".join(first_cells) + "|"))
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def test_table_numbers_come_from_metrics_json(results):
+    out, _ = results
+    metrics = json.loads((out / "metrics.json").read_text())
+    md = (out / "tables" / "main.md").read_text()
+    for m in METHODS:
+        cells = md_row(md, "synthetic", m)
+        for cell, column in zip(cells[2:], tables.COLUMNS):
+            s = metrics["main"]["synthetic"][m][column.key]
+            assert cell.replace("**", "") == f"{s['mean']:.{column.decimals}f} ± {s['std']:.{column.decimals}f}"
+    assert "over 2 seeds" in md
+    ablation = (out / "tables" / "ablation_lambda_pers.md").read_text()
+    f1 = {v: metrics["ablation"]["lambda_pers"][v]["f1"] for v in ("0.0", "0.5", "2.0")}
+    best = max(f1, key=f1.get)
+    assert md_row(ablation, best)[1] == f"**{f1[best]:.3f}**"
+    assert "synthetic, seed 0" in ablation and "tghem.lambda_pers" in ablation
+    assert "ohem.min_kept" in (out / "tables" / "ablation_ohem_min_kept.md").read_text()
+    assert r"\toprule" in (out / "tables" / "ablation_ohem_min_kept.tex").read_text()
+
+
+def test_comparison_table_shows_the_paired_statistics(results):
+    out, _ = results
+    c = json.loads((out / "metrics.json").read_text())["comparison"]["synthetic"]["ohem"]
+    md = (out / "tables" / "comparison.md").read_text()
+    cells = md_row(md, "synthetic", "ohem")
+    f1 = c["f1"]
+    assert cells[2] == str(f1["n_pairs"]) == "4"  # 2 seeds x 2 test images
+    assert cells[3] == f"{f1['mean_diff']:+.3f} [{f1['ci95_low']:+.3f}, {f1['ci95_high']:+.3f}]"
+    assert cells[4] == f"{f1['p_value']:.3f}"
+    assert "tghem minus the baseline" in md
+    tex = (out / "tables" / "comparison.tex").read_text()
+    assert r"$\Delta$F1 [95\% CI]" in tex and r"\bottomrule" in tex
+
+
+def test_report_writes_every_file_and_is_byte_identical_when_run_again(results):
+    out, data_dir = results
+    expected = {f"tables/{n}.{s}" for n in rendering.TABLES for s in ("md", "tex")}
+    expected |= {f"figures/{n}.{s}" for n in rendering.FIGURES for s in ("png", "pdf")}
+    first = {k: v for k, v in digests(out).items() if k.startswith(("tables/", "figures/"))}
+    assert set(first) == expected
+    rendering.report(out, data_dir)
+    second = {k: v for k, v in digests(out).items() if k.startswith(("tables/", "figures/"))}
+    assert second == first
+    pdf = (out / "figures" / "methods.pdf").read_bytes()
+    assert b"CreationDate" not in pdf and b"ModDate" not in pdf
+
+
+def test_the_report_reads_no_data_but_the_image_it_shows(results, tmp_path, monkeypatch):
+    """Every number comes from aggregate's files: with the prepared points gone, the report is unchanged."""
+    out, data_dir = results
+    q = json.loads((out / "qualitative.json").read_text())
+    images_only = tmp_path / "data"
+    image = data_dir / "prepared" / q["dataset"] / q["image_file"]
+    (images_only / "prepared" / q["dataset"] / "images").mkdir(parents=True)
+    (images_only / "prepared" / q["dataset"] / q["image_file"]).write_bytes(image.read_bytes())
+    copy = tmp_path / "results"
+    for name in rendering.RESULT_FILES.values():
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes((out / name).read_bytes())
+    rendering.report(copy, images_only)
+    assert digests(copy / "figures") == digests(out / "figures")
+    assert digests(copy / "tables") == digests(out / "tables")
+
+
+def test_qualitative_detections_equal_the_evaluation(results):
+    out, _ = results
+    q = json.loads((out / "qualitative.json").read_text())
+    assert q["shown"] == ["tghem", "ohem"]  # ohem is the best baseline by mean F1
+    with open(out / "per_image.csv", newline="") as f:
+        rows = {(r["method"], r["seed"], r["image_id"]): r for r in csv.DictReader(f)}
+    for method in q["shown"]:
+        row = rows[(method, str(q["seed"]), q["image_id"])]
+        d = q["detections"][method]
+        counts = {k: len(d[k]) for k in ("tp", "fp", "fn")}
+        assert counts == {k: int(row[k]) for k in ("tp", "fp", "fn")}
+        assert counts["tp"] > 0 and counts["fp"] + counts["fn"] > 0  # all three colours are drawn
+        assert d["f1"] == pytest.approx(float(row["f1"]), abs=1e-6)
+
+
+def test_a_study_without_any_prediction_still_renders(tmp_path):
+    # Untrained networks find nothing: every F1 is 0, every paired difference 0, one seed.
+    out, _ = make_results(tmp_path, {"tghem": 0.0, "ohem": 0.0}, seeds=(0,), ablation_quality=(0.0,) * 3)
+    metrics = json.loads((out / "metrics.json").read_text())
+    f1 = metrics["comparison"]["synthetic"]["ohem"]["f1"]
+    assert f1["p_value"] == 1.0 and f1["mean_diff"] == 0.0 and "zero" in f1["note"]
+    md = (out / "tables" / "main.md").read_text()
+    assert "**0.000 ± -**" in md  # a tie is bold for both; one seed has no spread
+    assert "all differences are zero" in (out / "tables" / "comparison.md").read_text()
+    for name in rendering.FIGURES:
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+
+
+def test_missing_results_are_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as code:
+        run_stage(lambda: report_cli.main(["--results", str(tmp_path / "nothing"), "--quiet"]))
+    assert code.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --results: ") and "python -m experiments.aggregate" in err
+
+
+def test_help_names_outputs():
+    text = report_cli.build_parser().format_help()
+    for name in ("--results", "--data-dir", "main.{md,tex}", "comparison", *rendering.FIGURES):
+        assert name in text

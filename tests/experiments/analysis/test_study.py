@@ -1,0 +1,75 @@
+"""The study design of params.yaml: parsing and error messages."""
+import pytest
+import yaml
+
+from experiments.analysis.study import ABLATIONS, format_value, parse_study, read_study
+from experiments.core.settings import SCHEMA, ConfigError, read_params, validate
+from experiments.training.methods import METHODS
+
+from tests.helpers.paths import ROOT
+
+
+@pytest.fixture
+def raw():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_default_study(raw):
+    study = parse_study(raw)
+    assert study.datasets == ("synthetic",)
+    assert study.methods == ("tghem", "ohem", "focal", "cldice", "dice_bce")
+    assert study.seeds == (0, 1, 2)
+    assert len(study.main_runs()) == 15
+    assert study.main_runs()[0] == ("synthetic", "tghem", 0)
+    assert study.ablation["lambda_pers"] == (0.0, 0.1, 0.5, 1.0, 2.0)
+
+
+def test_run_settings_ignore_the_study_sections(raw):
+    cfg = validate(raw)
+    assert "study" not in cfg and "ablation" not in cfg
+    assert read_params(ROOT / "params.yaml") == cfg
+
+
+def test_ablations_sweep_settings_of_the_schema():
+    assert list(ABLATIONS) == ["lambda_pers", "ohem_min_kept"]
+    assert all(setting in SCHEMA for setting in ABLATIONS.values())
+    # dvc writes a YAML float as Python's str does: 1.0 stays "1.0"
+    assert [format_value(v) for v in (0.0, 1.0, 0.25, 500, True)] == ["0.0", "1.0", "0.25", "500", "true"]
+
+
+def test_ablation_runs_in_order(raw):
+    study = parse_study(raw)
+    assert study.ablation_runs() == [("lambda_pers", v) for v in raw["ablation"]["lambda_pers"]] + [
+        ("ohem_min_kept", v) for v in raw["ablation"]["ohem_min_kept"]]
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda r: r["study"].update(methods=["tghem", "unet"]), r"study.methods: unknown \['unet'\]"),
+        (lambda r: r["study"].update(methods=["ohem", "focal"]), "must include 'tghem'"),
+        (lambda r: r["study"].update(seeds=[0, 0]), "seeds: values repeat"),
+        (lambda r: r["study"].update(seeds=[0, -1]), "seeds: expected a non-empty list of ints >= 0"),
+        (lambda r: r["study"].update(seeds=[]), "seeds: expected a non-empty list"),
+        (lambda r: r["study"].update(datasets="synthetic"), "datasets: expected a non-empty list of names"),
+        (lambda r: r["study"].update(epochs=3), r"unknown keys \['epochs'\]"),
+        (lambda r: r.pop("ablation"), "section 'ablation': expected a mapping"),
+        (lambda r: r["ablation"].update(lambda_pers=[0.1, "x"]), "lambda_pers: expected a non-empty list of numbers >= 0"),
+        (lambda r: r["ablation"].update(ohem_min_kept=[500, 0.5]), "ohem_min_kept: expected a non-empty list of ints >= 1"),
+        (lambda r: r["ablation"].update(seed=True), "ablation.seed: expected an int >= 0, got True"),
+    ],
+)
+def test_errors_name_the_key(raw, edit, message):
+    edit(raw)
+    with pytest.raises(ConfigError, match=message):
+        parse_study(raw, known_methods=METHODS)
+
+
+def test_method_names_are_checked_only_against_a_given_registry(raw):
+    raw["study"]["methods"] = ["tghem", "my_loss"]
+    assert parse_study(raw).methods == ("tghem", "my_loss")  # the training stage rejects it itself
+
+
+def test_read_study_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_study(tmp_path / "nope.yaml")

@@ -1,0 +1,100 @@
+"""params.yaml and --set overrides: typed, complete, unknown keys rejected with a clear error."""
+
+import pytest
+import yaml
+
+from experiments.core.settings import (
+    PARAMS_PATH,
+    SCHEMA,
+    ConfigError,
+    apply_overrides,
+    flatten,
+    load_params,
+    params_help,
+    parse_override,
+    read_params,
+    validate,
+)
+from tghem import TopoGuide
+
+
+def test_repository_params_load_and_have_the_stable_names():
+    cfg = read_params()
+    flat = flatten(cfg)
+    for key in ("train.iterations", "train.crops_per_image", "train.crop_size", "model.base_channels",
+                "tghem.lambda_pers", "ohem.min_kept", "ohem.thresh"):
+        assert key in flat
+    assert set(flat) == set(SCHEMA)
+    assert isinstance(cfg["train"]["lr"], float) and isinstance(cfg["train"]["iterations"], int)
+    # The evaluation extracts points as TopoGuide does by default, with the library's own backend.
+    assert cfg["eval"]["centroid_mode"] == cfg["tghem"]["centroid_mode"] == TopoGuide().centroid_mode
+    assert cfg["tghem"]["topo_backend"] is None
+    assert cfg["train"]["crop_size"] % 16 == 0
+
+
+def test_overrides_are_typed():
+    cfg = load_params(overrides=["train.iterations=7", "train.lr=1e-3", "tghem.lambda_pers=2", "train.flips=no",
+                                 "model.norm=group", "eval.tile_size=null", "tghem.topo_backend=gudhi"])
+    assert cfg["train"]["iterations"] == 7 and isinstance(cfg["train"]["iterations"], int)
+    assert cfg["train"]["lr"] == 0.001 and cfg["tghem"]["lambda_pers"] == 2.0
+    assert isinstance(cfg["tghem"]["lambda_pers"], float)
+    assert cfg["train"]["flips"] is False and cfg["model"]["norm"] == "group"
+    assert cfg["eval"]["tile_size"] is None and cfg["tghem"]["topo_backend"] == "gudhi"
+    assert parse_override(" train.rot90 = TRUE ") == ("train.rot90", True)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train.iteratons=5", "--set train.iteratons: unknown key; did you mean 'train.iterations'?"),
+    ("nosuch=1", "--set nosuch: unknown key"),
+    ("train.iterations", "expected section.key=value"),
+    ("train.iterations=1.5", "--set: train.iterations: expected an int in [1, inf), got '1.5'"),
+    ("train.iterations=0", "--set: train.iterations: expected an int in [1, inf), got 0"),
+    ("train.lr=fast", "--set: train.lr: expected a number in (0, inf), got 'fast'"),
+    ("train.flips=maybe", "--set: train.flips: expected true or false, got 'maybe'"),
+    ("model.norm=layer", "--set: model.norm: expected one of batch, group, sync, got 'layer'"),
+    ("ohem.thresh=1", "ohem.thresh: expected a number in (0, 1), got 1.0"),
+    ("train.crop_size=100", "expected an int in [16, inf), a multiple of 16, got 100"),
+    ("model.base_channels=null", "model.base_channels: expected an int in [1, inf), got 'null'"),
+    ("data.channels=2", "--set: data.channels: expected one of 1, 3, got 2"),
+])
+def test_bad_overrides_are_named(text, message):
+    with pytest.raises(ConfigError) as err:
+        load_params(overrides=[text])
+    assert message in str(err.value)
+
+
+def test_bad_files(tmp_path):
+    cfg = yaml.safe_load(PARAMS_PATH.read_text())
+    cfg["train"]["iteration"] = 3
+    with pytest.raises(ConfigError, match="unknown key 'train.iteration'; did you mean 'train.iterations'"):
+        validate(cfg, "p.yaml")
+    cfg = yaml.safe_load(PARAMS_PATH.read_text())
+    del cfg["model"]["norm"]
+    with pytest.raises(ConfigError, match="missing keys \\['model.norm'\\]"):
+        validate(cfg)
+    cfg = yaml.safe_load(PARAMS_PATH.read_text())
+    cfg["trian"] = {}
+    with pytest.raises(ConfigError, match="unknown section 'trian'; did you mean 'train'"):
+        validate(cfg)
+    cfg = yaml.safe_load(PARAMS_PATH.read_text())
+    cfg["train"]["lr"] = "1e-4"  # YAML 1.1 reads this as a string: accepted as a number
+    cfg["train"]["iterations"] = 10.0
+    out = validate(cfg)
+    assert out["train"]["lr"] == 1e-4 and out["train"]["iterations"] == 10
+    cfg["train"]["flips"] = 1
+    with pytest.raises(ConfigError, match="train.flips: expected true or false, got 1"):
+        validate(cfg)
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_params(tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        read_params(tmp_path / "bad.yaml")
+
+
+def test_overrides_do_not_touch_the_input_and_help_lists_every_key():
+    cfg = read_params()
+    out = apply_overrides(cfg, ["train.iterations=3"])
+    assert cfg["train"]["iterations"] != 3 == out["train"]["iterations"]
+    text = params_help(cfg)
+    assert all(key in text for key in SCHEMA)
+    assert "tghem.topo_backend = null" in text

@@ -1,0 +1,250 @@
+"""The DVC pipeline, end to end on a tiny study (the CI smoke run).
+
+A copy of the repository (its tracked and unignored files) in a temporary git repository, with
+params.yaml shrunk to a few iterations and one seed: ``dvc repro`` makes every table and
+figure; a second ``dvc repro`` runs nothing; a second fresh copy writes the same ``dvc.lock``
+byte for byte; editing any file a stage imports makes ``dvc status`` report that stage; changing
+``tghem.lambda_pers`` reruns exactly the TG-HEM runs and what reads them; ``dvc exp run -S``
+works. The analysis finds every run where dvc.yaml's commands wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments.analysis.pipeline import Pipeline
+from experiments.analysis.study import ABLATIONS, read_study
+from tests.helpers.imports import closure_files
+from tests.helpers.paths import ROOT
+
+pytestmark = pytest.mark.slow
+
+TABLES = ["main", "comparison", "ablation_lambda_pers", "ablation_ohem_min_kept"]
+FIGURES = ["methods", "lambda_pers", "ohem_min_kept", "training", "qualitative", "persistence"]
+
+
+def _tiny_params(text: str) -> dict:
+    params = yaml.safe_load(text)
+    params["study"]["seeds"] = [0]
+    # TG-HEM, its pixel term alone, and one loss of another section: every kind of stage; each
+    # method's training itself is tested in tests/experiments/training.
+    params["study"]["methods"] = ["tghem", "ohem", "focal"]
+    params["ablation"]["lambda_pers"] = [0.0]
+    params["ablation"]["ohem_min_kept"] = [100]
+    params["model"]["base_channels"] = 4
+    params["train"].update(iterations=3, crops_per_image=2, crop_size=32, val_every=3, checkpoint_every=3)
+    params["ohem"]["min_kept"] = 200
+    params["eval"]["tile_size"] = 64
+    return params
+
+
+def _copy_repository(dst: Path) -> None:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("the pipeline smoke test copies the repository with git; this is not a git checkout")
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True, capture_output=True
+    ).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        src = ROOT / name
+        # The committed lock and results are the default study's: the tiny study makes its own.
+        if not src.is_file() or name == "dvc.lock" or name.startswith(("results/", "data/", "runs/", "evals/")):
+            continue
+        (dst / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst / name)
+
+
+class Repo:
+    """A scratch copy of the repository with its own git history and DVC cache."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        bindir = str(Path(sys.executable).parent)
+        self.env = dict(
+            os.environ,
+            PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
+            GIT_AUTHOR_NAME="smoke", GIT_AUTHOR_EMAIL="smoke@example.org",
+            GIT_COMMITTER_NAME="smoke", GIT_COMMITTER_EMAIL="smoke@example.org",
+            DVC_NO_ANALYTICS="1",
+        )
+        self.env.pop("TGHEM_DATA_MIRROR", None)
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(list(args), cwd=self.path, env=self.env, capture_output=True, text=True)
+        if done.returncode:
+            raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done.stdout + done.stderr
+
+    def dvc(self, *args: str) -> str:
+        return self.run(sys.executable, "-m", "dvc", *args)
+
+    def ran(self, output: str) -> set[str]:
+        return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def make_repo(path: Path) -> Repo:
+    """A fresh copy of the repository at ``path`` with the tiny study committed, before any ``dvc repro``."""
+    _copy_repository(path)
+    params = _tiny_params((ROOT / "params.yaml").read_text())
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    r = Repo(path)
+    r.run("git", "init", "-q")
+    r.run("git", "add", "-A")
+    r.run("git", "commit", "-q", "-m", "tiny study")
+    return r
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Repo:
+    pytest.importorskip("dvc")
+    r = make_repo(tmp_path_factory.mktemp("study"))
+    r.first = r.dvc("repro")
+    return r
+
+
+def _stage_names(params: dict) -> set[str]:
+    s, a = params["study"], params["ablation"]
+    names = {f"prepare@{d}" for d in s["datasets"]} | {"aggregate", "report"}
+    for d in s["datasets"]:
+        for m in s["methods"]:
+            for seed in s["seeds"]:
+                names |= {f"train@{d}-{m}-{seed}", f"evaluate@{d}-{m}-{seed}"}
+    for name in ABLATIONS:
+        for v in a[name]:
+            names |= {f"train_{name}@{v}", f"evaluate_{name}@{v}"}
+    return names
+
+
+def test_repro_runs_every_stage_and_writes_tables_and_figures(repo):
+    params = yaml.safe_load((repo.path / "params.yaml").read_text())
+    assert repo.ran(repo.first) == _stage_names(params)
+    for name in TABLES:
+        for ext in ("md", "tex"):
+            assert (repo.path / "results" / "tables" / f"{name}.{ext}").stat().st_size > 0
+    for name in FIGURES:
+        for ext in ("png", "pdf"):
+            assert (repo.path / "results" / "figures" / f"{name}.{ext}").stat().st_size > 0
+    assert "tghem" in (repo.path / "results" / "tables" / "main.md").read_text()
+
+
+def test_the_analysis_finds_every_run_where_the_pipeline_wrote_it(repo):
+    study = read_study(repo.path / "params.yaml")
+    pipeline = Pipeline.read(yaml.safe_load((repo.path / "params.yaml").read_text()), repo.path / "dvc.yaml")
+    for d, m, s in study.main_runs():
+        assert (repo.path / pipeline.main_training(d, m, s).folder / "best.pt").is_file()
+        assert (repo.path / pipeline.main_evaluation(d, m, s).folder / "metrics.json").is_file()
+    for name, v in study.ablation_runs():
+        assert (repo.path / pipeline.ablation_training(name, v).folder / "log.csv").is_file()
+        assert (repo.path / pipeline.ablation_evaluation(name, v).folder / "metrics.json").is_file()
+
+
+def _status(r: Repo) -> set[str]:
+    """The paths git reports as changed or new (whether DVC staged them or not)."""
+    return {line[3:] for line in r.run("git", "status", "--porcelain", "--untracked-files=normal").splitlines()}
+
+
+def test_a_fresh_copy_writes_the_same_lock_and_leaves_git_clean(repo, tmp_path):
+    """Nothing a run of the same settings varies (timings, host, commit) is hashed: dvc.lock is stable."""
+    other = make_repo(tmp_path / "copy")
+    other.dvc("repro")
+    assert (other.path / "dvc.lock").read_bytes() == (repo.path / "dvc.lock").read_bytes()
+    # What the runs write that varies is ignored by git and DVC alike; only the study's own results are new.
+    assert _status(other) == _status(repo) == {"dvc.lock", "results/"}
+    assert list((repo.path / "runs").rglob("timing.csv")) and list((repo.path / "runs").rglob("environment.json"))
+    for r in (repo, other):
+        r.run("git", "add", "dvc.lock", "results")
+        r.run("git", "commit", "-q", "-m", "the tiny study's results")
+    assert (other.path / "results" / "metrics.json").read_bytes() == (repo.path / "results" / "metrics.json").read_bytes()
+    assert repo.ran(repo.dvc("repro")) == set() and _status(repo) == set()
+
+
+EDITED = {
+    "prepare": "experiments/data/splits.py",
+    "train": "experiments/training/crops.py",
+    "evaluate": "experiments/model/tiling.py",
+    "train_lambda_pers": "baselines/focal.py",
+    "train_ohem_min_kept": "tghem/ohem.py",
+    "evaluate_lambda_pers": "experiments/evaluation/inference.py",
+    "evaluate_ohem_min_kept": "experiments/core/prepared.py",
+    "aggregate": "experiments/analysis/statistics.py",
+    "report": "experiments/analysis/figures.py",
+}
+"""One file per stage group that its command imports, to edit."""
+
+
+def _module_of(group: str) -> str:
+    definition = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][group]
+    words = definition.get("do", definition)["cmd"].split()
+    return words[words.index("-m") + 1]
+
+
+@pytest.mark.parametrize("group", sorted(EDITED))
+def test_editing_a_file_a_stage_imports_changes_that_stage(repo, group):
+    rel = EDITED[group]
+    assert ROOT / rel in closure_files(_module_of(group)), f"{rel} is not imported by stage {group}"
+    path = repo.path / rel
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"\n# an edit that changes nothing but the file\n")
+        status = json.loads(repo.dvc("status", "--json"))
+    finally:
+        path.write_bytes(original)
+    stages = [name for name in status if name == group or name.startswith(f"{group}@")]
+    assert stages, f"editing {rel} left stage {group} up to date: {sorted(status)}"
+    for name in stages:
+        changes = {k: v for entry in status[name] if isinstance(entry, dict) for k, v in entry.items()}
+        assert any(rel.startswith(dep) for dep in changes.get("changed deps", {})), (name, status[name])
+    assert "up to date" in repo.dvc("status")
+
+
+def test_metrics_and_plots_are_declared(repo):
+    shown = repo.dvc("metrics", "show", "--json")
+    assert "results/metrics.json" in shown
+    assert "main" in shown and "comparison" in shown
+    plots = repo.dvc("plots", "show", "--json")
+    assert "results/curves.csv" in plots
+    assert "runs/main/synthetic/tghem/seed0/log.csv" in plots
+
+
+def test_rerun_with_nothing_changed_runs_nothing(repo):
+    out = repo.dvc("repro")
+    assert repo.ran(out) == set()
+    assert "up to date" in repo.dvc("status")
+
+
+def _lambda_dependents(params: dict) -> set[str]:
+    """Stages that read tghem.lambda_pers: the TG-HEM runs, the top-k ablation (at the default
+    lambda), and what reads them; the lambda ablation sets its own value and is not among them."""
+    names = {"aggregate", "report"}
+    for d in params["study"]["datasets"]:
+        for seed in params["study"]["seeds"]:
+            names |= {f"train@{d}-tghem-{seed}", f"evaluate@{d}-tghem-{seed}"}
+    for v in params["ablation"]["ohem_min_kept"]:
+        names |= {f"train_ohem_min_kept@{v}", f"evaluate_ohem_min_kept@{v}"}
+    return names
+
+
+def test_changing_lambda_reruns_only_the_tghem_stages(repo):
+    params = yaml.safe_load((repo.path / "params.yaml").read_text())
+    params["tghem"]["lambda_pers"] = 0.25
+    (repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = repo.dvc("repro")
+    assert repo.ran(out) == _lambda_dependents(params)
+    run = Pipeline.read(params, repo.path / "dvc.yaml").main_training("synthetic", "tghem", 0)
+    settings = json.loads((repo.path / run.folder / "train.json").read_text())["config"]
+    assert settings["tghem"]["lambda_pers"] == 0.25
+
+
+def test_dvc_exp_run_set_param(repo):
+    out = repo.dvc("exp", "run", "-S", "tghem.lambda_pers=0.1")
+    assert repo.ran(out) == _lambda_dependents(yaml.safe_load((repo.path / "params.yaml").read_text()))
+    table = repo.dvc("exp", "show", "--no-pager", "--csv")
+    assert "0.1" in table

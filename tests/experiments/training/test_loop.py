@@ -1,0 +1,219 @@
+"""Training end to end on a tiny synthetic set: outputs, determinism to the byte, exact resume, CLI errors."""
+
+import csv
+import hashlib
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from experiments import evaluate, train
+from experiments.evaluation.run import evaluate_run
+from experiments.model.checkpoint import load_checkpoint
+from tests.helpers.tiny_run import ROOT, TINY, tiny_data_dir
+
+TRACKED = ("best.pt", "last.pt", "train.json", "val.csv", "log.csv")
+"""The files of a run that DVC hashes (dvc.yaml's outs and plots of the training stages)."""
+
+
+def run_train(out, method="tghem", seed=0, extra=(), args=()):
+    argv = ["--dataset", "synthetic", "--method", method, "--seed", str(seed), "--data-dir", str(tiny_data_dir()),
+            "--out", str(out), "--quiet", *args]
+    for item in [*TINY, *extra]:
+        argv += ["--set", item]
+    assert train.main(argv) == 0
+    return out
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def same_state(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Uninterrupted tghem run, its repeat, an interrupted + resumed one, and another seed."""
+    base = tmp_path_factory.mktemp("runs")
+    full = run_train(base / "full")
+    again = run_train(base / "again")
+    resumed = run_train(base / "resumed", args=["--stop-after", "3"])
+    interrupted_log = read_csv(resumed / "log.csv")
+    interrupted_iteration = load_checkpoint(resumed / "last.pt")["iteration"]
+    run_train(resumed, args=["--resume"])
+    other = run_train(base / "seed1", seed=1)
+    return {"full": full, "again": again, "resumed": resumed, "other": other,
+            "interrupted_log": interrupted_log, "interrupted_iteration": interrupted_iteration}
+
+
+def test_outputs_of_a_run(runs):
+    out = runs["full"]
+    log = read_csv(out / "log.csv")
+    assert list(log[0]) == ["iteration", "loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean", "lr"]
+    assert [int(r["iteration"]) for r in log] == [1, 2, 3, 4, 5, 6]
+    for r in log:
+        loss, seg, w_mean, w_max, d = (float(r[k]) for k in ("loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean"))
+        assert w_max >= w_mean >= 1.0 and d >= 0
+        assert w_mean == pytest.approx(1 + 0.5 * d)  # lambda_pers = 0.5: w_k = 1 + lambda D_k
+        assert seg > 0 and loss >= seg * 0.999  # weights >= 1
+    assert float(log[0]["lr"]) == pytest.approx(1e-3)
+    assert float(log[5]["lr"]) == pytest.approx(1e-3 * (1 - 5 / 6) ** 0.9)
+    val = read_csv(out / "val.csv")
+    assert [int(r["iteration"]) for r in val] == [3, 6]
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["iterations"] == 6 and summary["finished"]
+    # Nothing of the clock, the machine or the commit in a tracked file: those go to the untracked files.
+    for key in ("it_per_s", "wall_seconds", "train_seconds", "git_commit", "platform", "resumed_from"):
+        assert key not in json.dumps(summary)
+    environment = json.loads((out / "environment.json").read_text())
+    assert environment["it_per_s"] > 0 and environment["train_seconds"] > 0 and environment["git_commit"]
+    assert environment["train_json_sha256"] == hashlib.sha256((out / "train.json").read_bytes()).hexdigest()
+    timing = read_csv(out / "timing.csv")
+    assert [int(r["iteration"]) for r in timing] == [1, 2, 3, 4, 5, 6]
+    assert sum(float(r["seconds"]) for r in timing) == pytest.approx(environment["train_seconds"], abs=1e-3)
+    assert summary["best_val_f1"] == max(float(r["f1"]) for r in val)
+    assert summary["versions"]["packages"]["torch"] == torch.__version__
+    assert summary["versions"]["packages"]["numpy"]
+    assert summary["config"]["train"]["iterations"] == 6 and summary["config"]["model"]["base_channels"] == 4
+    last = load_checkpoint(out / "last.pt")
+    assert last["iteration"] == 6 and last["run"]["method"] == "tghem"
+    assert set(last["rng"]) == {"python", "numpy", "torch", "cuda"}
+    assert {"model", "optimizer", "scheduler", "scaler", "best"} <= set(last) and "train_seconds" not in last
+    assert set(last["run"]["versions"]) == {"python", "packages", "cuda", "cudnn"}  # no host, no commit
+    best = load_checkpoint(out / "best.pt")
+    assert best["iteration"] == summary["best_iteration"] and best["best"]["f1"] == summary["best_val_f1"]
+
+
+def test_same_seed_same_bytes_in_every_tracked_file(runs):
+    """Two runs of the same settings write what DVC hashes byte for byte (a stable dvc.lock)."""
+    for name in TRACKED:
+        assert (runs["full"] / name).read_bytes() == (runs["again"] / name).read_bytes(), name
+    assert (runs["full"] / "timing.csv").read_bytes() != (runs["again"] / "timing.csv").read_bytes()
+
+
+def test_same_seed_same_weights_other_seed_other_weights(runs):
+    a = load_checkpoint(runs["full"] / "last.pt")["model"]
+    b = load_checkpoint(runs["again"] / "last.pt")["model"]
+    c = load_checkpoint(runs["other"] / "last.pt")["model"]
+    assert same_state(a, b)
+    assert not same_state(a, c)
+    la, lb = read_csv(runs["full"] / "log.csv"), read_csv(runs["again"] / "log.csv")
+    assert [r["loss"] for r in la] == [r["loss"] for r in lb]
+    assert read_csv(runs["full"] / "val.csv") == read_csv(runs["again"] / "val.csv")
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(runs):
+    assert runs["interrupted_iteration"] == 3 and len(runs["interrupted_log"]) == 3
+    full = load_checkpoint(runs["full"] / "last.pt")
+    resumed = load_checkpoint(runs["resumed"] / "last.pt")
+    assert same_state(full["model"], resumed["model"])  # bitwise
+    fo, ro = full["optimizer"]["state"], resumed["optimizer"]["state"]
+    assert fo.keys() == ro.keys() and all(same_state(fo[k], ro[k]) for k in fo)
+    assert full["scheduler"] == resumed["scheduler"]
+    # A resumed run writes the same tracked bytes as an uninterrupted one, checkpoints included.
+    for name in TRACKED:
+        assert (runs["resumed"] / name).read_bytes() == (runs["full"] / name).read_bytes(), name
+    environment = json.loads((runs["resumed"] / "environment.json").read_text())
+    assert environment["resumed_from"] == 3 and environment["iterations_this_invocation"] == 3
+    assert [int(r["iteration"]) for r in read_csv(runs["resumed"] / "timing.csv")] == [1, 2, 3, 4, 5, 6]
+
+
+def test_evaluate_a_run(runs, tmp_path):
+    out = tmp_path / "eval"
+    assert evaluate.main(["--run", str(runs["full"]), "--data-dir", str(tiny_data_dir()), "--out", str(out), "--quiet"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("precision", "recall", "f1", "mae", "rmse", "match_radius", "n_images", "game3", "f1_mean_radii"):
+        assert key in m
+    assert m["n_images"] == 2 and m["match_radius"] == 5.0 and m["split"] == "test"
+    rows = read_csv(out / "per_image.csv")
+    assert list(rows[0]) == ["image_id", "n_gt", "n_pred", "tp", "fp", "fn"]
+    assert sum(int(r["tp"]) for r in rows) == m["tp"] and sum(int(r["n_pred"]) for r in rows) == m["n_pred"]
+    for r in rows:
+        points = (out / "points" / f"{r['image_id']}.csv").read_text().splitlines()
+        assert points[0] == "x,y" and len(points) - 1 == int(r["n_pred"])
+        assert int(r["tp"]) + int(r["fp"]) == int(r["n_pred"]) and int(r["tp"]) + int(r["fn"]) == int(r["n_gt"])
+    errors = [int(r["n_pred"]) - int(r["n_gt"]) for r in rows]
+    assert m["mae"] == pytest.approx(sum(map(abs, errors)) / 2)
+    assert m["rmse"] == pytest.approx(math.sqrt(sum(e * e for e in errors) / 2))
+
+
+def test_validation_in_training_equals_the_evaluation_stage(runs, tmp_path):
+    # The last validation row (iteration 6) is last.pt's model on the val split.
+    out = tmp_path / "val"
+    evaluate_run(runs["full"], tiny_data_dir(), "val", out, checkpoint="last", overrides=["eval.batch_size=4"])
+    m = json.loads((out / "metrics.json").read_text())
+    last_val = read_csv(runs["full"] / "val.csv")[-1]
+    assert m["f1"] == pytest.approx(float(last_val["f1"]), abs=1e-12)
+    assert m["mae"] == pytest.approx(float(last_val["mae"]), abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["ohem", "focal", "cldice", "dice_bce"])
+def test_every_baseline_trains(method, tmp_path):
+    out = run_train(tmp_path / method, method=method, extra=["train.iterations=2", "train.val_every=0"])
+    log = read_csv(out / "log.csv")
+    assert len(log) == 2 and all(r["weight_mean"] == "1.0" and r["discrepancy_mean"] == "" for r in log)
+    assert all(float(r["loss"]) == float(r["seg_loss"]) > 0 for r in log)
+    summary = json.loads((out / "train.json").read_text())
+    assert summary["best_val_f1"] is None and summary["best_iteration"] == 2  # no validation: best.pt = final
+    assert load_checkpoint(out / "best.pt")["iteration"] == 2
+
+
+def test_cli_errors(tmp_path, capsys):
+    data = str(tiny_data_dir())
+    base = ["--dataset", "synthetic", "--method", "tghem", "--data-dir", data, "--quiet"]
+    with pytest.raises(SystemExit) as e:
+        train.main([*base, "--out", str(tmp_path / "a"), "--set", "train.iteratons=5"])
+    assert e.value.code == 2
+    assert "unknown key; did you mean 'train.iterations'?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main([*base, "--out", str(tmp_path / "a"), "--set", "train.crop_size=40"])
+    assert "train.crop_size: expected an int in [16, inf), a multiple of 16, got 40" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main([*base, "--out", str(tmp_path / "a"), "--method", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="run `python -m experiments.prepare --dataset vgg_cells"):
+        train.main([*base[:-1], "--dataset", "vgg_cells", "--out", str(tmp_path / "a")])
+    with pytest.raises(FileNotFoundError, match="--resume: .*last.pt does not exist"):
+        train.main([*base, "--out", str(tmp_path / "a"), "--resume"])
+    with pytest.raises(ValueError, match="--amp bf16: mixed precision is offered on CUDA GPUs, but the device is cpu"):
+        train.main([*base, "--out", str(tmp_path / "a"), "--amp", "bf16", "--device", "cpu", *sum((["--set", s] for s in TINY), [])])
+    with pytest.raises(FileNotFoundError, match="best.pt does not exist"):
+        evaluate.main(["--run", str(tmp_path / "nothing"), "--data-dir", data])
+
+
+def test_cli_refuses_to_overwrite_or_to_resume_a_different_run(runs, tmp_path, capsys):
+    data = str(tiny_data_dir())
+    base = ["--dataset", "synthetic", "--method", "tghem", "--data-dir", data, "--quiet"]
+    with pytest.raises(ValueError, match="already holds a run"):
+        train.main([*base, "--out", str(runs["full"])])
+    with pytest.raises(ValueError, match="train.lr: 0.001 in last.pt, 0.01 now"):
+        train.main([*base, "--out", str(runs["full"]), "--resume", *sum((["--set", s] for s in TINY), []),
+                    "--set", "train.lr=0.01"])
+    with pytest.raises(SystemExit):
+        evaluate.main(["--run", str(runs["full"]), "--data-dir", data, "--set", "train.crop_size=64"])
+    assert "evaluate takes eval.* settings only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["experiments.train", "experiments.evaluate", "experiments.bench_train"])
+def test_help(module):
+    out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: python -m {module}")
+    if module == "experiments.train":
+        for key in ("train.iterations", "train.crops_per_image", "train.crop_size", "model.base_channels",
+                    "tghem.lambda_pers", "ohem.min_kept", "ohem.thresh", "torchrun"):
+            assert key in out.stdout
+
+
+def test_error_exit_status_from_the_command_line(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.evaluate", "--run", str(tmp_path), "--data-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 1 and out.stderr.startswith("error: --run:") and "best.pt does not exist" in out.stderr

@@ -1,0 +1,131 @@
+"""The method registry and the per-iteration crop sampling of training."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from baselines import DiceBCELoss, FocalLoss, SoftDiceCLDiceLoss
+from experiments.core.settings import load_params
+from experiments.training.crops import IGNORE_INDEX, CropSampler
+from experiments.training.methods import METHODS, PIXEL_TERM, MethodLoss, build_method
+from tghem import TGHEM, SegmentationLoss, TopoGuide
+
+
+@pytest.fixture(scope="module")
+def batch():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 1, 32, 32, requires_grad=True)
+    dots = torch.zeros(3, 32, 32)
+    dots[:, 8::10, 6::9] = 1
+    mask = torch.nn.functional.max_pool2d(dots[:, None], 5, 1, 2)[:, 0]
+    mask[2, 28:, :] = IGNORE_INDEX  # padding rows, as CropSampler marks them
+    return logits, mask, dots
+
+
+def test_registry_names_and_types():
+    assert list(METHODS) == ["tghem", "ohem", "focal", "cldice", "dice_bce"]
+    cfg = load_params()
+    kinds = {"tghem": TGHEM, "ohem": SegmentationLoss, "focal": FocalLoss, "cldice": SoftDiceCLDiceLoss,
+             "dice_bce": DiceBCELoss}
+    for name, kind in kinds.items():
+        loss = build_method(name, cfg)
+        assert isinstance(loss, MethodLoss) and type(loss.criterion) is kind
+        assert loss.criterion.ignore_index == IGNORE_INDEX
+    with pytest.raises(ValueError, match="method: expected one of .*got 'nope'"):
+        build_method("nope", cfg)
+    with pytest.raises(ValueError, match=r"method 'focal' reads sections \['focal'\], missing \['focal'\]"):
+        build_method("focal", {"tghem": cfg["tghem"]})
+    with pytest.raises(ValueError, match=r"method 'tghem' reads sections \['tghem', 'ohem'\], missing \['ohem'\]"):
+        build_method("tghem", {"tghem": cfg["tghem"]})
+
+
+def test_tghem_and_the_ohem_baseline_share_one_pixel_term():
+    """One source: the ohem section is TG-HEM's pixel term and the OHEM baseline, never two copies."""
+    assert PIXEL_TERM == "ohem" and METHODS["tghem"].sections == ("tghem", "ohem") and METHODS["ohem"].sections == ("ohem",)
+    cfg = load_params(overrides=["ohem.min_kept=321", "ohem.thresh=0.65", "ohem.dice_weight=0.25", "ohem.bce_weight=2"])
+    t, o = build_method("tghem", cfg).criterion.segmentation, build_method("ohem", cfg).criterion
+    for name in ("min_kept", "thresh", "dice_weight", "bce_weight"):
+        assert getattr(t, name) == getattr(o, name) == {"min_kept": 321, "thresh": 0.65, "dice_weight": 0.25,
+                                                       "bce_weight": 2.0}[name]
+    assert t.reduction == "none" and o.reduction == "mean"  # per crop (weighted) vs the batch
+
+
+def test_settings_reach_the_losses():
+    cfg = load_params(overrides=["tghem.lambda_pers=0.25", "ohem.min_kept=123", "ohem.thresh=0.6",
+                                 "tghem.topo_epsilon=30", "focal.gamma=1.5", "cldice.iterations=4"])
+    t = build_method("tghem", cfg).criterion
+    assert t.lambda_pers == 0.25 and t.segmentation.min_kept == 123 and t.segmentation.thresh == 0.6
+    assert t.topo.epsilon == 30.0
+    assert t.topo.backend == TopoGuide().backend  # topo_backend null: TopoGuide's own default
+    assert build_method("focal", cfg).criterion.gamma == 1.5
+    assert build_method("cldice", cfg).criterion.iterations == 4
+    cfg = load_params(overrides=["tghem.topo_backend=gudhi"])
+    assert build_method("tghem", cfg).criterion.topo.backend == "gudhi"
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_is_called_with_logits_mask_dots(name, batch):
+    logits, mask, dots = batch
+    loss = build_method(name, load_params(overrides=["ohem.min_kept=200"]))
+    value = loss(logits, mask, dots)
+    assert value.dim() == 0 and torch.isfinite(value)
+    (grad,) = torch.autograd.grad(value, logits)
+    assert grad.abs().sum() > 0
+    stats = loss.last_stats
+    assert stats["loss"] == pytest.approx(value.item())
+    if name == "tghem":
+        assert stats["weight_max"] >= stats["weight_mean"] >= 1 and stats["discrepancy_mean"] > 0
+    else:
+        assert stats["weight_mean"] == stats["weight_max"] == 1 and math.isnan(stats["discrepancy_mean"])
+        assert stats["seg_loss"] == stats["loss"]
+
+
+def test_tghem_method_equals_tghem_mean_and_logs_the_unweighted_term(batch):
+    logits, mask, dots = batch
+    loss = build_method("tghem", load_params(overrides=["ohem.min_kept=200"]))
+    value = loss(logits, mask, dots)
+    reference = TGHEM(lambda_pers=0.5, ohem_thresh=0.7, ohem_min_kept=200, ignore_index=IGNORE_INDEX)
+    assert torch.equal(value, reference(logits, mask, dots))
+    seg = SegmentationLoss(thresh=0.7, min_kept=200, ignore_index=IGNORE_INDEX, reduction="none")(logits, mask)
+    assert loss.last_stats["seg_loss"] == pytest.approx(seg.mean().item(), rel=1e-6)
+    assert loss.last_stats["weight_mean"] == pytest.approx(reference.last_weights.mean().item())
+    ohem = build_method("ohem", load_params(overrides=["ohem.min_kept=200"]))
+    batch_level = SegmentationLoss(thresh=0.7, min_kept=200, ignore_index=IGNORE_INDEX, reduction="mean")
+    assert torch.equal(ohem(logits, mask, dots), batch_level(logits, mask))
+
+
+class Sample:
+    def __init__(self, i):
+        self.image_id = f"im{i}"
+        rng = np.random.default_rng(i)
+        self.image = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+        self.points = rng.uniform(0, 39, (12, 2))
+
+
+def test_batch_at_is_a_pure_function_of_seed_rank_iteration():
+    samples = [Sample(i) for i in range(5)]
+    a = CropSampler(16, 3, radius=2, seed=4)
+    b = CropSampler(16, 3, radius=2, seed=4)
+    for _ in range(3):
+        b.batch_at(samples, 9)  # other draws do not shift later batches
+    x, y = a.batch_at(samples, 7, rank=1, world_size=2), b.batch_at(samples, 7, rank=1, world_size=2)
+    assert np.array_equal(x.image, y.image) and np.array_equal(x.origins, y.origins) and x.transforms == y.transforms
+    z = CropSampler(16, 3, radius=2, seed=5).batch_at(samples, 7, rank=1, world_size=2)
+    assert not np.array_equal(x.origins, z.origins) or x.transforms != z.transforms
+
+
+def test_each_pass_visits_every_image_and_ranks_take_different_images():
+    sampler = CropSampler(16, 2, radius=2, seed=0)
+    single = [sampler.image_index_at(5, it) for it in range(10)]
+    assert sorted(single[:5]) == sorted(single[5:]) == list(range(5))
+    for it in range(12):
+        pair = [sampler.image_index_at(6, it, rank, 2) for rank in range(2)]
+        assert pair[0] != pair[1]  # one pass is shared: two ranks never draw the same slot
+    two = [sampler.image_index_at(6, it, r, 2) for it in range(3) for r in range(2)]
+    assert sorted(two) == list(range(6))
+    with pytest.raises(ValueError, match="rank: expected < world_size = 2, got 2"):
+        sampler.image_index_at(6, 0, 2, 2)
+    with pytest.raises(ValueError, match="seed: per-iteration batches need a non-negative int seed"):
+        CropSampler(16, 2, seed=None).image_index_at(3, 0)

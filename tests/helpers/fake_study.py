@@ -1,0 +1,131 @@
+"""Study folders as experiments.train and experiments.evaluate write them, with chosen contents.
+
+Shared by the aggregation and rendering tests: they need many runs, and real training is far
+too slow for that, so the files are written directly where the repository's ``dvc.yaml`` puts
+them (:class:`experiments.analysis.pipeline.Pipeline`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from experiments.analysis.pipeline import Pipeline
+from experiments.core.prepared import points_csv_text
+from experiments.training.logs import LOG_FIELDS, TIMING_FIELDS
+from tests.helpers.paths import ROOT
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """A run's training and evaluation folders."""
+
+    train: Path
+    eval: Path
+
+
+def write_params(path: Path, datasets, methods, seeds, lambda_pers=(0.0, 0.5), ohem_min_kept=(500, 1000),
+                 ablation_dataset=None, ablation_seed=0, **settings) -> Path:
+    """The repository's params.yaml with the study shrunk and ``settings`` changed.
+
+    ``settings``: ``section={key: value}``, e.g. ``train={"crop_size": 32}``.
+    """
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["study"].update(datasets=list(datasets), methods=list(methods), seeds=list(seeds))
+    raw["ablation"].update(dataset=ablation_dataset or datasets[0], seed=ablation_seed,
+                           lambda_pers=list(lambda_pers), ohem_min_kept=list(ohem_min_kept))
+    for section, values in settings.items():
+        raw[section].update(values)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def pipeline(params: Path) -> Pipeline:
+    """The repository's pipeline resolved against the study of ``params``."""
+    return Pipeline.read(yaml.safe_load(Path(params).read_text()))
+
+
+def main_run(params: Path, dataset: str, method: str, seed: int, root: Path) -> RunPaths:
+    """Where the pipeline puts one run of the main comparison, below ``root``."""
+    p = pipeline(params)
+    return RunPaths(root / p.main_training(dataset, method, seed).folder, root / p.main_evaluation(dataset, method, seed).folder)
+
+
+def ablation_run(params: Path, name: str, value, root: Path) -> RunPaths:
+    """Where the pipeline puts one ablation run, below ``root``."""
+    p = pipeline(params)
+    return RunPaths(root / p.ablation_training(name, value).folder, root / p.ablation_evaluation(name, value).folder)
+
+
+def log_rows(iterations: int, start_loss: float, weight: float | None) -> list[dict]:
+    """A training log: loss halving over the run; ``weight`` None for methods without topology."""
+    rows = []
+    for it in range(1, iterations + 1):
+        loss = start_loss * 0.5 ** (it / iterations)
+        rows.append({
+            "iteration": it, "loss": loss, "seg_loss": loss / (weight or 1.0), "weight_mean": weight or 1.0,
+            "weight_max": (weight or 1.0) * 1.5, "discrepancy_mean": "" if weight is None else (weight - 1.0) / 0.5,
+            "lr": 0.001,
+        })
+    return rows
+
+
+def write_run(paths: RunPaths, dataset: str, method: str, seed: int, per_image: list[dict], scores: dict,
+              log: list[dict], points: dict[str, np.ndarray] | None = None, config: dict | None = None,
+              match_radius: float = 5.0, finished: bool = True) -> None:
+    """One run's training folder (train.json, log.csv, and the untracked timing files) and evaluation folder.
+
+    Args:
+        paths: the run's folders.
+        per_image: rows ``{"image_id", "n_gt", "n_pred", "tp", "fp", "fn"}``.
+        scores: the metrics of metrics.json (f1, precision, ...).
+        log: rows of log.csv (:func:`log_rows`).
+        points: predicted points per image id (default: none for every image).
+        config: the run's settings sections, as train.json records them.
+    """
+    paths.train.mkdir(parents=True)
+    iterations = len(log)
+    summary = {"dataset": dataset, "method": method, "seed": seed, "iterations": iterations,
+               "total_iterations": iterations, "finished": finished, "config": dict(config or {})}
+    (paths.train / "train.json").write_text(json.dumps(summary, indent=2))
+    with open(paths.train / "log.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, LOG_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(log)
+    # What a real run also leaves beside its outputs: timings that aggregate must never copy.
+    with open(paths.train / "timing.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, TIMING_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({"iteration": r["iteration"], "seconds": 0.123 + r["iteration"]} for r in log)
+    (paths.train / "environment.json").write_text(json.dumps({"wall_seconds": 12.5, "train_seconds": 3.21}))
+    (paths.eval / "points").mkdir(parents=True)
+    metrics = {"n_images": len(per_image), "match_radius": match_radius, **scores, "dataset": dataset,
+               "split": "test", "method": method, "seed": seed, "checkpoint": "best", "iteration": iterations}
+    (paths.eval / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    with open(paths.eval / "per_image.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ("image_id", "n_gt", "n_pred", "tp", "fp", "fn"), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(per_image)
+    for row in per_image:
+        p = (points or {}).get(row["image_id"], np.zeros((0, 2)))
+        (paths.eval / "points" / f"{row['image_id']}.csv").write_text(points_csv_text(p))
+
+
+def write_prepared(data_dir: Path, dataset: str, gt: dict[str, np.ndarray], shape=(64, 80)) -> Path:
+    """A prepared dataset with every image in the test split (black PNGs of ``shape``)."""
+    from PIL import Image
+
+    d = data_dir / "prepared" / dataset
+    (d / "images").mkdir(parents=True)
+    (d / "points").mkdir()
+    for image_id, points in gt.items():
+        Image.fromarray(np.zeros(shape, np.uint8)).save(d / "images" / f"{image_id}.png")
+        (d / "points" / f"{image_id}.csv").write_text(points_csv_text(points))
+    (d / "split.csv").write_text("image_id,split\n" + "".join(f"{i},test\n" for i in gt))
+    (d / "meta.json").write_text(json.dumps({"dataset": dataset, "match_radius": 5.0}))
+    return d
