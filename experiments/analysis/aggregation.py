@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.fsutil import atomic_write_text, json_text
-from ..core.settings import read_params, read_params_file
+from ..core.settings import read_params_file, validate
 from .collect import logs_frame, metric_names, per_image_frame, read_runs, runs_frame
 from .pipeline import Pipeline
 from .qualitative import qualitative_example, qualitative_text
@@ -73,7 +73,7 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
         raise FileNotFoundError(f"--root: {root} is not a folder")
     raw, source = read_params_file(params_path)
     study = parse_study(raw, source)
-    params = read_params(params_path)
+    params = validate(raw, source)  # the run settings of the same file, read once
     main, ablation = read_runs(study, Pipeline.read(raw, pipeline_path), root)
     names = metric_names([*main, *ablation])
     runs = runs_frame([*main, *ablation], names)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -54,14 +53,8 @@ def ablation_summary(runs: pd.DataFrame, metrics: Sequence[str]) -> dict:
     """``{name: {value: {metric: value}}}`` of the ablation runs (one seed each), in run order."""
     out: dict = {name: {} for name in ABLATIONS}
     for row in runs[runs["group"] == "ablation"].itertuples(index=False):
-        out[row.setting][row.value] = {k: round_float(_scalar(getattr(row, k))) for k in metrics}
+        out[row.setting][row.value] = {k: round_float(getattr(row, k)) for k in metrics}
     return out
-
-
-def _scalar(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)
 
 
 def compare_methods(per_image: pd.DataFrame, study: Study) -> dict:

@@ -9,6 +9,7 @@ content digest covers) and ``parse(root)`` returns :class:`Record` objects sorte
 
 from __future__ import annotations
 
+import abc
 import re
 from pathlib import Path
 
@@ -31,7 +32,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 # --------------------------------------------------------------------------- cell sets
-class _DotImageParser:
+class _DotImageParser(abc.ABC):
     """A flat folder of images, each with a lossless dot image of its own (one point per dot pixel).
 
     Subclasses give ``name``, ``image_pattern`` (a regex of the image file names), ``description``
@@ -42,15 +43,17 @@ class _DotImageParser:
     image_pattern: re.Pattern
     description = ""
 
+    @abc.abstractmethod
     def annotation_name(self, match: re.Match) -> str:
-        raise NotImplementedError
+        """The file name of the dot image of the image ``match`` matched."""
 
+    @abc.abstractmethod
     def image_id(self, match: re.Match, path: Path) -> str:
-        raise NotImplementedError
+        """The id of the image at ``path``."""
 
+    @abc.abstractmethod
     def dot_mask(self, annotation: Path) -> np.ndarray:
         """Boolean (H, W): the annotated pixels."""
-        raise NotImplementedError
 
     def _pairs(self, root: Path):
         for path in sorted(Path(root).iterdir()):
