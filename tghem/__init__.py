@@ -7,6 +7,10 @@ Public API::
 Every loss is called as ``loss(pred_logits, gt_mask, gt_dots)`` with raw logits of
 shape (B, 1, H, W), a {0, 1} mask and a dot map of shape (B, H, W).
 """
+from tghem import _numba_cache
+
+_numba_cache.install()  # before the kernels' modules are imported: their cache is per user, keyed by content
+
 from tghem.dice import BinaryDiceLoss, binary_dice_loss
 from tghem.loss import TGHEM, tghem_loss
 from tghem.ohem import SegmentationLoss, segmentation_loss, select_hard_pixels
