@@ -115,12 +115,15 @@ class TGHEM(PixelLoss):
 
     def forward(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
         pred_logits = self.check(pred_logits, gt_mask, gt_dots)
-        per_crop = self.segmentation.compute(pred_logits, gt_mask)
         with torch.no_grad():
             pred_binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5
             if self.ignore_index is not None:
                 pred_binary &= gt_mask != self.ignore_index
-            discrepancy = torch.from_numpy(self.topo.discrepancies(gt_dots, pred_binary))
+            # The topology runs in the worker processes while this one computes the pixel term.
+            pending = self.topo.submit(gt_dots, pred_binary)
+        per_crop = self.segmentation.compute(pred_logits, gt_mask)
+        with torch.no_grad():
+            discrepancy = torch.from_numpy(pending.result())
             discrepancy = discrepancy.to(device=per_crop.device, dtype=per_crop.dtype)
             weights = 1.0 + self.lambda_pers * discrepancy
         self.last_weights = weights

@@ -151,3 +151,56 @@ def parallel_map(
         )
         return [function(item) for item in items]
     return ordered
+
+
+class PendingMap:
+    """The results of :func:`submit_map`, in order, once :meth:`result` is called."""
+
+    def __init__(self, function: Callable[[T], R], items: Sequence[T], groups: List[List[int]], futures: list,
+                 pool_size: Optional[int]) -> None:
+        self._function, self._items, self._groups, self._futures, self._pool_size = function, items, groups, futures, pool_size
+
+    def result(self) -> List[R]:
+        """Wait for the workers (or, without workers, compute here) and return the results in order."""
+        function, items = self._function, self._items
+        if not self._futures:
+            return [function(item) for item in items]
+        ordered: List[R] = [None] * len(items)  # type: ignore[list-item]
+        try:
+            for group, future in zip(self._groups, self._futures):
+                for index, result in zip(group, future.result()):
+                    ordered[index] = result
+        except BrokenProcessPool as error:
+            _POOLS.pop(self._pool_size, None)
+            warnings.warn(
+                f"tghem: a topology worker process died ({error}); computing this batch in the main process",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return [function(item) for item in items]
+        return ordered
+
+
+def submit_map(
+    function: Callable[[T], R], items: Sequence[T], workers: Workers = "auto", costs: Optional[Sequence[float]] = None
+) -> PendingMap:
+    """Start ``[function(item) for item in items]`` in worker processes and return at once.
+
+    For a caller that has other work to do meanwhile (TGHEM computes its pixel loss while the
+    workers compute the topology): with ``workers`` resolving to ``n >= 2`` processes, the items
+    go, in groups of about equal ``costs`` (:func:`balanced_lanes`), to ``n - 1`` worker
+    processes, leaving the calling process its own work; with ``n <= 1`` nothing starts and
+    :meth:`PendingMap.result` computes the items in the calling process.
+    """
+    size = resolve_workers(workers, len(items) + 1)
+    if size <= 1 or not items:
+        return PendingMap(function, items, [], [], None)
+    pool_size = size - 1
+    groups = balanced_lanes(costs if costs is not None else [1.0] * len(items), pool_size)
+    try:
+        pool = _pool(pool_size)
+        futures = [pool.submit(_run_lane, (function, [items[i] for i in group])) for group in groups]
+    except BrokenProcessPool:
+        _POOLS.pop(pool_size, None)
+        return PendingMap(function, items, [], [], None)
+    return PendingMap(function, items, groups, futures, pool_size)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from tghem._validation import check_choice, check_real
-from tghem.parallel import Workers, check_workers, parallel_map
+from tghem.parallel import PendingMap, Workers, check_workers, parallel_map, submit_map
 from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams, load_engine, ripser_rips_diagrams
 from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance
 
@@ -337,8 +337,24 @@ class TopoGuide:
         """:math:`D` of every crop of a batch: (B, H, W) and (B, H, W) -> (B,) float64.
 
         Ground-truth points are extracted here; centroids, diagrams and distances of
-        the crops run over ``workers`` processes.
+        the crops run over ``workers`` processes (this one included).
         """
+        tasks, costs, workers = self._tasks(gt_dots, pred_binary)
+        return np.asarray(parallel_map(_crop_discrepancy_task, tasks, workers, costs=costs), dtype=np.float64)
+
+    def submit(self, gt_dots: ArrayLike, pred_binary: ArrayLike) -> "PendingDiscrepancies":
+        """Start :meth:`discrepancies` in the worker processes and return at once.
+
+        The calling process is left free for other work (TGHEM's pixel loss) until
+        ``.result()``, which returns what :meth:`discrepancies` would, bit for bit. With one
+        usable process (``workers`` 0 or 1, or one core), nothing runs in the background and
+        ``.result()`` computes the batch.
+        """
+        tasks, costs, workers = self._tasks(gt_dots, pred_binary)
+        return PendingDiscrepancies(submit_map(_crop_discrepancy_task, tasks, workers, costs=costs))
+
+    def _tasks(self, gt_dots: ArrayLike, pred_binary: ArrayLike) -> tuple[list, list, Workers]:
+        """The per-crop tasks of a batch, their cost estimates and the workers to use (input checked)."""
         if isinstance(gt_dots, torch.Tensor):
             gt_dots = gt_dots.detach().cpu().numpy()
         if isinstance(pred_binary, torch.Tensor):
@@ -371,6 +387,15 @@ class TopoGuide:
             load_engine(self.backend)  # loaded once here, so forked workers do not each load it
         # Points plus foreground pixels as the cost proxy: each process gets one group of
         # crops of about equal total cost.
-        cost = [len(t[0]) + np.count_nonzero(pred_binary[b]) / 16.0 for b, t in enumerate(tasks)]
-        discrepancy = np.asarray(parallel_map(_crop_discrepancy_task, tasks, workers, costs=cost), dtype=np.float64)
-        return discrepancy
+        costs = [len(t[0]) + np.count_nonzero(pred_binary[b]) / 16.0 for b, t in enumerate(tasks)]
+        return tasks, costs, workers
+
+
+class PendingDiscrepancies:
+    """:meth:`TopoGuide.submit`'s handle: ``.result()`` is the (B,) float64 array of :meth:`TopoGuide.discrepancies`."""
+
+    def __init__(self, pending: PendingMap) -> None:
+        self._pending = pending
+
+    def result(self) -> np.ndarray:
+        return np.asarray(self._pending.result(), dtype=np.float64)

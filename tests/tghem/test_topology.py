@@ -204,3 +204,19 @@ def test_property_matches_reference_and_is_translation_invariant(gt, pred, shift
     assert d == pytest.approx(ref.discrepancy(gt, pred, 50.0), rel=1e-9, abs=1e-9)
     assert guide.points_discrepancy(gt + shift, pred + shift) == pytest.approx(d, rel=1e-9, abs=1e-9)
     assert guide.points_discrepancy(pred, gt) == pytest.approx(d, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_submit_returns_what_discrepancies_returns_bit_for_bit(workers):
+    """TGHEM starts the topology in the background (TopoGuide.submit) while it computes the pixel term."""
+    rng = np.random.default_rng(7)
+    gt = np.zeros((5, 64, 64))
+    for b in range(5):
+        ys, xs = rng.integers(0, 64, 40), rng.integers(0, 64, 40)
+        gt[b, ys, xs] = 1
+    pred = rng.random((5, 64, 64)) > 0.93
+    guide = TopoGuide(epsilon=30.0, workers=workers)
+    pending = guide.submit(gt, pred)
+    expected = guide.discrepancies(gt, pred)
+    assert pending.result().tobytes() == expected.tobytes()
+    assert expected.shape == (5,) and (expected > 0).all()
