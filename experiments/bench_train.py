@@ -1,6 +1,7 @@
-"""Training throughput per method: iterations per second and the TG-HEM / OHEM time ratio.
+"""Training throughput per method and precision / memory format, and the TG-HEM / OHEM time ratio.
 
-    python -m experiments.bench_train [--methods tghem ohem ...] [--set key=value ...]
+    python -m experiments.bench_train [--methods tghem ohem ...] [--settings fp32 bf16+cl ...]
+        [--rounds R] [--set key=value ...]
 
 A thin command line over :func:`experiments.training.benchmark.benchmark` (a benchmark, not a
 pipeline stage): see there for what is timed.
@@ -21,16 +22,24 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = stage_parser(
         "python -m experiments.bench_train",
-        "Train every method once on the same data, seed and settings (params.yaml plus --set; "
-        "validation off) and print each one's training iterations per second and the ratio of "
-        "TG-HEM's iteration time to OHEM's.",
+        "Train every method under every precision / memory format (--settings) on the same data, "
+        "seed and settings (params.yaml plus --set; validation off), --rounds times interleaved, "
+        "and print a table: it/s, mean and median ms per step, the speed-up over float32 NCHW "
+        "and each method's step time over OHEM's (TG-HEM's overhead).",
+        "settings: fp32, bf16, fp16 (CUDA), each optionally +cl (channels_last), e.g. bf16+cl\n\n"
         "examples:\n"
-        "  python -m experiments.bench_train                      # the CPU default configuration\n"
-        "  python -m experiments.bench_train --methods tghem ohem --set train.iterations=50\n"
-        "  python -m experiments.bench_train --set model.base_channels=64 --set train.crop_size=256  # GPU",
+        "  python -m experiments.bench_train                      # the default configuration, as params.yaml sets it\n"
+        "  python -m experiments.bench_train --methods tghem ohem --settings fp32 fp32+cl bf16 bf16+cl --rounds 3\n"
+        "  python -m experiments.bench_train --methods ohem --settings fp32 bf16+cl --rounds 3 \\\n"
+        "      --set model.base_channels=16 --set train.crop_size=128 --set train.iterations=40\n"
+        "  bash experiments/bench_gpu.sh                          # the prepared GPU check (base 64, 8 x 256^2)",
     )
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD",
                    help=f"methods to time (default: all: {' '.join(METHODS)})")
+    p.add_argument("--settings", nargs="+", default=None, metavar="SETTING",
+                   help="precisions / memory formats to time, e.g. fp32 fp32+cl bf16 bf16+cl "
+                        "(default: the one of the settings file: train.amp, model.channels_last)")
+    p.add_argument("--rounds", type=int, default=1, help="interleaved passes over all settings and methods (default 1)")
     p.add_argument("--dataset", default="synthetic", help="prepared dataset (default: synthetic)")
     p.add_argument("--data-dir", type=Path, default=Path("data"), help="data folder (default: data)")
     p.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
@@ -43,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit status."""
     with parsed_arguments(build_parser(), argv) as args:
-        result = benchmark(args.methods, args.dataset, args.data_dir, args.seed, args.params, args.overrides, args.device)
+        result = benchmark(args.methods, args.dataset, args.data_dir, args.seed, args.params, args.overrides, args.device,
+                           settings=args.settings, rounds=args.rounds)
     if args.json is not None:
         atomic_write_json(args.json, result)
     return 0

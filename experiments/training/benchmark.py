@@ -1,13 +1,19 @@
-"""Training throughput per method: iterations per second and the TG-HEM / OHEM time ratio.
+"""Training throughput per method and per precision / memory format, with the ratios that matter.
 
-:func:`benchmark` (what ``python -m experiments.bench_train`` runs) trains each method once, one
-after the other in this process, on the same dataset, seed and settings (``params.yaml`` plus
-overrides), into a temporary folder with validation switched off, and reports the training-step
-throughput each run recorded (sampling the crops, forward, loss, backward and optimizer step; no
-validation, no checkpoint writing). A whole run is timed, not a few steps: TG-HEM's topological
-term is much slower on the noisy predictions of the first iterations than later, so its cost
-depends on the phase of training. Besides the mean throughput of the run (iterations / summed
-step time) it reports the median step time, which a busy machine's occasional stalls do not move.
+:func:`benchmark` (what ``python -m experiments.bench_train`` runs) trains each method under each
+*setting* (a precision and a memory format, e.g. ``fp32``, ``bf16+cl``) on the same dataset,
+seed and settings (``params.yaml`` plus overrides), into a temporary folder with validation
+switched off, and reports the training-step throughput each run recorded (sampling the crops,
+forward, loss, backward and optimizer step; no validation, no checkpoint writing). A whole run is
+timed, not a few steps: TG-HEM's topological term is much slower on the noisy predictions of the
+first iterations than later, so its cost depends on the phase of training.
+
+The runs are interleaved: ``rounds`` passes, each training every (setting, method) once, so that
+a machine's drift (another process, thermal limits) touches every cell alike; the figures of a
+cell pool the steps of all its rounds. Per cell it reports the mean step (summed step time /
+steps, what a whole run costs) and the median step (which occasional stalls do not move), and
+the ratios: the setting's speed-up over float32 NCHW (``fp32``) for the same method, and each
+method's step time over OHEM's (TG-HEM's overhead) for the same setting.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import csv
 import statistics
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,6 +30,45 @@ from ..core.runtime import software_versions
 from ..core.settings import load_params
 from .loop import TrainJob, train
 from .methods import METHODS, build_method
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A precision and memory format of the network: ``fp32``, ``fp32+cl``, ``bf16``, ``bf16+cl``, ``fp16``..."""
+
+    amp: str
+    channels_last: bool
+
+    @classmethod
+    def parse(cls, name: str) -> "Setting":
+        """``'bf16+cl'`` -> ``Setting('bf16', True)``; ``fp32`` is ``amp='none'``.
+
+        Raises:
+            ValueError: an unknown precision or suffix.
+        """
+        precision, _, suffix = name.partition("+")
+        amp = {"fp32": "none", "bf16": "bf16", "fp16": "fp16"}.get(precision)
+        if amp is None or suffix not in ("", "cl"):
+            raise ValueError(f"--settings: expected fp32, bf16 or fp16, optionally with +cl (channels_last), got {name!r}")
+        return cls(amp, suffix == "cl")
+
+    @property
+    def name(self) -> str:
+        return {"none": "fp32"}.get(self.amp, self.amp) + ("+cl" if self.channels_last else "")
+
+    def overrides(self) -> list[str]:
+        """The ``--set`` overrides of this setting (training and evaluation alike)."""
+        return [f"train.amp={self.amp}", f"eval.amp={self.amp}", f"model.channels_last={str(self.channels_last).lower()}"]
+
+
+DEFAULT_SETTINGS = ("fp32", "fp32+cl", "bf16", "bf16+cl")
+BASELINE = Setting("none", False)
+
+
+def _cell(steps: list[float]) -> dict:
+    total = sum(steps)
+    return {"iterations": len(steps), "train_seconds": total, "it_per_s": len(steps) / total,
+            "seconds_per_it": total / len(steps), "median_seconds_per_it": statistics.median(steps)}
 
 
 def benchmark(
@@ -34,53 +80,102 @@ def benchmark(
     overrides: list[str] | tuple[str, ...] = (),
     device: str = "auto",
     quiet: bool = False,
+    settings: list[str] | tuple[str, ...] | None = None,
+    rounds: int = 1,
 ) -> dict:
-    """Train each method once and collect its throughput.
+    """Train each method under each setting, ``rounds`` times interleaved, and collect the throughput.
+
+    Args:
+        methods: registry names, each once.
+        settings: names accepted by :meth:`Setting.parse`; None: the settings file's own
+            precision and memory format only.
+        rounds: passes over all (setting, method) cells, >= 1.
+        (the others as for ``python -m experiments.train``).
 
     Returns:
-        ``{"methods": {name: {"iterations", "train_seconds", "it_per_s", "seconds_per_it"}},
-        "tghem_over_ohem": ratio of mean iteration times (None unless both ran),
-        "tghem_over_ohem_median": the same for median step times, "settings", "versions"}``.
+        ``{"cells": [{"setting", "method", "iterations", "train_seconds", "it_per_s",
+        "seconds_per_it", "median_seconds_per_it", "speedup_over_fp32", "over_ohem",
+        "over_ohem_median"}...], "tghem_over_ohem"`` (mean-step ratio of the first setting, None
+        unless both ran) ``, "tghem_over_ohem_median", "device", "torch_threads", "topology",
+        "settings", "versions"}``.
+
+    Raises:
+        ValueError: an unknown or repeated method or setting, or ``rounds < 1``.
     """
     for name in methods:
         if name not in METHODS:
             raise ValueError(f"--methods: expected names from {sorted(METHODS)}, got {name!r}")
     if len(set(methods)) != len(methods):
         raise ValueError(f"--methods: expected each method once, got {methods}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"--rounds: expected an int >= 1, got {rounds!r}")
     # Validation and intermediate checkpoints are not training steps: keep them out of the run.
     overrides = [*overrides, "train.val_every=0"]
     cfg = load_params(params_path, overrides)
     overrides.append(f"train.checkpoint_every={cfg['train']['iterations']}")
-    results = {}
+    if settings is None:
+        grid = [Setting(cfg["train"]["amp"], cfg["model"]["channels_last"])]
+    else:
+        grid = [Setting.parse(name) for name in settings]
+    if len({s.name for s in grid}) != len(grid):
+        raise ValueError(f"--settings: expected each setting once, got {[s.name for s in grid]}")
+    steps: dict[tuple[str, str], list[float]] = {(s.name, m): [] for s in grid for m in methods}
+    summary = {}
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
-        for name in methods:
-            summary = train(TrainJob(dataset, name, seed, Path(tmp) / name, data_dir, params_path, tuple(overrides),
-                                     device=device, quiet=True))
-            with open(Path(tmp) / name / "timing.csv", newline="") as f:
-                steps = [float(row["seconds"]) for row in csv.DictReader(f)]
-            results[name] = {
-                "iterations": summary["iterations"],
-                "train_seconds": summary["train_seconds"],
-                "it_per_s": summary["it_per_s"],
-                "seconds_per_it": summary["train_seconds"] / summary["iterations"],
-                "median_seconds_per_it": statistics.median(steps),
-            }
-            if not quiet:
-                r = results[name]
-                print(f"{name:<9} {r['iterations']:>6} it  {r['train_seconds']:>8.1f} s  {r['it_per_s']:>7.2f} it/s  "
-                      f"mean {1000 * r['seconds_per_it']:>7.1f} ms/it  median {1000 * r['median_seconds_per_it']:>7.1f} ms/it",
-                      flush=True)
-    ratio = median_ratio = None
-    if "tghem" in results and "ohem" in results:
-        ratio = results["tghem"]["seconds_per_it"] / results["ohem"]["seconds_per_it"]
-        median_ratio = results["tghem"]["median_seconds_per_it"] / results["ohem"]["median_seconds_per_it"]
-    settings = load_params(params_path, overrides)
-    topo = repr(build_method("tghem", settings).criterion.topo)
-    out = {"methods": results, "tghem_over_ohem": ratio, "tghem_over_ohem_median": median_ratio, "dataset": dataset,
-           "seed": seed, "device": summary["device"], "torch_threads": torch.get_num_threads(), "topology": topo,
-           "settings": settings, "versions": software_versions()}
+        for r in range(rounds):
+            for setting in grid:
+                for name in methods:
+                    out = Path(tmp) / f"{setting.name}-{name}-{r}"
+                    summary = train(TrainJob(dataset, name, seed, out, data_dir, params_path,
+                                             (*overrides, *setting.overrides()), device=device, quiet=True))
+                    with open(out / "timing.csv", newline="") as f:
+                        run_steps = [float(row["seconds"]) for row in csv.DictReader(f)]
+                    steps[setting.name, name] += run_steps
+                    if not quiet:
+                        c = _cell(run_steps)
+                        print(f"round {r + 1}/{rounds} {setting.name:<8} {name:<9} {c['iterations']:>5} it  "
+                              f"mean {1000 * c['seconds_per_it']:>8.1f} ms  median {1000 * c['median_seconds_per_it']:>8.1f} ms",
+                              flush=True)
+    cells = {key: _cell(value) for key, value in steps.items()}
+    for (setting_name, name), c in cells.items():
+        base = cells.get((BASELINE.name, name))
+        c["speedup_over_fp32"] = base["seconds_per_it"] / c["seconds_per_it"] if base else None
+        ohem = cells.get((setting_name, "ohem"))
+        c["over_ohem"] = c["seconds_per_it"] / ohem["seconds_per_it"] if ohem else None
+        c["over_ohem_median"] = c["median_seconds_per_it"] / ohem["median_seconds_per_it"] if ohem else None
+    first = grid[0].name
+    tghem, ohem = cells.get((first, "tghem")), cells.get((first, "ohem"))
+    run_settings = load_params(params_path, overrides)
+    topo = repr(build_method("tghem", run_settings).criterion.topo)
+    out = {
+        "cells": [{"setting": s, "method": m, **c} for (s, m), c in cells.items()],
+        "tghem_over_ohem": tghem["over_ohem"] if tghem and ohem else None,
+        "tghem_over_ohem_median": tghem["over_ohem_median"] if tghem and ohem else None,
+        "rounds": rounds, "dataset": dataset, "seed": seed, "device": summary["device"],
+        "torch_threads": torch.get_num_threads(), "topology": topo, "settings": run_settings,
+        "versions": software_versions(),
+    }
     if not quiet:
-        print(f"device {out['device']}, {out['torch_threads']} torch threads; {topo}")
-    if not quiet and ratio is not None:
-        print(f"tghem / ohem iteration time: {ratio:.2f}x (mean over the run), {median_ratio:.2f}x (median step)")
+        print(format_table(out))
     return out
+
+
+def format_table(result: dict) -> str:
+    """The benchmark's figures as a Markdown table (one row per setting and method) and a summary line."""
+    def ratio(value):
+        return "" if value is None else f"{value:.2f}x"
+
+    s = result["settings"]
+    lines = [
+        f"device {result['device']}, {result['torch_threads']} torch threads, {result['rounds']} interleaved round(s); "
+        f"U-Net base {s['model']['base_channels']}, {s['train']['crops_per_image']} crops of {s['train']['crop_size']}^2, "
+        f"{s['train']['iterations']} iterations per run; {result['topology']}",
+        "",
+        "| setting | method | it/s | mean ms/step | median ms/step | speed-up over fp32 | / ohem (mean) | / ohem (median) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in result["cells"]:
+        lines.append(f"| {c['setting']} | {c['method']} | {c['it_per_s']:.2f} | {1000 * c['seconds_per_it']:.1f} | "
+                     f"{1000 * c['median_seconds_per_it']:.1f} | {ratio(c['speedup_over_fp32'])} | {ratio(c['over_ohem'])} | "
+                     f"{ratio(c['over_ohem_median'])} |")
+    return "\n".join(lines)
