@@ -12,6 +12,8 @@ from tests.helpers.paths import ROOT
 STAGES = ("prepare", "train", "evaluate", "aggregate", "report")
 """The pipeline's stage entry points (``python -m experiments.<stage>``)."""
 BENCHMARKS = ("bench_train", "bench_topology")
+TOOLS = ("compare_studies",)
+"""Entry points that are neither stages nor benchmarks (not in dvc.yaml)."""
 LAYERS = {
     "core": set(),
     "data": {"core"},
@@ -34,7 +36,7 @@ def test_the_folders_are_the_layers():
     folders = {p.name for p in (ROOT / "experiments").iterdir() if (p / "__init__.py").is_file()}
     assert folders == set(LAYERS)
     entry_points = {p.stem for p in (ROOT / "experiments").glob("*.py")} - {"__init__"}
-    assert entry_points == set(STAGES) | set(BENCHMARKS)
+    assert entry_points == set(STAGES) | set(BENCHMARKS) | set(TOOLS)
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
@@ -48,7 +50,7 @@ def test_a_layer_imports_only_the_layers_below_it_and_never_a_stage(layer):
             assert target == layer or target in LAYERS[layer], f"{module} ({layer}) imports {imported} ({target})"
 
 
-@pytest.mark.parametrize("stage", STAGES + BENCHMARKS)
+@pytest.mark.parametrize("stage", STAGES + BENCHMARKS + TOOLS)
 def test_a_stage_is_a_thin_command_line_importing_no_other_stage(stage):
     name = f"experiments.{stage}"
     for imported in direct_imports(name):
