@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", type=int, default=None, metavar="N",
                    help="stop after N iterations of this invocation (writes last.pt; continue with --resume)")
     add_device_option(p)
-    p.add_argument("--amp", default="none", choices=AMP_CHOICES, help="autocast dtype on CUDA (default none: float32)")
+    p.add_argument("--amp", default=None, choices=AMP_CHOICES,
+                   help="autocast dtype of training and validation, short for --set train.amp=X --set eval.amp=X "
+                        "(default: the settings'; bf16 on the CPU or CUDA, fp16 on CUDA)")
     add_quiet_option(p, "no progress bar and no summary line")
     return p
 
@@ -62,9 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the stage; returns the exit status (setting errors exit with status 2)."""
     with parsed_arguments(build_parser(), argv) as args:
+        overrides = [*args.overrides, *([f"train.amp={args.amp}", f"eval.amp={args.amp}"] if args.amp else [])]
         summary = train(TrainJob(args.dataset, args.method, args.seed, args.out, args.data_dir, args.params,
-                                 tuple(args.overrides), resume=args.resume, stop_after=args.stop_after,
-                                 device=args.device, amp=args.amp, quiet=args.quiet))
+                                 tuple(overrides), resume=args.resume, stop_after=args.stop_after,
+                                 device=args.device, quiet=args.quiet))
     if summary and not args.quiet:
         best = summary["best_val_f1"]
         best_text = f"best val F1 {best:.4f} at iteration {summary['best_iteration']}" if best is not None else "no validation"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -54,17 +55,35 @@ def select_device(preference: str = "auto", local_rank: int = 0) -> torch.device
     return torch.device("cpu")
 
 
-def check_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype of ``--amp`` (None for ``'none'``); mixed precision is offered on CUDA only.
+def check_amp(amp: str, device: torch.device, key: str = "amp") -> torch.dtype | None:
+    """Autocast dtype of an ``amp`` setting (None for ``'none'``) on ``device``.
+
+    ``'bf16'`` runs on CUDA and on the CPU (fast where the CPU has AMX-BF16 or AVX512-BF16
+    units, e.g. ``lscpu | grep amx``); ``'fp16'`` is offered on CUDA only (with a gradient
+    scaler in training).
+
+    Args:
+        amp: one of :data:`AMP_CHOICES`.
+        device: where the network runs.
+        key: the setting's name, for the error message (``train.amp``, ``eval.amp``).
 
     Raises:
-        ValueError: unknown choice, or mixed precision requested off CUDA.
+        ValueError: unknown choice, or a dtype the device does not offer.
     """
     if amp not in AMP_CHOICES:
-        raise ValueError(f"amp: expected one of {AMP_CHOICES}, got {amp!r}")
-    if amp != "none" and device.type != "cuda":
-        raise ValueError(f"--amp {amp}: mixed precision is offered on CUDA GPUs, but the device is {device.type}; use --amp none")
+        raise ValueError(f"{key}: expected one of {AMP_CHOICES}, got {amp!r}")
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError(f"{key}: fp16 autocast is offered on CUDA GPUs, but the device is {device.type}; use bf16 or none")
+    if amp == "bf16" and device.type not in ("cuda", "cpu"):
+        raise ValueError(f"{key}: bf16 autocast is offered on CUDA and the CPU, but the device is {device.type}; use none")
     return AMP_DTYPES[amp]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` on ``device`` with ``dtype``, or a no-op context for None (float32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def seed_everything(seed: int) -> None:

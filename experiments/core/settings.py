@@ -94,6 +94,7 @@ SCHEMA: dict[str, Param] = {
     "train.val_every": Param("int", "validate every n iterations and at the end; 0: never", low=0),
     "train.checkpoint_every": Param("int", "write last.pt every n iterations and at the end", **_POS),
     "train.deterministic": Param("bool", "deterministic CUDA kernels (cuDNN, cuBLAS)"),
+    "train.amp": Param("str", "autocast dtype of the training forward pass: none (float32), bf16 (CPU or CUDA), fp16 (CUDA, with a gradient scaler); losses run in float32", choices=("none", "bf16", "fp16")),
     "tghem.lambda_pers": Param("float", "lambda in w_k = 1 + lambda * D_k", low=0),
     "tghem.topo_epsilon": Param("float", "Rips filtration scale epsilon (pixels)", low=0, low_open=True),
     "tghem.topo_reduction": Param("str", "H0 + H1 ('sum'), half of it, or H1 only", choices=("sum", "mean", "H1")),
@@ -121,6 +122,7 @@ SCHEMA: dict[str, Param] = {
     "eval.tile_overlap": Param("float", "overlap of neighbouring tiles, fraction of the side", low=0, high=1, high_open=True),
     "eval.batch_size": Param("int", "tiles per forward pass", **_POS),
     "eval.centroid_mode": Param("str", "point extraction (tghem component_centroids)", choices=("contour", "component")),
+    "eval.amp": Param("str", "autocast dtype of validation and evaluation inference: none (float32), bf16, fp16 (CUDA)", choices=("none", "bf16", "fp16")),
 }
 
 _TRUE = ("true", "yes", "on", "1")

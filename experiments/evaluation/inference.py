@@ -57,7 +57,7 @@ def predict_points(
         settings: :func:`eval_settings`.
         device: the model's device.
         channels_last: NHWC tiles.
-        autocast_dtype: autocast dtype on CUDA, or None.
+        autocast_dtype: autocast dtype (bf16 on the CPU or CUDA, fp16 on CUDA), or None for float32.
 
     Returns:
         (P, 2) float64 points from :func:`tghem.topology.component_centroids`.

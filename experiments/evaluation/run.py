@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..core.fsutil import atomic_dir, json_text
 from ..core.prepared import load_split, points_csv_text, read_meta, require_prepared
-from ..core.runtime import select_device
+from ..core.runtime import check_amp, select_device
 from ..core.settings import ConfigError, apply_overrides, read_params
 from ..model.checkpoint import load_checkpoint, model_from_checkpoint
 from .inference import eval_settings, evaluate_samples
@@ -95,13 +95,14 @@ def evaluate_run(
     settings = eval_settings(cfg, read_meta(prepared))
     samples = load_split(prepared, split)
     t0 = time.perf_counter()
-    results, points = evaluate_samples(model, samples, settings, dev, channels_last=cfg["model"]["channels_last"])
+    autocast_dtype = check_amp(cfg["eval"]["amp"], dev, "eval.amp")
+    results, points = evaluate_samples(model, samples, settings, dev, cfg["model"]["channels_last"], autocast_dtype)
     seconds = time.perf_counter() - t0
     metrics = summarize(results, settings["match_radius"])
     metrics.update(
         dataset=dataset, split=split, method=run["method"], seed=run["seed"], run_dir=str(run_dir),
         checkpoint=checkpoint, iteration=state["iteration"], tile_size=settings["tile"],
-        tile_overlap=settings["overlap"], centroid_mode=settings["centroid_mode"],
+        tile_overlap=settings["overlap"], centroid_mode=settings["centroid_mode"], amp=cfg["eval"]["amp"],
     )
     out = Path(out) if out is not None else run_dir / "eval" / split
     with atomic_dir(out) as tmp:

@@ -11,7 +11,7 @@
     scaler          GradScaler state dict (fp16 autocast; empty otherwise)
     rng             every global RNG state (experiments.core.runtime.rng_states)
     best            {"f1", "iteration", "metrics"} of the best validation so far
-    run             {"dataset", "method", "seed", "world_size", "amp", "config", "versions"}
+    run             {"dataset", "method", "seed", "world_size", "config", "versions"}
 
 ``best.pt`` holds ``format``, ``kind = "best"``, ``iteration``, ``model``, ``best`` and ``run``.
 Everything is made of tensors, numbers, strings, lists, tuples and dicts, so the files load

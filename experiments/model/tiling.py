@@ -12,11 +12,10 @@ tile keep that tile's logit).
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 
+from ..core.runtime import autocast
 from .unet import SIZE_MULTIPLE
 
 
@@ -73,7 +72,7 @@ def predict_logits(
         overlap: overlap of neighbouring tiles as a fraction of ``tile``, in [0, 1).
         batch_size: tiles per forward pass.
         device: device of the model.
-        autocast_dtype: run the network under autocast with this dtype (CUDA), or None.
+        autocast_dtype: run the network under autocast with this dtype (bf16 on the CPU or CUDA, fp16 on CUDA), or None.
         channels_last: feed the tiles in NHWC memory format.
 
     Returns:
@@ -99,8 +98,7 @@ def predict_logits(
         batch = torch.stack([x[:, y : y + tile, x0 : x0 + tile] for y, x0 in chunk]).to(device)
         if channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
-        ctx = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else contextlib.nullcontext()
-        with ctx:
+        with autocast(device, autocast_dtype):
             logits = model(batch)
         logits = logits[:, 0].float().cpu().numpy().astype(np.float64)
         for (y, x0), tile_logits in zip(chunk, logits):

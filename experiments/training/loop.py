@@ -24,7 +24,6 @@ Writes into the run folder (rank 0 only):
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import time
@@ -38,6 +37,7 @@ from tqdm import tqdm
 from ..core.fsutil import atomic_write_json, json_text, atomic_write_text
 from ..core.prepared import load_split, read_meta, require_prepared
 from ..core.runtime import (
+    autocast,
     check_amp,
     configure_determinism,
     host_environment,
@@ -55,7 +55,7 @@ from .crops import CropSampler
 from .logs import LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS, CsvLog
 from .methods import METHODS, build_method
 
-RESUME_IDENTITY = ("dataset", "method", "seed", "world_size", "amp")
+RESUME_IDENTITY = ("dataset", "method", "seed", "world_size")
 """What a checkpoint must share with the run that resumes it (besides every setting)."""
 
 
@@ -75,7 +75,6 @@ class TrainJob:
         stop_after: stop after this many iterations of this invocation (writing ``last.pt``), to
             be continued with ``resume``; None runs to ``train.iterations``.
         device: one of :data:`experiments.core.runtime.DEVICE_CHOICES`.
-        amp: ``'none'``, ``'bf16'`` or ``'fp16'`` (CUDA only).
         quiet: no progress bar and no summary line.
     """
 
@@ -89,7 +88,6 @@ class TrainJob:
     resume: bool = False
     stop_after: int | None = None
     device: str = "auto"
-    amp: str = "none"
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -121,9 +119,11 @@ def _check_resumable(state: dict, run: dict) -> None:
 class Trainer:
     """The state of one run on one process: data, model, loss, optimiser, logs and the loop."""
 
-    def __init__(self, job: TrainJob, cfg: dict, ctx: distributed.DistContext, autocast_dtype: torch.dtype | None):
-        self.job, self.cfg, self.ctx, self.autocast_dtype = job, cfg, ctx, autocast_dtype
+    def __init__(self, job: TrainJob, cfg: dict, ctx: distributed.DistContext):
+        self.job, self.cfg, self.ctx = job, cfg, ctx
         t = cfg["train"]
+        self.autocast_dtype = check_amp(t["amp"], ctx.device, "train.amp")
+        self.eval_autocast_dtype = check_amp(cfg["eval"]["amp"], ctx.device, "eval.amp")
         prepared = require_prepared(job.data_dir, job.dataset)
         meta = read_meta(prepared)
         self.train_samples = load_split(prepared, "train")
@@ -133,7 +133,7 @@ class Trainer:
         self.eval_settings = eval_settings(cfg, meta)
         configure_determinism(ctx.device, t["deterministic"])
         self.run_info = {"dataset": job.dataset, "method": job.method, "seed": job.seed, "world_size": ctx.world_size,
-                         "amp": job.amp, "config": cfg, "versions": package_versions()}
+                         "config": cfg, "versions": package_versions()}
         mask_radius = cfg["data"]["mask_radius"] if cfg["data"]["mask_radius"] is not None else meta.get("mask_radius", 3)
         self.sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=mask_radius, flips=t["flips"],
                                    rot90=t["rot90"], channels=cfg["data"]["channels"], seed=job.seed)
@@ -144,7 +144,7 @@ class Trainer:
         self.criterion = build_method(job.method, cfg)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
         self.scheduler = torch.optim.lr_scheduler.PolynomialLR(self.optimizer, total_iters=t["iterations"], power=t["poly_power"])
-        self.scaler = torch.amp.GradScaler("cuda", enabled=job.amp == "fp16")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=t["amp"] == "fp16")
         self.start = 0
         self.best = {"f1": None, "iteration": None, "metrics": None}
         self.validates = t["val_every"] > 0 and len(self.val_samples) > 0
@@ -178,9 +178,7 @@ class Trainer:
         batch = self.sampler.batch_at(self.train_samples, iteration, ctx.rank, ctx.world_size)
         image, mask, dots = (x.to(ctx.device, non_blocking=True) for x in batch.tensors())
         image = image.contiguous(memory_format=self.memory_format)
-        autocast = (torch.autocast(ctx.device.type, dtype=self.autocast_dtype) if self.autocast_dtype
-                    else contextlib.nullcontext())
-        with autocast:
+        with autocast(ctx.device, self.autocast_dtype):
             logits = net(image)
         loss = self.criterion(logits, mask, dots)
         self.optimizer.zero_grad(set_to_none=True)
@@ -198,7 +196,7 @@ class Trainer:
         distributed.broadcast_buffers(ctx, core)
         shard = list(range(ctx.rank, len(self.val_samples), ctx.world_size))
         results, _ = evaluate_samples(core, [self.val_samples[i] for i in shard], self.eval_settings, ctx.device,
-                                      self.cfg["model"]["channels_last"], self.autocast_dtype)
+                                      self.cfg["model"]["channels_last"], self.eval_autocast_dtype)
         gathered = distributed.gather_objects(ctx, list(zip(shard, results)))
         ordered = [r for _, r in sorted((pair for part in gathered for pair in part), key=lambda p: p[0])]
         core.train()
@@ -269,7 +267,7 @@ class Trainer:
             "finished": finished, "best_val_f1": self.best["f1"],
             "best_iteration": self.best["iteration"] if self.validates else (done if finished else None),
             "validated": self.validates, "device": self.ctx.device.type, "world_size": self.ctx.world_size,
-            "amp": job.amp, "crops_per_iteration": t["crops_per_image"] * self.ctx.world_size,
+            "amp": t["amp"], "crops_per_iteration": t["crops_per_image"] * self.ctx.world_size,
             "config": self.cfg, "versions": self.run_info["versions"],
         }
         text = json_text(summary)
@@ -309,10 +307,9 @@ def train(job: TrainJob) -> dict:
             raise ValueError(f"--out: {job.out} already holds a run (last.pt); pass --resume to continue it, or choose another folder")
     ctx = distributed.setup(job.device)
     try:
-        autocast_dtype = check_amp(job.amp, ctx.device)
         if cfg["model"]["norm"] == "sync" and ctx.distributed and ctx.device.type != "cuda":
             raise ValueError("model.norm: 'sync' (SyncBatchNorm) needs CUDA under torchrun; use 'batch' or 'group' on CPU")
-        trainer = Trainer(job, cfg, ctx, autocast_dtype)
+        trainer = Trainer(job, cfg, ctx)
         if job.resume:
             trainer.restore()
         summary = trainer.run(wall_start)

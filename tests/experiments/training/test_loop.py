@@ -181,8 +181,9 @@ def test_cli_errors(tmp_path, capsys):
         train.main([*base[:-1], "--dataset", "vgg_cells", "--out", str(tmp_path / "a")])
     with pytest.raises(FileNotFoundError, match="--resume: .*last.pt does not exist"):
         train.main([*base, "--out", str(tmp_path / "a"), "--resume"])
-    with pytest.raises(ValueError, match="--amp bf16: mixed precision is offered on CUDA GPUs, but the device is cpu"):
-        train.main([*base, "--out", str(tmp_path / "a"), "--amp", "bf16", "--device", "cpu", *sum((["--set", s] for s in TINY), [])])
+    with pytest.raises(ValueError, match="train.amp: fp16 autocast is offered on CUDA GPUs, but the device is cpu; use bf16 or none"):
+        train.main([*base, "--out", str(tmp_path / "a"), "--amp", "fp16", "--device", "cpu", *sum((["--set", s] for s in TINY), [])])
+    assert not (tmp_path / "a").exists()
     with pytest.raises(FileNotFoundError, match="best.pt does not exist"):
         evaluate.main(["--run", str(tmp_path / "nothing"), "--data-dir", data])
 
