@@ -194,3 +194,17 @@ def test_huge_neighbour_graph_warns_before_storing_the_pairs(monkeypatch):
     assert caught[0].filename == __file__
     for ours, theirs in zip(fast, gudhi_rips_diagrams(points, 50.0)):
         np.testing.assert_array_equal(ours[np.lexsort(ours.T)], theirs[np.lexsort(theirs.T)])
+
+
+def test_large_crop_benchmark_figures_at_a_small_size():
+    from tghem.benchmark import dense_against_sparse, large_crop, large_crop_cost
+
+    dots, binary = large_crop(size=256, spacing=16)
+    assert int(dots.sum()) == 256 and binary.any()
+    result = dense_against_sparse(size=256, spacing=16)
+    assert result["sparse"] == pytest.approx(result["dense"], rel=1e-9)
+    cost = large_crop_cost(size=256, spacing=16)
+    assert cost["dots"] == 256
+    assert cost["D"] == pytest.approx(cost["D_parts"], rel=1e-12)
+    assert cost["h1"] == pytest.approx(cost["h1_check"], rel=1e-9)
+    assert cost["peak_mb"] > 0
