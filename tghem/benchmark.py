@@ -1,6 +1,7 @@
 """Time TopoGuide's fast backend against gudhi's reference path, and one TGHEM forward.
 
     python -m tghem.benchmark [--vgg-cells DIR] [--batch 8] [--size 256] [--repeats 7] [--workers auto] [--edge-collapse]
+    python -m tghem.benchmark --large-crop [--large-size 4096] [--spacing 16]
 
 Ground-truth dots come from VGG-cells dot maps (``NNNdots.png``) when a folder is
 given (or found through ``TGHEM_DATA_MIRROR``), else from a seeded clustered point
@@ -23,6 +24,14 @@ forward and the segmentation term alone; with ``--edge-collapse``, the kernel's 
 on the batch's neighbour graphs against gudhi's edge collapse of the same graphs
 alone. ``python -m experiments.bench_topology``
 adds the training-step overhead with the U-Net.
+
+``--large-crop`` measures one huge crop instead (:func:`large_crop_cost`): a
+``--large-size`` square (default 4096 x 4096) with a dot every ``--spacing`` pixels
+(default 16: 65,536 dots) and a prediction of disks around them with cells missed,
+shifted and merged; it prints the time of each stage of D (points, Rips diagrams,
+H0 and H1 distances), TGHEM's forward on the crop, and the process's peak resident
+memory. Then, on a mid-size crop (a quarter of the side), the H1 distance with the
+dense assignment against the sparse transport, and their difference.
 """
 from __future__ import annotations
 
@@ -237,6 +246,139 @@ def edge_collapse_cost(dots: np.ndarray, binary: np.ndarray, repeats: int, epsil
     }
 
 
+def large_crop(size: int = 4096, spacing: int = 16, seed: int = 0):
+    """A dot on a ``spacing`` grid and a prediction of radius-3 disks: 10% missed, 20% shifted by up to 3 px, 3% merged with a neighbour.
+
+    Returns:
+        ``(dots, binary)``: (size, size) float32 and uint8 maps.
+    """
+    rng = np.random.default_rng(seed)
+    dots = np.zeros((size, size), np.float32)
+    centres = np.arange(spacing // 2, size, spacing)
+    ys, xs = np.meshgrid(centres, centres, indexing="ij")
+    dots[ys, xs] = 1
+    binary = np.zeros((size, size), np.uint8)
+    for y, x, r, (dy, dx) in zip(ys.ravel(), xs.ravel(), rng.random(ys.size), rng.integers(-3, 4, (ys.size, 2))):
+        if r < 0.1:
+            continue
+        if r >= 0.3:
+            dy = dx = 0
+        cv2.circle(binary, (int(x + dx), int(y + dy)), 3, 1, -1)
+        if r > 0.97:
+            cv2.line(binary, (int(x), int(y)), (int(x + spacing), int(y)), 1, 2)
+    return dots, binary
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
+
+
+def large_crop_cost(size: int = 4096, spacing: int = 16, epsilon: float = 50.0) -> dict:
+    """Time every stage of D on :func:`large_crop`, and TGHEM's forward on it, in this process."""
+    from tghem.rips import load_engine
+    from tghem.topology import dot_points, rips_diagrams
+    from tghem.wasserstein import _cancel_common_rows, h0_wasserstein_distance, wasserstein_distance
+
+    load_engine()
+    wasserstein_distance([[0.0, 1.0]], [[0.0, 2.0]], solver="sparse")  # compiled kernels and POT loaded
+    dots, binary = large_crop(size, spacing)
+    times = {}
+
+    def timed(name, fn):
+        start = time.perf_counter()
+        value = fn()
+        times[name] = time.perf_counter() - start
+        return value
+
+    gt = timed("points", lambda: (dot_points(dots), component_centroids(binary)))
+    (gt_h0, gt_h1), (pred_h0, pred_h1) = timed("diagrams", lambda: [rips_diagrams(p, epsilon) for p in gt])
+    h0 = timed("h0", lambda: h0_wasserstein_distance(pred_h0[:, 1], gt_h0[:, 1]))
+    h1 = timed("h1", lambda: wasserstein_distance(pred_h1, gt_h1))
+    rest = _cancel_common_rows(pred_h1, gt_h1)
+    left = [len(d) for d in rest]
+    check = _dense_transport_of_distinct_points(*rest)
+    guide = TopoGuide(epsilon=epsilon, workers=1)
+    d = timed("topoguide", lambda: guide(dots, binary))
+    logits = torch.from_numpy(np.where(binary > 0, 4.0, -4.0).astype(np.float32))[None, None]
+    mask = torch.from_numpy(cv2.dilate(dots, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0).float()[None]
+    criterion = TGHEM(ohem_min_kept=15000, topo_workers=1)
+    timed("tghem", lambda: criterion(logits, mask, torch.from_numpy(dots)[None]))
+    return {
+        "dots": len(gt[0]),
+        "blobs": len(gt[1]),
+        "h1_points": (len(gt_h1), len(pred_h1)),
+        "h1_left": tuple(left),
+        "D": d,
+        "D_parts": h0 + h1,
+        "h1": h1,
+        "h1_check": check,
+        "times": times,
+        "peak_mb": peak_memory_mb(),
+    }
+
+
+def _dense_transport_of_distinct_points(a: np.ndarray, b: np.ndarray) -> Optional[float]:
+    """W1 by POT's dense network simplex on the distinct points with their multiplicities and the
+    diagonal as one more point on each side, every pair an arc: an independent check of the sparse
+    solver's arc selection. None when the dense matrix would exceed 10 million entries."""
+    import math
+
+    import ot
+
+    (pa, ca), (pb, cb) = (np.unique(d, axis=0, return_counts=True) for d in (a, b))
+    if (len(pa) + 1) * (len(pb) + 1) > 10_000_000:
+        return None
+    cost = np.zeros((len(pa) + 1, len(pb) + 1))
+    cost[:-1, :-1] = np.hypot(pa[:, None, 0] - pb[None, :, 0], pa[:, None, 1] - pb[None, :, 1])
+    cost[:-1, -1] = (pa[:, 1] - pa[:, 0]) / math.sqrt(2)
+    cost[-1, :-1] = (pb[:, 1] - pb[:, 0]) / math.sqrt(2)
+    masses_a = np.append(ca, len(b)).astype(np.float64)
+    masses_b = np.append(cb, len(a)).astype(np.float64)
+    return float(ot.emd2(masses_a, masses_b, cost, numItermax=10**8))
+
+
+def dense_against_sparse(size: int = 1024, spacing: int = 16, epsilon: float = 50.0) -> dict:
+    """The H1 distance of :func:`large_crop` at ``size``: the dense assignment against the sparse transport."""
+    from tghem.topology import component_centroids as centroids, dot_points, rips_diagrams
+    from tghem.wasserstein import _cancel_common_rows, wasserstein_distance
+
+    dots, binary = large_crop(size, spacing)
+    gt_h1 = rips_diagrams(dot_points(dots), epsilon)[1]
+    pred_h1 = rips_diagrams(centroids(binary), epsilon)[1]
+    result = {"h1_left": tuple(len(d) for d in _cancel_common_rows(pred_h1, gt_h1))}
+    for solver in ("dense", "sparse"):
+        start = time.perf_counter()
+        result[solver] = wasserstein_distance(pred_h1, gt_h1, solver=solver)
+        result[f"{solver}_s"] = time.perf_counter() - start
+    return result
+
+
+def print_large_crop(size: int, spacing: int) -> None:
+    """``--large-crop``: the figures of :func:`large_crop_cost` and :func:`dense_against_sparse`."""
+    c = large_crop_cost(size, spacing)
+    t = c["times"]
+    print(f"{size} x {size} crop, {c['dots']:,} dots (spacing {spacing}), {c['blobs']:,} predicted blobs; epsilon 50")
+    print(f"  H1 diagrams: {c['h1_points'][0]:,} (GT) and {c['h1_points'][1]:,} (prediction) points, "
+          f"{c['h1_left'][1]:,} + {c['h1_left'][0]:,} left after cancelling common ones")
+    print(f"  points {t['points']:.2f} s | Rips diagrams {t['diagrams']:.2f} s | H0 W1 {t['h0']:.2f} s | "
+          f"H1 W1 {t['h1']:.2f} s | TopoGuide (all of it) {t['topoguide']:.2f} s | "
+          f"TGHEM(ohem_min_kept=15000) forward {t['tghem']:.2f} s")
+    print(f"  D = {c['D']!r} (stages summed: {c['D_parts']!r}) | peak resident memory {c['peak_mb']:,.0f} MB")
+    if c["h1_check"] is not None:
+        print(f"  H1 W1 {c['h1']!r}; POT's dense transport on the distinct points: {c['h1_check']!r} "
+              f"(relative difference {abs(c['h1'] - c['h1_check']) / max(abs(c['h1_check']), 1e-300):.1e})")
+    mid = max(spacing * 4, size // 4)
+    r = dense_against_sparse(mid, spacing)
+    print(f"{mid} x {mid} crop: H1 W1 between {r['h1_left'][1]:,} + {r['h1_left'][0]:,} points: dense assignment "
+          f"{r['dense_s']:.2f} s, sparse transport {r['sparse_s']:.2f} s, "
+          f"relative difference {abs(r['dense'] - r['sparse']) / max(abs(r['dense']), 1e-300):.1e}")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m tghem.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -245,7 +387,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         "--edge-collapse", action="store_true", help="also time gudhi's edge collapse against the kernel on the same graphs"
     )
+    parser.add_argument("--large-crop", action="store_true", help="time D and TGHEM on one huge crop instead (see above)")
+    parser.add_argument("--large-size", type=int, default=4096, help="side of the --large-crop crop (default 4096)")
+    parser.add_argument("--spacing", type=int, default=16, help="pixels between the --large-crop dots (default 16)")
     args = parser.parse_args(argv)
+    if args.large_crop:
+        print_environment()
+        print_large_crop(args.large_size, args.spacing)
+        return
     workers = parse_workers(args.workers)
 
     torch.manual_seed(args.seed)

@@ -74,21 +74,31 @@ def _scan_pairs(points, epsilon, sorted_by_y, fill, pairs, squared):  # pragma: 
 
 
 @nb.njit(cache=True)
-def neighbour_pairs(points, epsilon):  # pragma: no cover - compiled
-    """Pairs ``i < j`` with ``sqrt(dx*dx + dy*dy) <= epsilon``, in lexicographic order, and ``dx*dx + dy*dy``.
-
-    All pairs are tested (two passes: count, then fill). When the points come sorted
-    by y, each row stops at the first point more than ``epsilon`` (plus a rounding
-    margin) further down.
-    """
-    sorted_by_y = True
+def _is_sorted_by_y(points):  # pragma: no cover - compiled
     for i in range(1, points.shape[0]):
         if points[i, 1] < points[i - 1, 1]:
-            sorted_by_y = False
-            break
-    pairs = np.empty((0, 2), np.int64)
-    squared = np.empty(0, np.float64)
-    count = _scan_pairs(points, epsilon, sorted_by_y, False, pairs, squared)
+            return False
+    return True
+
+
+@nb.njit(cache=True)
+def count_neighbour_pairs(points, epsilon):  # pragma: no cover - compiled
+    """How many pairs :func:`neighbour_pairs` returns, without storing any (its first pass)."""
+    return _scan_pairs(points, epsilon, _is_sorted_by_y(points), False, np.empty((0, 2), np.int64), np.empty(0))
+
+
+@nb.njit(cache=True)
+def neighbour_pairs(points, epsilon, count=-1):  # pragma: no cover - compiled
+    """Pairs ``i < j`` with ``sqrt(dx*dx + dy*dy) <= epsilon``, in lexicographic order, and ``dx*dx + dy*dy``.
+
+    All pairs are tested (two passes: count, then fill; ``count`` from
+    :func:`count_neighbour_pairs` skips the first). When the points come sorted by y,
+    each row stops at the first point more than ``epsilon`` (plus a rounding margin)
+    further down.
+    """
+    sorted_by_y = _is_sorted_by_y(points)
+    if count < 0:
+        count = _scan_pairs(points, epsilon, sorted_by_y, False, np.empty((0, 2), np.int64), np.empty(0))
     pairs = np.empty((count, 2), np.int64)
     squared = np.empty(count, np.float64)
     _scan_pairs(points, epsilon, sorted_by_y, True, pairs, squared)

@@ -37,7 +37,13 @@ import numpy as np
 from scipy import sparse
 
 from tghem._validation import as_pairs_array
-from tghem.flag_persistence import BITSET_MAX_VERTICES, DENSE_MAX_VERTICES, _flag_persistence, neighbour_pairs
+from tghem.flag_persistence import (
+    BITSET_MAX_VERTICES,
+    DENSE_MAX_VERTICES,
+    _flag_persistence,
+    count_neighbour_pairs,
+    neighbour_pairs,
+)
 
 Diagrams = Tuple[np.ndarray, np.ndarray]
 
@@ -45,11 +51,16 @@ Diagrams = Tuple[np.ndarray, np.ndarray]
 # are pairwise farther apart than epsilon (two of them span an angle <= 60 degrees).
 _DEGREE_FORCING_A_TRIANGLE = 6
 
-# Pairs within epsilon above which a warning is issued: measured on a 2-core CPU with
-# the fast engine, a 256 x 256 crop of 7,225 blobs (2.7 million pairs) takes about
-# 1.4 s and 350 MB, 3,900 random points (0.72 million pairs) 0.9 s and 140 MB.
-# Such crops stay exact.
+# Pairs within epsilon above which a warning is issued, before the pairs are stored:
+# measured on a 2-core CPU with the fast engine, a 256 x 256 crop of 7,225 blobs (2.7
+# million pairs) takes about 1.4 s and 350 MB, 3,900 random points (0.72 million pairs)
+# 0.9 s and 140 MB, 40,000 random pixels in 1024 x 1024 (5.5 million pairs) 21 s and
+# 0.9 GB, 65,536 dots on a 16-pixel grid (0.91 million pairs) 0.75 s. The estimate
+# spans that range: 0.5 to 4 microseconds and about 170 bytes per pair. Such point
+# sets stay exact.
 LARGE_GRAPH_PAIRS = 1_000_000
+_SECONDS_PER_PAIR = (0.5e-6, 4e-6)
+_BYTES_PER_PAIR = 170
 
 
 def _empty() -> np.ndarray:
@@ -119,6 +130,24 @@ def neighbour_graph(points: np.ndarray, epsilon: float):
     return neighbour_pairs(points, float(epsilon))
 
 
+def _neighbour_graph_or_warn(points: np.ndarray, epsilon: float):
+    """:func:`neighbour_graph`, counting the pairs first and warning before storing them when there are many."""
+    if len(points) < 2:
+        return neighbour_graph(points, epsilon)
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    count = count_neighbour_pairs(points, float(epsilon))
+    if count > LARGE_GRAPH_PAIRS:
+        warnings.warn(
+            f"tghem: {len(points):,} points with {count:,} pairs within epsilon={epsilon}: the exact Rips "
+            f"persistence of this point set will take about {count * _SECONDS_PER_PAIR[0]:,.1f} to "
+            f"{count * _SECONDS_PER_PAIR[1]:,.1f} s and {count * _BYTES_PER_PAIR / 1e6:,.0f} MB on one CPU core with "
+            f"the fast engine (several times that with ripser or gudhi); nothing is capped or approximated",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return neighbour_pairs(points, float(epsilon), count)
+
+
 def _has_triangle(n: int, pairs: np.ndarray) -> bool:
     if len(pairs) < 3:
         return False
@@ -172,7 +201,7 @@ def _graph_or_diagrams(points, epsilon: float, top_dimension: bool):
         return (_empty(), _empty()), None
     unique, counts = _unique_points(points)
     n = len(unique)
-    pairs, squared = neighbour_graph(unique, epsilon)
+    pairs, squared = _neighbour_graph_or_warn(unique, epsilon)
     if not top_dimension:
         # gudhi skips the top dimension of the complex built on all points, duplicates
         # included: a repeated point is an edge, a point repeated three times a triangle.
@@ -185,15 +214,6 @@ def _graph_or_diagrams(points, epsilon: float, top_dimension: bool):
         keep_h1 = True
     if len(pairs) == 0:
         return (np.column_stack([np.zeros(n), np.full(n, float(epsilon))]), _empty()), None
-    if len(pairs) > LARGE_GRAPH_PAIRS:
-        warnings.warn(
-            f"tghem: {n} points with {len(pairs):,} pairs within epsilon={epsilon}: the exact Rips "
-            f"persistence of this crop takes about a second or more and hundreds of MB (about 1.4 s "
-            f"and 350 MB for 2.7 million pairs on one CPU core with the fast engine, several times "
-            f"that with ripser or gudhi); nothing is capped or approximated",
-            RuntimeWarning,
-            stacklevel=3,
-        )
     return None, (unique, pairs, squared, keep_h1)
 
 
