@@ -14,7 +14,9 @@ folder depends on time or machine, so preparing twice gives identical bytes.
 
 Writers (:func:`write_prepared`, the CSV texts) are used by ``prepare`` only; every later stage
 reads through :func:`require_prepared`, :func:`load_split`, :func:`read_meta` and the readers
-here, never by building paths of its own.
+here, never by building paths of its own. The readers check values, not only syntax (finite
+points inside the image, known split names and ids, images that decode completely) and fail
+with one line naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .fsutil import atomic_dir
+# The checked readers are part of the prepared format: callers import them from here.
+from .readers import PREPARED_SPLITS, ROW_FIX, decoded_image, name_some, read_points_csv, read_split_csv  # noqa: F401
+
 
 READABLE_SPLITS = ("train", "val", "test", "unused", "all")
 PREPARED = "prepared"
@@ -80,6 +85,15 @@ def prepared_dir(data_dir: str | Path, name: str) -> Path:
     return Path(data_dir) / PREPARED / name
 
 
+def reprepare_hint(prepared: str | Path) -> str:
+    """The advice for a damaged prepared folder: the command that prepares it again."""
+    prepared = Path(prepared)
+    return (
+        f"prepare it again: python -m experiments.prepare --dataset {prepared.name} "
+        f"--data-dir {prepared.parent.parent} (with the --source/--mirror it came from)"
+    )
+
+
 def require_prepared(data_dir: str | Path, name: str) -> Path:
     """:func:`prepared_dir`, checked to hold a prepared dataset.
 
@@ -95,24 +109,11 @@ def require_prepared(data_dir: str | Path, name: str) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------- files
 def points_csv_text(points: np.ndarray) -> str:
     """Serialise points as the prepared CSV (header ``x,y``, 4 decimals, ``\\n`` line ends)."""
     pts = np.asarray(points, np.float64).reshape(-1, 2)
     return "x,y\n" + "".join(f"{x:.4f},{y:.4f}\n" for x, y in pts)
-
-
-def read_points_csv(path: str | Path) -> np.ndarray:
-    """Read a points CSV: header ``x,y`` (0-based pixels), one point per row.
-
-    Raises:
-        ValueError: missing ``x``/``y`` columns or a non-numeric value.
-    """
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {"x", "y"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: expected a header with columns x,y, got {reader.fieldnames}")
-        rows = [(float(r["x"]), float(r["y"])) for r in reader]
-    return np.array(rows, dtype=np.float64).reshape(-1, 2)
 
 
 def split_csv_text(assign: dict[str, str]) -> str:
@@ -124,13 +125,44 @@ def split_csv_text(assign: dict[str, str]) -> str:
     return buf.getvalue()
 
 
-def read_split_csv(path: str | Path) -> dict[str, str]:
-    """Read a split file (header ``image_id,split``) into an id -> split mapping."""
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {"image_id", "split"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: expected a header image_id,split, got {reader.fieldnames}")
-        return {r["image_id"]: r["split"] for r in reader}
+def read_image(path: str | Path, fix: str | None = None) -> np.ndarray:
+    """Read an 8-bit image as (H, W) or (H, W, C) uint8 (palette images become RGB).
+
+    Args:
+        path: image file (in a prepared folder unless ``fix`` says otherwise).
+        fix: advice for a damaged file (default: prepare the dataset again).
+
+    Raises:
+        ValueError: the image is damaged (see :func:`decoded_image`) or not 8-bit.
+    """
+    path = Path(path)
+    fix = fix or reprepare_hint(path.parent.parent)
+    with decoded_image(path, fix) as im:
+        if im.mode == "P":
+            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        elif im.mode == "1":
+            im = im.convert("L")
+        if im.mode not in ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
+            raise ValueError(f"{path}: expected an 8-bit image, got PIL mode {im.mode!r}")
+        if im.mode in ("CMYK", "YCbCr"):
+            im = im.convert("RGB")
+        return np.asarray(im).copy()
+
+
+# --------------------------------------------------------------------------- writing
+def _check_records(records: list[Record]) -> None:
+    seen: dict[str, Path] = {}
+    for r in records:
+        if r.image_id in seen:
+            raise ValueError(f"records: image id {r.image_id!r} of {r.image_path} is also the id of {seen[r.image_id]}")
+        seen[r.image_id] = r.image_path
+        pts = np.asarray(r.points, np.float64).reshape(-1, 2)
+        bad = ~np.isfinite(pts).all(axis=1) | (pts[:, 0] < 0) | (pts[:, 0] > r.width - 1) | (pts[:, 1] < 0) | (pts[:, 1] > r.height - 1)
+        if bad.any():
+            raise ValueError(
+                f"{r.image_path}: point {pts[bad][0].tolist()} of its annotation is not a finite point of the "
+                f"{r.width}x{r.height} image; fix the annotation"
+            )
 
 
 def write_prepared(
@@ -148,9 +180,11 @@ def write_prepared(
         The complete ``meta`` as written.
 
     Raises:
-        ValueError: a split names an unknown id or an id is in two splits.
+        ValueError: a split names an unknown id or an id is in two splits, two records share
+            an id, or a record holds a non-finite point or one outside its image.
     """
     out_dir = Path(out_dir)
+    _check_records(records)
     ids = [r.image_id for r in records]
     known = set(ids)
     assign: dict[str, str] = {}
@@ -182,31 +216,66 @@ def write_prepared(
             shutil.copyfile(r.image_path, tmp / "images" / f"{r.image_id}{r.image_path.suffix.lower()}")
             (tmp / "points" / f"{r.image_id}.csv").write_bytes(points_csv_text(r.points).encode())
         (tmp / "split.csv").write_bytes(split_csv_text(ordered).encode())
-        (tmp / "meta.json").write_bytes((json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+        text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        (tmp / "meta.json").write_bytes(text.encode())
     return meta
 
 
+# --------------------------------------------------------------------------- reading
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_meta(path: Path, meta: dict, fix: str) -> None:
+    """The values later stages use: radii, the content digest, the counts."""
+    def bad(key, value, expected):
+        raise ValueError(f"{path}: {key} = {value!r}, expected {expected}; {fix}")
+
+    if "match_radius" in meta and not (_is_number(meta["match_radius"]) and meta["match_radius"] > 0):
+        bad("match_radius", meta["match_radius"], "a positive number of pixels")
+    m = meta.get("mask_radius", 3)
+    if m != "adaptive" and not (_is_number(m) and m >= 0):
+        bad("mask_radius", m, "a non-negative number of pixels or 'adaptive'")
+    d = meta.get("content_digest", "0" * 64)
+    if not (isinstance(d, str) and len(d) == 64 and all(c in "0123456789abcdef" for c in d)):
+        bad("content_digest", d, "64 lowercase hex digits (a sha256)")
+    for split, c in (meta.get("counts") or {}).items():
+        ok = isinstance(c, dict) and all(
+            isinstance(c.get(k), int) and not isinstance(c.get(k), bool) and c[k] >= 0 for k in ("images", "points")
+        )
+        if not ok:
+            bad(f"counts.{split}", c, "{'images': N, 'points': M} with non-negative ints")
+
+
 def read_meta(prepared: str | Path) -> dict:
-    """Return the parsed ``meta.json`` of a prepared folder."""
-    return json.loads((Path(prepared) / "meta.json").read_text())
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an 8-bit image as (H, W) or (H, W, C) uint8 (palette images become RGB).
+    """Return the parsed ``meta.json`` of a prepared folder, checked.
 
     Raises:
-        ValueError: the image is not 8-bit.
+        FileNotFoundError: no ``meta.json``.
+        ValueError: not UTF-8 JSON holding an object, a NaN or infinite number, or a radius,
+            content digest or count of the wrong type or range (one line naming the file and the
+            command that prepares the dataset again).
     """
-    with Image.open(path) as im:
-        if im.mode == "P":
-            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-        elif im.mode == "1":
-            im = im.convert("L")
-        if im.mode not in ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
-            raise ValueError(f"{path}: expected an 8-bit image, got PIL mode {im.mode!r}")
-        if im.mode in ("CMYK", "YCbCr"):
-            im = im.convert("RGB")
-        return np.asarray(im).copy()
+    prepared = Path(prepared)
+    path, fix = prepared / "meta.json", reprepare_hint(prepared)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; {fix}")
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file; {fix}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); {fix}") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}; {fix}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}; {fix}")
+    _check_meta(path, meta, fix)
+    return meta
 
 
 def image_file(prepared: str | Path, image_id: str) -> Path:
@@ -225,8 +294,34 @@ def image_file(prepared: str | Path, image_id: str) -> Path:
     return found[0]
 
 
+def _files_by_id(folder: Path, fix: str, suffix: str | None = None) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder; {fix}")
+    out: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or (suffix is not None and p.suffix != suffix):
+            continue
+        if p.stem in out:
+            raise ValueError(f"{folder}: two files for image {p.stem!r} ({out[p.stem].name}, {p.name}); {fix}")
+        out[p.stem] = p
+    return out
+
+
+def _check_listing(d: Path, rows: dict[str, str], images: dict, points: dict, fix: str) -> None:
+    """split.csv, images/ and points/ name the same ids."""
+    checks = (
+        (d / "split.csv", "names images that", d / "images", [i for i in rows if i not in images]),
+        (d / "images", "holds images that", d / "split.csv", [i for i in images if i not in rows]),
+        (d / "split.csv", "names images whose points files", d / "points", [i for i in rows if i not in points]),
+        (d / "points", "holds points files of images that", d / "split.csv", [i for i in points if i not in rows]),
+    )
+    for where, what, other, ids in checks:
+        if ids:
+            raise ValueError(f"{where}: {what} {other} lacks: {name_some(ids)}; {fix}")
+
+
 def load_split(prepared: str | Path, split: str) -> list[Sample]:
-    """Load one split of a prepared dataset.
+    """Load one split of a prepared dataset, checked.
 
     Args:
         prepared: ``<data-dir>/prepared/<name>`` (:func:`prepared_dir`).
@@ -236,7 +331,10 @@ def load_split(prepared: str | Path, split: str) -> list[Sample]:
         Samples in the order of ``split.csv`` (empty if the split has no images).
 
     Raises:
-        ValueError: unknown split.
+        ValueError: unknown split; a ``split.csv`` row with an unknown split name or an id
+            listed twice; ids that ``split.csv``, ``images/`` and ``points/`` do not all hold; an
+            image that does not decode; a points row that is not a finite point inside its
+            image. Each message names the file and the command that prepares the dataset again.
         FileNotFoundError: ``prepared`` is not a prepared dataset.
     """
     if split not in READABLE_SPLITS:
@@ -247,10 +345,15 @@ def load_split(prepared: str | Path, split: str) -> list[Sample]:
         raise FileNotFoundError(
             f"prepared_dir: {d} has no split.csv; run `python -m experiments.prepare --dataset NAME` first"
         )
-    rows = read_split_csv(split_file)
-    images = {p.stem: p for p in (d / "images").iterdir()}
-    return [
-        Sample(i, read_image(images[i]), read_points_csv(d / "points" / f"{i}.csv"))
-        for i, s in rows.items()
-        if split == "all" or s == split
-    ]
+    fix = reprepare_hint(d)
+    rows = read_split_csv(split_file, PREPARED_SPLITS, fix)
+    images = _files_by_id(d / "images", fix)
+    points = _files_by_id(d / "points", fix, ".csv")
+    _check_listing(d, rows, images, points, fix)
+    out = []
+    for i, s in rows.items():
+        if split == "all" or s == split:
+            image = read_image(images[i], fix)
+            h, w = image.shape[:2]
+            out.append(Sample(i, image, read_points_csv(points[i], fix, size=(w, h))))
+    return out

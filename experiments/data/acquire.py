@@ -1,25 +1,36 @@
 """Getting a dataset's published files into ``<data-dir>/raw/<name>/`` and verifying them.
 
-Sources, in order: an explicit ``--source`` folder; what ``raw/<name>/`` already holds; a mirror
-folder (``--mirror DIR`` or ``$TGHEM_DATA_MIRROR``) holding either the archive under its
-published file name or the extracted published layout; the published URL. Whatever the
-source, the content digest over the files used is computed and, where the registry records it,
-verified.
+Sources, in order: an explicit ``--source`` folder (read in place); what ``raw/<name>/extracted``
+already holds; a mirror folder (``--mirror DIR`` or ``$TGHEM_DATA_MIRROR``) holding either the
+archive under its published file name or the extracted published layout; the published URL.
+Whatever the source, the content digest over the files used is computed and, where the registry
+records it, verified.
+
+``extracted/`` is built in a temporary folder and renamed into place only after its digest is
+verified, from copies (never hard links) of a mirror's files, with the digest found recorded in
+it; a later run that finds it changed removes it and acquires the data again. So a damaged
+download or mirror file never leaves a copy that later runs reuse.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.fsutil import atomic_dir, link_or_copy
+from ..core.fsutil import atomic_dir, json_text
 from .crowd import resolve_shanghaitech_root
-from .download import MIRROR_ENV, DownloadError, download, extract_archive
+from .download import MIRROR_ENV, DownloadError, download, extract_into
 from .integrity import DigestMismatchError, build_manifest, content_digest, sha256_file, verify_manifest
 from .parsers import PARSERS
 from .registry import DatasetSpec
+
+
+VERIFIED_MARKER = ".tghem-verified.json"
+"""File in ``extracted/`` recording the layout folder and the content digest found when it was built."""
 
 
 @dataclass
@@ -50,6 +61,10 @@ def find_layout(spec: DatasetSpec, base: Path) -> Path | None:
 
     Looks at ``base/<name>/<content_root>``, ``base/<content_root>``, ``base/<name>`` and
     ``base`` itself; ShanghaiTech also accepts ``ShanghaiTech/part_X`` and ``part_X`` there.
+
+    Raises:
+        ValueError: no candidate holds a complete layout and one of them held an incomplete one
+            (the parser's message: e.g. an image without its annotation, by name).
     """
     base = Path(base)
     if not base.is_dir():
@@ -65,13 +80,19 @@ def find_layout(spec: DatasetSpec, base: Path) -> Path | None:
                 continue
         return None
     cands = [base / spec.name / spec.content_root, base / spec.content_root, base / spec.name, base]
+    problem: ValueError | None = None
     for c in cands:
         if c.is_dir():
             try:
                 if parser.files(c):
                     return c
-            except (FileNotFoundError, ValueError):
+            except FileNotFoundError:
                 continue
+            except ValueError as err:
+                # The layout is there but incomplete: say what is wrong rather than "not found".
+                problem = problem or err
+    if problem is not None:
+        raise problem
     return None
 
 
@@ -81,21 +102,104 @@ def _layout_dir_name(spec: DatasetSpec) -> str:
     return spec.content_root or spec.name
 
 
-def _copy_layout(spec: DatasetSpec, src: Path, extracted: Path) -> None:
-    """Copy (hard-link where possible) the files used from ``src`` into ``extracted``, atomically."""
-    files = PARSERS[spec.parser].files(src)
-    with atomic_dir(extracted) as tmp:
-        dst_root = tmp / _layout_dir_name(spec)
-        if spec.name.startswith("shanghaitech_") and (src / "images").is_dir():
-            # A lone split folder keeps its split name so ids stay train_/test_.
-            dst_root = dst_root / ("train_data" if src.name.startswith("train") else "test_data")
-        for f in files:
-            link_or_copy(f, dst_root / f.relative_to(src))
+def _copy_layout(spec: DatasetSpec, src: Path, folder: Path) -> None:
+    """Copy the files used from ``src`` into ``folder`` (a temporary one).
+
+    Copied, never hard-linked: a link would share the mirror file's bytes, so damage to either
+    copy (or a repair in place) would change the other behind the recorded digest's back.
+    """
+    dst_root = folder / _layout_dir_name(spec)
+    if spec.name.startswith("shanghaitech_") and (src / "images").is_dir():
+        # A lone split folder keeps its split name so ids stay train_/test_.
+        dst_root = dst_root / ("train_data" if src.name.startswith("train") else "test_data")
+    for f in PARSERS[spec.parser].files(src):
+        dst = dst_root / f.relative_to(src)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dst)
 
 
 def _log(msg: str, quiet: bool) -> None:
     if not quiet:
         print(msg, file=sys.stderr)
+
+
+def _verify(spec: DatasetSpec, root: Path, where: str | None, quiet: bool) -> Acquired:
+    """Hash the files used below ``root`` and check them against the registry's digest.
+
+    ``where``: the folder the files came from, for the advice of a mismatch (None: no advice).
+    """
+    manifest = build_manifest(root, PARSERS[spec.parser].files(root))
+    digest = content_digest(manifest)
+    if spec.content_digest is None:
+        _log(f"{spec.name}: content digest {digest} (recorded, not checked: none known)", quiet)
+        return Acquired(root, manifest, digest, False)
+    try:
+        verify_manifest(spec.name, manifest, spec.content_digest, spec.manifest())
+    except DigestMismatchError as err:
+        if where is None:
+            raise
+        raise DigestMismatchError(f"{err}; the files read were in {where}: replace the damaged one and run again") from None
+    return Acquired(root, manifest, digest, True)
+
+
+def _build_verified(spec: DatasetSpec, extracted: Path, fill, where: str, quiet: bool) -> Acquired:
+    """Fill a temporary folder, verify it and only then rename it to ``extracted``.
+
+    A failed digest (or any other error) removes the temporary folder, so a damaged copy never
+    becomes the ``extracted/`` that later runs reuse. The digest found is recorded beside the
+    layout (:data:`VERIFIED_MARKER`) so a later change to ``extracted/`` is noticed.
+    """
+    with atomic_dir(extracted) as tmp:
+        fill(tmp)
+        root = find_layout(spec, tmp)
+        if root is None:
+            raise ValueError(f"{where}: no {spec.name} layout found in it. {spec.instructions}".rstrip())
+        got = _verify(spec, root, where, quiet)
+        rel = root.relative_to(tmp)
+        (tmp / VERIFIED_MARKER).write_text(json_text({"layout": rel.as_posix(), "content_digest": got.digest}))
+    return Acquired(extracted / rel, got.manifest, got.digest, got.verified)
+
+
+def _reuse_extracted(spec: DatasetSpec, extracted: Path, quiet: bool) -> tuple[Acquired | None, str]:
+    """The verified ``extracted/`` of an earlier run, or None and why it was removed ("" if absent).
+
+    ``extracted/`` is this stage's own copy: one that no longer matches its digest is removed so
+    the data is acquired again, instead of failing on every rerun.
+    """
+    if not extracted.is_dir():
+        return None, ""
+    try:
+        root = find_layout(spec, extracted)
+        if root is None:
+            problem = f"no {spec.name} layout in it"
+        else:
+            got = _verify(spec, root, None, quiet=True)
+            marker = extracted / VERIFIED_MARKER
+            recorded = json.loads(marker.read_text()).get("content_digest") if marker.is_file() else got.digest
+            if recorded == got.digest:
+                _log(f"{spec.name}: using {root}", quiet)
+                if not got.verified:
+                    _log(f"{spec.name}: content digest {got.digest} (recorded, not checked: none known)", quiet)
+                return got, ""
+            problem = f"its content digest {got.digest} differs from the {recorded} verified when it was written"
+    except ValueError as err:
+        problem = str(err)
+    shutil.rmtree(extracted)
+    note = f"removed the damaged copy {extracted} ({problem})"
+    print(f"{spec.name}: {note}; acquiring the data again", file=sys.stderr)
+    return None, note
+
+
+def _from_archive(spec: DatasetSpec, archive: Path, extracted: Path, quiet: bool) -> Acquired:
+    _log(f"{spec.name}: extracting {archive.name}", quiet)
+    try:
+        return _build_verified(spec, extracted, lambda tmp: extract_into(archive, tmp), str(archive), quiet)
+    except ValueError as err:
+        if spec.archive_sha256 is not None:
+            raise
+        # Nothing vouches for the archive itself, so it may be the damaged part: a rerun fetches it anew.
+        archive.unlink(missing_ok=True)
+        raise type(err)(f"{err}; removed {archive}, so the next run fetches it again") from None
 
 
 def acquire(
@@ -126,78 +230,56 @@ def acquire(
         FileNotFoundError: no source holds the data and there is no URL (message says where
             to put it).
         DownloadError: the download failed (message names the URL and the mirror option).
-        DigestMismatchError: the files do not match the recorded digest.
+        DigestMismatchError: the files do not match the recorded digest (nothing of them is
+            kept in ``raw_dir`` for a later run to reuse).
+        ValueError: the layout is incomplete (the parser's message, naming the file).
     """
     if spec.parser is None:
         raise ValueError(f"spec: {spec.name!r} is generated, not acquired")
     raw_dir = Path(raw_dir)
     extracted = raw_dir / "extracted"
-    root = None
     if source is not None:
         root = find_layout(spec, Path(source))
         if root is None:
             raise FileNotFoundError(f"source: no {spec.name} layout found in {source}. {spec.instructions}")
         _log(f"{spec.name}: reading {root}", quiet)
-    elif spec.kind == "user":
+        return _verify(spec, root, str(root), quiet)
+    if spec.kind == "user":
         raise ValueError(f"source: the {spec.name!r} dataset needs --source DIR. {spec.instructions}")
-    if root is None:
-        root = find_layout(spec, extracted)
-        if root is not None:
-            _log(f"{spec.name}: using {root}", quiet)
+    got, removed = _reuse_extracted(spec, extracted, quiet)
+    if got is not None:
+        return got
     archive = raw_dir / spec.archive_name if spec.archive_name else None
+    if archive is not None and archive.is_file() and spec.archive_sha256 is not None:
+        actual = sha256_file(archive)
+        if actual != spec.archive_sha256:
+            archive.unlink()
+            print(f"{spec.name}: removed {archive}: sha256 {actual}, expected {spec.archive_sha256}", file=sys.stderr)
     mirror = mirror_from_env(mirror)
-    # download() has verified the archive's sha256 when it fetched it; a 4.5 GB archive
-    # should not be hashed a second time.
-    fetched = False
-    if root is None and mirror is not None:
+    if mirror is not None:
         for cand in ([mirror / spec.archive_name, mirror / spec.name / spec.archive_name] if archive else []):
             if cand.is_file():
                 _log(f"{spec.name}: archive from mirror {cand}", quiet)
+                if spec.archive_sha256 is None:
+                    archive.unlink(missing_ok=True)  # unverifiable: take the mirror's copy, not an old one
                 download(cand.resolve().as_uri(), archive, spec.archive_sha256, retries=0, progress=not quiet)
-                fetched = True
-                break
-        else:
-            src = find_layout(spec, mirror)
-            if src is not None:
-                _log(f"{spec.name}: copying published layout from mirror {src}", quiet)
-                _copy_layout(spec, src, extracted)
-                root = find_layout(spec, extracted)
-    if root is None and archive is not None and not archive.is_file():
-        if not spec.urls:
-            raise FileNotFoundError(f"{spec.name}: no data found. {spec.instructions}")
+                return _from_archive(spec, archive, extracted, quiet)
+        src = find_layout(spec, mirror)
+        if src is not None:
+            _log(f"{spec.name}: copying published layout from mirror {src}", quiet)
+            return _build_verified(spec, extracted, lambda tmp: _copy_layout(spec, src, tmp), str(src), quiet)
+    if archive is not None and not archive.is_file() and spec.urls:
         err: Exception | None = None
         for url in spec.urls:
             try:
                 _log(f"{spec.name}: downloading {url}", quiet)
                 download(url, archive, spec.archive_sha256, retries=retries, backoff=backoff, progress=not quiet)
                 err = None
-                fetched = True
                 break
             except DownloadError as e:
                 err = e
         if err is not None:
             raise err
-    if root is None and archive is not None:
-        if spec.archive_sha256 is not None and not fetched:
-            actual = sha256_file(archive)
-            if actual != spec.archive_sha256:
-                raise DigestMismatchError(
-                    f"{archive}: sha256 mismatch: expected {spec.archive_sha256}, actual {actual}"
-                )
-        _log(f"{spec.name}: extracting {archive.name}", quiet)
-        extract_archive(archive, extracted)
-        root = find_layout(spec, extracted)
-        if root is None:
-            raise ValueError(f"{archive}: no {spec.name} layout found in the extracted archive")
-    if root is None:
-        raise FileNotFoundError(f"{spec.name}: no data found. {spec.instructions}")
-
-    manifest = build_manifest(root, PARSERS[spec.parser].files(root))
-    digest = content_digest(manifest)
-    if spec.content_digest is not None:
-        verify_manifest(spec.name, manifest, spec.content_digest, spec.manifest())
-        verified = True
-    else:
-        verified = False
-        _log(f"{spec.name}: content digest {digest} (recorded, not checked: none known)", quiet)
-    return Acquired(root, manifest, digest, verified)
+    if archive is not None and archive.is_file():
+        return _from_archive(spec, archive, extracted, quiet)
+    raise FileNotFoundError(f"{spec.name}: no data found{f' ({removed})' if removed else ''}. {spec.instructions}".rstrip())

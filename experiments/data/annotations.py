@@ -10,16 +10,37 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage as ndi
 
 from ..core.points import as_points, round_half_up
+from ..core.prepared import decoded_image
+
+SOURCE_FIX = "replace it with a complete copy of the file, or remove the image together with its annotation"
+"""What to do about a damaged published or user file."""
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` of an image file, read from its header."""
-    with Image.open(path) as im:
+def image_size(path: Path, fix: str = SOURCE_FIX) -> tuple[int, int]:
+    """``(width, height)`` of an image file, checked to decode completely.
+
+    Decoding every pixel here (not just the header) makes an empty, truncated or corrupt image
+    fail at prepare time, naming the file, instead of in the middle of training.
+
+    Raises:
+        ValueError: the file does not decode (the message names it and ends with ``fix``).
+    """
+    with decoded_image(path, fix) as im:
         return im.size
+
+
+def dot_image_mask(path: Path, fix: str = SOURCE_FIX) -> np.ndarray:
+    """Boolean (H, W) of the non-zero pixels of a lossless dot image (any channel).
+
+    Raises:
+        ValueError: the file does not decode.
+    """
+    with decoded_image(path, fix) as im:
+        a = np.asarray(im)
+    return (a.max(axis=2) if a.ndim == 3 else a) > 0
 
 
 def annotation_points(arr, what: str) -> np.ndarray:
@@ -52,7 +73,6 @@ def clip_points(points: np.ndarray, width: int, height: int) -> tuple[np.ndarray
 def natural_key(p: Path):
     """Sort key ordering ``IMG_2`` before ``IMG_10``."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
-
 
 
 def points_from_dot_mask(mask: np.ndarray) -> np.ndarray:
@@ -121,7 +141,11 @@ def points_from_lossy_dots(strength: np.ndarray, min_strength: float = 40.0) -> 
     return np.array(sorted(pts, key=lambda p: (p[1], p[0])), dtype=np.float64).reshape(-1, 2)
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB."""
-    with Image.open(path) as im:
+def read_rgb(path: Path, fix: str = SOURCE_FIX) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB.
+
+    Raises:
+        ValueError: the file does not decode.
+    """
+    with decoded_image(path, fix) as im:
         return np.asarray(im.convert("RGB"))

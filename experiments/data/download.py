@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 from tqdm import tqdm
@@ -131,6 +132,28 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> None:
         raise ConnectionError(f"transfer ended early: {part.stat().st_size} of {total} bytes")
 
 
+def extract_into(archive: str | Path, folder: str | Path) -> Path:
+    """Extract a .zip archive into an existing folder (not atomic: the caller's temporary one).
+
+    Raises:
+        ValueError: the archive is not a zip, or a member would land outside ``folder``.
+    """
+    archive, folder = Path(archive), Path(folder)
+    if not zipfile.is_zipfile(archive):
+        raise ValueError(f"archive: expected a .zip file, got {archive}")
+    with zipfile.ZipFile(archive) as zf:
+        root = folder.resolve()
+        for name in zf.namelist():
+            target = (folder / name).resolve()
+            if root not in target.parents and target != root:
+                raise ValueError(f"archive: member {name!r} would be extracted outside {folder}")
+        try:
+            zf.extractall(folder)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as err:
+            raise ValueError(f"{archive}: a damaged zip archive ({err}); fetch it again") from None
+    return folder
+
+
 def extract_archive(archive: str | Path, dest: str | Path) -> Path:
     """Extract a .zip archive to ``dest`` atomically.
 
@@ -142,17 +165,14 @@ def extract_archive(archive: str | Path, dest: str | Path) -> Path:
         ``dest``.
 
     Raises:
-        ValueError: the archive is not a zip, or a member would land outside ``dest``.
+        ValueError: the archive is not a zip or is damaged, or a member would land outside ``dest``.
     """
     archive, dest = Path(archive), Path(dest)
     if not zipfile.is_zipfile(archive):
         raise ValueError(f"archive: expected a .zip file, got {archive}")
-    with atomic_dir(dest) as tmp, zipfile.ZipFile(archive) as zf:
-        root = tmp.resolve()
-        for name in zf.namelist():
-            target = (tmp / name).resolve()
-            if root not in target.parents and target != root:
-                raise ValueError(f"archive: member {name!r} would be extracted outside {dest}")
-        zf.extractall(tmp)
+    with atomic_dir(dest) as tmp:
+        try:
+            extract_into(archive, tmp)
+        except ValueError as err:
+            raise ValueError(str(err).replace(str(tmp), str(dest))) from None
     return dest
-

@@ -14,11 +14,11 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from ..core.prepared import Record, read_points_csv, read_split_csv
+from ..core.prepared import Record, name_some, read_points_csv, read_split_csv
 from .annotations import (
     clip_points,
+    dot_image_mask,
     image_size,
     natural_key,
     points_from_dot_mask,
@@ -106,9 +106,7 @@ class MbmParser(_DotImageParser):
         return path.stem
 
     def dot_mask(self, annotation: Path) -> np.ndarray:
-        with Image.open(annotation) as im:
-            dots = np.asarray(im)
-        return (dots.max(axis=2) if dots.ndim == 3 else dots) > 0
+        return dot_image_mask(annotation)
 
 
 class AdiParser:
@@ -136,25 +134,37 @@ class AdiParser:
 
 
 # --------------------------------------------------------------------------- user folders
+FOLDER_SPLITS = ("train", "val", "test")
+"""The split names a user's ``split.csv`` may hold."""
+
+
 class FolderParser:
     """A user's folder: ``images/<id>.<ext>`` and per image ``points/<id>.csv`` or ``dots/<id>.png``.
 
-    Optional ``split.csv`` (``image_id,split``) fixes the split; otherwise it is drawn with the
-    seed. Points outside the image raise, since a user's own file is most likely wrong then.
+    Optional ``split.csv`` (``image_id,split``) fixes the split of the images it lists; the
+    others are drawn with the seed. Points outside the image raise, since a user's own file is
+    most likely wrong then; so do annotations and split rows naming images that ``images/``
+    lacks, and images without an annotation.
     """
 
     def _images(self, root: Path) -> list[Path]:
         d = Path(root) / "images"
         if not d.is_dir():
             raise FileNotFoundError(f"folder dataset: expected an images/ folder in {root}")
-        return sorted((p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS), key=natural_key)
+        images = sorted((p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS), key=natural_key)
+        if not images:
+            raise ValueError(f"folder dataset: no images ({', '.join(IMAGE_EXTENSIONS)}) in {d}")
+        return images
 
     def _annotation(self, root: Path, stem: str) -> Path:
         root = Path(root)
         for cand in (root / "points" / f"{stem}.csv", root / "dots" / f"{stem}.png"):
             if cand.is_file():
                 return cand
-        raise ValueError(f"folder dataset: image {stem} has neither points/{stem}.csv nor dots/{stem}.png")
+        raise ValueError(
+            f"folder dataset: image {root / 'images' / stem}.* has neither points/{stem}.csv nor "
+            f"dots/{stem}.png in {root}; add its annotation or remove the image"
+        )
 
     def files(self, root: Path) -> list[Path]:
         root = Path(root)
@@ -165,31 +175,64 @@ class FolderParser:
             out.append(root / "split.csv")
         return sorted(out)
 
+    def split_hints(self, root: Path, ids: list[str]) -> dict[str, str]:
+        """The split of each image ``split.csv`` lists (empty without one).
+
+        Raises:
+            ValueError: a bad row, or rows naming images that ``images/`` lacks.
+        """
+        path = Path(root) / "split.csv"
+        if not path.is_file():
+            return {}
+        hints = read_split_csv(path, FOLDER_SPLITS)
+        unknown = [i for i in hints if i not in set(ids)]
+        if unknown:
+            raise ValueError(
+                f"{path}: names images that {Path(root) / 'images'} lacks: {name_some(unknown)}; "
+                f"remove those rows or add the images"
+            )
+        return hints
+
+    def _check_orphans(self, root: Path, ids: set[str]) -> None:
+        for sub, suffix in (("points", ".csv"), ("dots", ".png")):
+            d = Path(root) / sub
+            orphans = sorted(p.name for p in d.glob(f"*{suffix}") if p.stem not in ids) if d.is_dir() else []
+            if orphans:
+                raise ValueError(
+                    f"{d}: annotations of images that {Path(root) / 'images'} lacks: {name_some(orphans)}; "
+                    f"add the images or remove those files"
+                )
+
     def parse(self, root: Path) -> list[Record]:
         root = Path(root)
-        hints = read_split_csv(root / "split.csv") if (root / "split.csv").is_file() else {}
+        images = self._images(root)
+        stems: dict[str, Path] = {}
+        for img in images:
+            if img.stem in stems:
+                raise ValueError(
+                    f"folder dataset: {stems[img.stem].name} and {img.name} in {root / 'images'} share the id "
+                    f"{img.stem!r}; rename or remove one"
+                )
+            stems[img.stem] = img
+        self._check_orphans(root, set(stems))
+        hints = self.split_hints(root, list(stems))
         out = []
-        for img in self._images(root):
+        for img in images:
             ann = self._annotation(root, img.stem)
             w, h = image_size(img)
             if ann.suffix == ".csv":
-                pts = read_points_csv(ann)
+                # Half a pixel of slack: a point still falls on a pixel of the image, and is clipped.
+                pts = read_points_csv(ann, size=(w, h), slack=0.5)
             else:
-                with Image.open(ann) as im:
-                    a = np.asarray(im)
-                pts = points_from_dot_mask(a.max(axis=2) > 0 if a.ndim == 3 else a > 0)
-            bad = (pts[:, 0] < -0.5) | (pts[:, 0] >= w - 0.5) | (pts[:, 1] < -0.5) | (pts[:, 1] >= h - 0.5)
-            if bad.any():
-                raise ValueError(
-                    f"folder dataset: {ann.name}: point {pts[bad][0].tolist()} outside the "
-                    f"{w}x{h} image (x in [0, {w - 1}], y in [0, {h - 1}], 0-based)"
-                )
+                mask = dot_image_mask(ann)
+                if mask.shape != (h, w):
+                    raise ValueError(
+                        f"{ann}: the dot image is {mask.shape[1]}x{mask.shape[0]}, its image {img.name} "
+                        f"{w}x{h}; expected the same size"
+                    )
+                pts = points_from_dot_mask(mask)
             pts, moved = clip_points(pts, w, h)
             out.append(Record(img.stem, img, pts, w, h, hints.get(img.stem), moved))
-        if not out:
-            raise ValueError(f"folder dataset: no images in {root / 'images'}")
-        if len({r.image_id for r in out}) != len(out):
-            raise ValueError(f"folder dataset: duplicate image stems in {root / 'images'}")
         return out
 
 

@@ -4,15 +4,23 @@
 ``<data-dir>/raw/NAME/`` (the published files, or the generated ones) and
 ``<data-dir>/prepared/NAME/`` (the format of :mod:`experiments.core.prepared`). Reruns with the
 same arguments give byte-identical output.
+
+A failed or interrupted preparation leaves nothing a later run reuses: every folder is built
+aside and renamed into place when complete, the leftovers of a killed run are removed at the
+next start (:mod:`experiments.data.workspace`), and a damaged download or mirror copy is never
+kept (:mod:`experiments.data.acquire`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import re
+import sys
 from pathlib import Path
 
 from ..core.fsutil import atomic_dir
-from ..core.prepared import points_csv_text, prepared_dir, split_csv_text, write_prepared
+from ..core.prepared import name_some, points_csv_text, prepared_dir, split_csv_text, write_prepared
 from .acquire import acquire, mirror_from_env
 from .download import MIRROR_ENV
 from .integrity import build_manifest, content_digest
@@ -20,6 +28,7 @@ from .parsers import PARSERS
 from .registry import REGISTRY, get_spec
 from .splits import make_splits
 from .synthetic import SyntheticConfig, config_json, generate, png_bytes
+from .workspace import preparation_lock, remove_stale
 
 COORDINATES = (
     "x = column, y = row, 0-based pixels; pixel (row r, col c) has centre (x=c, y=r); "
@@ -73,6 +82,13 @@ def prepare(
 
     Returns:
         The prepared folder and its meta.
+
+    Raises:
+        ValueError: bad arguments; a damaged or incomplete source (the message names the
+            file, and the row of a points file); a folder that cannot be written (named);
+            another process preparing the same name into ``data_dir``.
+        FileNotFoundError: no source holds the data.
+        DownloadError: the download failed.
     """
     if name not in REGISTRY:
         # Your own data: the pipeline's prepare@<name> passes only the name.
@@ -83,6 +99,32 @@ def prepare(
         raise TypeError(f"seed: expected a non-negative int, got {seed!r}")
     data_dir = Path(data_dir).resolve()
     out_name = out_name or name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", out_name):
+        raise ValueError(f"--name: expected a folder name of letters, digits, '.', '_' or '-', got {out_name!r}")
+    try:
+        with preparation_lock(data_dir, out_name):
+            for p in remove_stale(data_dir, out_name):
+                print(f"{out_name}: removed {p}, left by an interrupted prepare", file=sys.stderr)
+            return _prepare(spec, data_dir, out_name, mirror, source, seed, synthetic, quiet, split_overrides)
+    except OSError as err:
+        if isinstance(err, PermissionError) or err.errno == errno.EROFS:
+            raise ValueError(_not_permitted(err, data_dir)) from None
+        raise
+
+
+def _not_permitted(err: OSError, data_dir: Path) -> str:
+    where = Path(err.filename) if err.filename else data_dir
+    if where == data_dir or data_dir in where.parents:
+        return (
+            f"--data-dir {data_dir}: cannot write {where} ({err.strerror}); make the folder writable "
+            f"or pass another --data-dir"
+        )
+    return f"{where}: cannot read it ({err.strerror}); make it readable"
+
+
+def _prepare(spec, data_dir: Path, out_name: str, mirror, source, seed: int, synthetic, quiet: bool,
+             split_overrides: dict) -> tuple[Path, dict]:
+    """:func:`prepare` once the arguments are checked and the lock is held."""
     raw_dir = data_dir / "raw" / out_name
     extra: dict = {}
     if spec.kind == "synthetic":
@@ -96,6 +138,14 @@ def prepare(
         got = acquire(spec, raw_dir, mirror=mirror, source=source, quiet=quiet)
         root, parser, digest, verified, manifest = got.root, PARSERS[spec.parser], got.digest, got.verified, got.manifest
     records = parser.parse(root)
+    if spec.kind == "user" and (root / "split.csv").is_file():
+        drawn = [r.image_id for r in records if r.split_hint is None]
+        if drawn:
+            print(
+                f"warning: {root / 'split.csv'} lists no split for {len(drawn)} images "
+                f"({name_some(drawn)}); they are drawn with --seed {seed}",
+                file=sys.stderr,
+            )
     ids = [r.image_id for r in records]
     hints = {r.image_id: r.split_hint for r in records}
     splits = make_splits(spec.split, ids, hints, seed, **split_overrides)

@@ -123,6 +123,9 @@ def test_mirror_digest_mismatch_names_digests_and_first_file(tmp_path):
     msg = str(err.value)
     assert get_spec("vgg_cells").content_digest in msg and "actual" in msg
     assert "042dots.png" in msg
+    # verified before it is renamed into place: no damaged extracted/ for a rerun to reuse
+    assert not (tmp_path / "raw" / "vgg_cells" / "extracted").exists()
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
 
 
 def test_mirror_archive_is_verified_and_extracted(tmp_path):

@@ -1,0 +1,340 @@
+"""prepare on damaged input: one line naming the file (and row) and the fix, and nothing partial left."""
+
+import dataclasses
+import errno
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from experiments import prepare as prep_cli
+from experiments.core.prepared import load_split
+from experiments.data import preparation as prep
+from experiments.data.acquire import VERIFIED_MARKER
+from experiments.data import registry
+from experiments.data.integrity import DigestMismatchError, build_manifest, content_digest, manifest_text
+from experiments.data.parsers import PARSERS
+from experiments.data.registry import REGISTRY, get_spec
+from experiments.data.splits import SplitProtocol
+from experiments.data.workspace import PreparationBusyError, preparation_lock
+
+from tests.helpers.paths import ROOT
+
+
+def _png(seed: int, shape=(12, 16, 3)) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _folder(base: Path, n: int = 4) -> Path:
+    """A folder dataset: images/001.png.. of 16 x 12 with points/001.csv.. (two points each)."""
+    (base / "images").mkdir(parents=True)
+    (base / "points").mkdir()
+    for i in range(1, n + 1):
+        (base / "images" / f"{i:03d}.png").write_bytes(_png(i))
+        (base / "points" / f"{i:03d}.csv").write_text("x,y\n1,2\n10,5\n")
+    return base
+
+
+def _leftovers(data_dir: Path) -> list[Path]:
+    return [p for p in data_dir.rglob("*") if p.name.endswith((".partial", ".tmp")) or ".old-" in p.name]
+
+
+def _fails(args: list[str], data_dir: Path, *fragments: str, error=ValueError) -> str:
+    with pytest.raises(error) as err:
+        prep_cli.main(args + ["--data-dir", str(data_dir), "--quiet"])
+    msg = str(err.value)
+    for f in fragments:
+        assert f in msg, msg
+    assert "\n" not in msg
+    assert not _leftovers(data_dir) and not (data_dir / "prepared").exists()
+    return msg
+
+
+def _folder_args(src: Path) -> list[str]:
+    return ["--dataset", "folder", "--source", str(src), "--name", "b"]
+
+
+# --------------------------------------------------------------------------- images
+def test_an_empty_image_is_named(tmp_path):
+    src = _folder(tmp_path / "B")
+    (src / "images" / "002.png").write_bytes(b"")
+    _fails(_folder_args(src), tmp_path / "D", f"{src / 'images' / '002.png'}: the file is empty (0 bytes)",
+           "replace it with a complete copy")
+
+
+def test_a_truncated_image_fails_at_prepare_not_in_training(tmp_path):
+    src = _folder(tmp_path / "B")
+    good = (src / "images" / "001.png").read_bytes()
+    (src / "images" / "002.png").write_bytes(good[: len(good) * 2 // 3])
+    _fails(_folder_args(src), tmp_path / "D", f"{src / 'images' / '002.png'}: the image does not decode completely")
+
+
+def test_a_damaged_dot_image_is_named(tmp_path):
+    src = _folder(tmp_path / "B", n=2)
+    (src / "points" / "002.csv").unlink()
+    (src / "dots").mkdir()
+    (src / "dots" / "002.png").write_bytes(_png(9)[:100])
+    _fails(_folder_args(src), tmp_path / "D", f"{src / 'dots' / '002.png'}: ")
+
+
+# --------------------------------------------------------------------------- points
+@pytest.mark.parametrize(
+    "text, what",
+    [
+        ("x,y\n10,10\nnan,2\n", "002.csv, line 3: x = 'nan' is not a finite number; fix or remove that row"),
+        ("x,y\n10,10\n3,inf\n", "002.csv, line 3: y = 'inf' is not a finite number"),
+        ("x,y\nabc,2\n", "002.csv, line 2: x = 'abc' is not a number"),
+        ("x,y\n1,1\n40,2\n", "002.csv, line 3: point x=40, y=2 lies outside the 16x12 image"),
+    ],
+)
+def test_a_bad_point_names_the_file_and_the_row(tmp_path, text, what):
+    src = _folder(tmp_path / "B")
+    (src / "points" / "002.csv").write_text(text)
+    msg = _fails(_folder_args(src), tmp_path / "D", what)
+    assert msg.startswith(str(src / "points" / "002.csv"))
+
+
+# --------------------------------------------------------------------------- ids
+def test_an_image_without_points_is_named_not_a_missing_layout(tmp_path):
+    src = _folder(tmp_path / "B")
+    (src / "points" / "003.csv").unlink()
+    msg = _fails(_folder_args(src), tmp_path / "D", "image", "003", "neither points/003.csv nor dots/003.png")
+    assert "no folder layout found" not in msg
+
+
+def test_points_of_a_missing_image_are_named(tmp_path):
+    src = _folder(tmp_path / "B")
+    (src / "points" / "007.csv").write_text("x,y\n1,1\n")
+    _fails(_folder_args(src), tmp_path / "D", f"{src / 'points'}: annotations of images that", "lacks: 007.csv")
+
+
+def test_a_split_file_naming_an_unknown_image_is_refused(tmp_path):
+    src = _folder(tmp_path / "B")
+    (src / "split.csv").write_text("image_id,split\n001,train\n002,test\n099,val\n")
+    _fails(_folder_args(src), tmp_path / "D", f"{src / 'split.csv'}: names images that", "lacks: 099")
+
+
+def test_a_split_file_with_an_unknown_split_names_the_row(tmp_path):
+    src = _folder(tmp_path / "B")
+    (src / "split.csv").write_text("image_id,split\n001,train\n002,validation\n")
+    _fails(_folder_args(src), tmp_path / "D", f"{src / 'split.csv'}, line 3: split 'validation' of image '002'")
+
+
+def test_images_the_split_file_lacks_are_reported_by_name(tmp_path, capsys):
+    src = _folder(tmp_path / "B")
+    (src / "split.csv").write_text("image_id,split\n001,train\n002,test\n")
+    out, meta = prep.prepare("folder", tmp_path / "D", source=src, out_name="b", quiet=True)
+    err = capsys.readouterr().err
+    assert f"{src / 'split.csv'} lists no split for 2 images (003, 004); they are drawn with --seed 0" in err
+    assert meta["counts"]["all"]["images"] == 4 and {s.image_id for s in load_split(out, "test")} >= {"002"}
+
+
+def test_the_cli_prints_one_line_and_no_traceback(tmp_path):
+    src = _folder(tmp_path / "B")
+    (src / "images" / "002.png").write_bytes(b"")
+    r = subprocess.run([sys.executable, "-m", "experiments.prepare", *_folder_args(src), "--data-dir",
+                        str(tmp_path / "D")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"error: {src / 'images' / '002.png'}: the file is empty") and "Traceback" not in r.stderr
+
+
+# --------------------------------------------------------------------------- folders
+def test_an_unwritable_data_dir_is_one_line_naming_it(tmp_path, monkeypatch):
+    src = _folder(tmp_path / "B")
+    data = tmp_path / "ro"
+    real_mkdir = Path.mkdir
+
+    def refuse(self, *a, **k):  # what a read-only folder does (root ignores chmod, so say it directly)
+        if self == data or data in self.parents:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_mkdir(self, *a, **k)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    msg = _fails(_folder_args(src), data, f"--data-dir {data}: cannot write {data / 'raw'} (Permission denied)",
+                 "make the folder writable or pass another --data-dir")
+    assert msg.startswith("--data-dir")
+
+
+def test_a_second_prepare_of_the_same_name_fails_at_once_naming_the_first(tmp_path):
+    src = _folder(tmp_path / "B")
+    with preparation_lock(tmp_path / "D", "b"):
+        with pytest.raises(PreparationBusyError, match=rf"pid {os.getpid()} on .* is preparing 'b' into"):
+            prep.prepare("folder", tmp_path / "D", source=src, out_name="b", quiet=True)
+    out, _ = prep.prepare("folder", tmp_path / "D", source=src, out_name="b", quiet=True)
+    assert len(load_split(out, "all")) == 4
+    assert (tmp_path / "D" / "raw" / ".b.lock").read_bytes() == b""  # released, holding no pid
+
+
+def test_leftovers_of_a_killed_prepare_are_removed_at_the_next_start(tmp_path, capsys):
+    src = _folder(tmp_path / "B")
+    d = tmp_path / "D"
+    (d / "raw" / "b").mkdir(parents=True)
+    (d / "prepared").mkdir()
+    stale = [Path(tempfile.mkdtemp(dir=d / "raw", prefix=".b.", suffix=".partial")),
+             Path(tempfile.mkdtemp(dir=d / "prepared", prefix=".b.", suffix=".partial")),
+             Path(tempfile.mkdtemp(dir=d / "raw" / "b", prefix=".extracted.", suffix=".partial")),
+             d / "prepared" / ".b.old-4242"]
+    stale[-1].mkdir()
+    other = Path(tempfile.mkdtemp(dir=d / "prepared", prefix=".b.x.", suffix=".partial"))  # another name's
+    (stale[0] / "half.png").write_bytes(b"\x89PNG")
+    prep.prepare("folder", d, source=src, out_name="b", quiet=True)
+    assert not any(p.exists() for p in stale) and other.exists()
+    err = capsys.readouterr().err
+    assert all(f"b: removed {p}, left by an interrupted prepare" in err for p in stale)
+
+
+def test_kill_9_while_writing_the_prepared_folder_leaves_nothing_after_the_next_run(tmp_path):
+    src = _folder(tmp_path / "B")
+    d = tmp_path / "D"
+    # SIGKILL from inside the copy of the third image: an interrupted run, deterministically.
+    code = (
+        "import os, shutil, signal, sys\n"
+        "from experiments.core import prepared\n"
+        "calls = []\n"
+        "def copy(a, b):\n"
+        "    calls.append(a)\n"
+        "    if len(calls) == 3: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    shutil.copy2(a, b)\n"
+        "prepared.shutil = type(sys)('fake_shutil'); prepared.shutil.copyfile = copy\n"
+        "from experiments import prepare\n"
+        f"prepare.main(['--dataset', 'folder', '--source', {str(src)!r}, '--name', 'b', '--data-dir', {str(d)!r}, '--quiet'])\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == -9, r.stderr
+    assert _leftovers(d) and not (d / "prepared" / "b").exists()
+    out, meta = prep.prepare("folder", d, source=src, out_name="b", quiet=True)
+    assert not _leftovers(d) and meta["counts"]["all"]["images"] == 4 and len(load_split(out, "all")) == 4
+
+
+# --------------------------------------------------------------------------- mirrors and digests
+def _cells(folder: Path, n: int = 4, damage: str | None = None) -> Path:
+    """A VGG-cells-like published layout: NNNcell.png with NNNdots.png (red single pixels)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, n + 1):
+        (folder / f"{i:03d}cell.png").write_bytes(_png(100 + i, (20, 24, 3)))
+        dots = np.zeros((20, 24, 3), np.uint8)
+        dots[3 + i, 5, 0] = dots[10, 2 * i, 0] = 255
+        Image.fromarray(dots).save(folder / f"{i:03d}dots.png")
+    if damage:
+        good = (folder / damage).read_bytes()
+        (folder / damage).write_bytes(good[: len(good) // 2])
+    return folder
+
+
+@pytest.fixture
+def tiny_cells(tmp_path, monkeypatch):
+    """Registers ``tiny_cells`` (VGG-cells parser, a recorded digest and manifest); returns its good layout."""
+    good = _cells(tmp_path / "good" / "cells")
+    manifest = build_manifest(good, PARSERS["vgg_cells"].files(good))
+    digest = content_digest(manifest)
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "tiny_cells.sha256").write_text(manifest_text(manifest))
+    monkeypatch.setattr(registry, "MANIFEST_DIR", tmp_path / "manifests")
+    spec = dataclasses.replace(
+        get_spec("vgg_cells"), name="tiny_cells", urls=(), archive_sha256=None, content_digest=digest,
+        split=SplitProtocol("counts", {"n_train": 2, "n_val": 0}),
+    )
+    monkeypatch.setitem(REGISTRY, "tiny_cells", spec)
+    monkeypatch.delenv("TGHEM_DATA_MIRROR", raising=False)
+    return good
+
+
+def _mirror_layout(tmp_path: Path, damage: str | None = None) -> Path:
+    _cells(tmp_path / "mirror" / "tiny_cells" / "cells", damage=damage)
+    return tmp_path / "mirror"
+
+
+def _mirror_zip(tmp_path: Path, damage: str | None = None) -> Path:
+    layout = _cells(tmp_path / "zsrc" / "cells", damage=damage)
+    (tmp_path / "mirror").mkdir(exist_ok=True)
+    with zipfile.ZipFile(tmp_path / "mirror" / "cells.zip", "w") as zf:
+        for p in sorted(layout.iterdir()):
+            zf.write(p, f"cells/{p.name}")
+    return tmp_path / "mirror"
+
+
+def test_a_damaged_mirror_file_is_never_kept_and_a_repaired_mirror_works(tmp_path, tiny_cells):
+    mirror, d = _mirror_layout(tmp_path, damage="002cell.png"), tmp_path / "D"
+    msg = _fails(["--dataset", "tiny_cells", "--mirror", str(mirror)], d,
+                 "content digest mismatch", "first differing file: 002cell.png",
+                 f"the files read were in {mirror / 'tiny_cells' / 'cells'}: replace the damaged one",
+                 error=DigestMismatchError)
+    assert msg.startswith("tiny_cells: ")
+    assert not (d / "raw" / "tiny_cells" / "extracted").exists()
+    (mirror / "tiny_cells" / "cells" / "002cell.png").write_bytes((tiny_cells / "002cell.png").read_bytes())
+    out, meta = prep.prepare("tiny_cells", d, mirror=mirror, quiet=True)
+    assert meta["content_digest_verified"] and meta["counts"]["all"] == {"images": 4, "points": 8}
+    assert not _leftovers(d)
+
+
+def test_extracted_is_a_copy_so_a_mirror_changed_in_place_does_not_reach_it(tmp_path, tiny_cells):
+    mirror, d = _mirror_layout(tmp_path), tmp_path / "D"
+    prep.prepare("tiny_cells", d, mirror=mirror, quiet=True)
+    kept = d / "raw" / "tiny_cells" / "extracted" / "cells" / "001cell.png"
+    mine = mirror / "tiny_cells" / "cells" / "001cell.png"
+    assert os.stat(kept).st_ino != os.stat(mine).st_ino and os.stat(kept).st_nlink == 1
+    with open(mine, "r+b") as f:  # damaged in place (same inode)
+        f.write(b"XXXX")
+    assert kept.read_bytes() == (tiny_cells / "001cell.png").read_bytes()
+    _, meta = prep.prepare("tiny_cells", d, quiet=True)  # reuses its own verified copy, no mirror needed
+    assert meta["content_digest_verified"]
+
+
+def test_a_damaged_extracted_is_removed_and_acquired_again(tmp_path, tiny_cells, capsys):
+    mirror, d = _mirror_layout(tmp_path), tmp_path / "D"
+    prep.prepare("tiny_cells", d, mirror=mirror, quiet=True)
+    extracted = d / "raw" / "tiny_cells" / "extracted"
+    assert (extracted / VERIFIED_MARKER).is_file()
+    (extracted / "cells" / "003dots.png").write_bytes(b"damaged")
+    _, meta = prep.prepare("tiny_cells", d, mirror=mirror, quiet=True)
+    assert meta["content_digest_verified"]
+    assert (extracted / "cells" / "003dots.png").read_bytes() == (tiny_cells / "003dots.png").read_bytes()
+    assert f"tiny_cells: removed the damaged copy {extracted} (" in capsys.readouterr().err
+    # without another source the error says what was removed, and nothing damaged stays
+    (extracted / "cells" / "003dots.png").write_bytes(b"damaged")
+    with pytest.raises(FileNotFoundError) as err:
+        prep_cli.main(["--dataset", "tiny_cells", "--data-dir", str(d), "--quiet"])
+    msg = str(err.value)
+    assert msg.startswith(f"tiny_cells: no data found (removed the damaged copy {extracted} (")
+    assert "first differing file: 003dots.png" in msg and "\n" not in msg
+    assert not extracted.exists() and not _leftovers(d)
+
+
+def test_an_unverifiable_damaged_archive_is_removed_so_a_rerun_fetches_it_again(tmp_path, tiny_cells):
+    d = tmp_path / "D"
+    mirror = _mirror_zip(tmp_path, damage="004dots.png")
+    msg = _fails(["--dataset", "tiny_cells", "--mirror", str(mirror)], d, "first differing file: 004dots.png",
+                 f"removed {d / 'raw' / 'tiny_cells' / 'cells.zip'}, so the next run fetches it again",
+                 error=DigestMismatchError)
+    assert msg.startswith("tiny_cells: content digest mismatch")
+    assert not (d / "raw" / "tiny_cells" / "cells.zip").exists()
+    assert not (d / "raw" / "tiny_cells" / "extracted").exists()
+    _mirror_zip(tmp_path)  # the mirror's archive replaced by a good one
+    _, meta = prep.prepare("tiny_cells", d, mirror=mirror, quiet=True)
+    assert meta["content_digest_verified"] and not _leftovers(d)
+
+
+def test_a_raw_archive_failing_its_sha256_is_replaced_from_the_mirror(tmp_path, tiny_cells, monkeypatch, capsys):
+    import hashlib
+
+    mirror = _mirror_zip(tmp_path)
+    sha = hashlib.sha256((mirror / "cells.zip").read_bytes()).hexdigest()
+    monkeypatch.setitem(REGISTRY, "tiny_cells", dataclasses.replace(REGISTRY["tiny_cells"], archive_sha256=sha))
+    raw = tmp_path / "D" / "raw" / "tiny_cells"
+    raw.mkdir(parents=True)
+    (raw / "cells.zip").write_bytes((mirror / "cells.zip").read_bytes()[:500])
+    _, meta = prep.prepare("tiny_cells", tmp_path / "D", mirror=mirror, quiet=True)
+    assert meta["content_digest_verified"]
+    assert (raw / "cells.zip").read_bytes() == (mirror / "cells.zip").read_bytes()
+    assert f"tiny_cells: removed {raw / 'cells.zip'}: sha256" in capsys.readouterr().err
