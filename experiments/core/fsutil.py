@@ -38,16 +38,20 @@ def current_umask() -> int:
 
 @contextmanager
 def writing_into(folder: str | Path) -> Iterator[None]:
-    """Turn a ``PermissionError`` raised in the block into an :class:`UnwritableError` naming ``folder``."""
+    """Turn a ``PermissionError`` raised in the block into an :class:`UnwritableError` naming the
+    folder: ``folder``, or its nearest existing parent where it is still to be made."""
     try:
         yield
     except UnwritableError:
         raise
     except PermissionError as err:
-        denied = f" ({err.filename})" if err.filename and Path(err.filename) != Path(folder) else ""
+        target = Path(folder)
+        while not target.exists() and target.parent != target:
+            target = target.parent
+        denied = f" on {err.filename}" if err.filename and Path(err.filename) != target else ""
         raise UnwritableError(
-            f"{folder}: cannot write here (permission denied{denied}); make it writable "
-            f"(`chmod u+w {folder}`, or ask its owner) or choose another output folder"
+            f"{target}: cannot write here (permission denied{denied}); make it writable "
+            f"(`chmod u+w {target}`, or ask its owner) or choose another output folder"
         ) from None
 
 

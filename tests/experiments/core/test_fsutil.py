@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from experiments.core import fsutil
 from experiments.core.cli import run_stage
 from experiments.core.fsutil import UnwritableError, atomic_dir, atomic_write_bytes, read_json
+from tests.helpers.paths import ROOT
 
 
 @pytest.fixture
@@ -74,14 +78,44 @@ def test_a_bare_permission_error_is_one_line_naming_the_path(capsys):
                                        "yourself access to it (`ls -ld` shows its owner and mode) or use another folder\n")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_folder_for_real(tmp_path):
-    tmp_path.chmod(0o555)
+def without_override() -> list[str]:
+    """A command prefix under which file modes are enforced: none for a user; for root, setpriv
+    dropping the capability to override them (skip where there is no setpriv)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: read-only folders cannot be enforced")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--"]
+
+
+WRITE = """
+import sys
+from experiments.core.cli import run_stage
+from experiments.core.fsutil import atomic_dir, atomic_write_bytes
+target, what = sys.argv[1], sys.argv[2]
+if what == "file":
+    run_stage(lambda: atomic_write_bytes(target, b"x"))
+else:
+    run_stage(lambda: atomic_dir(target).__enter__())
+"""
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_read_only_folder_for_real(tmp_path, what):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
     try:
-        with pytest.raises(UnwritableError, match=f"^{tmp_path}: cannot write here"):
-            atomic_write_bytes(tmp_path / "f.bin", b"x")
+        cmd = [*without_override(), sys.executable, "-c", WRITE, str(ro / "sub" / "out"), what]
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                             timeout=120)
     finally:
-        tmp_path.chmod(0o755)
+        ro.chmod(0o755)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr == (f"error: {ro}: cannot write here (permission denied on {ro / 'sub'}); make it writable "
+                          f"(`chmod u+w {ro}`, or ask its owner) or choose another output folder\n")
+    assert list(ro.iterdir()) == []
 
 
 @pytest.mark.parametrize("content, what", [
