@@ -9,7 +9,6 @@ training, or a missing column or metric are errors too.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,6 +17,7 @@ import pandas as pd
 
 from ..evaluation.metrics import Counts
 from .pipeline import Pipeline, StageRun
+from .readers import read_log_csv, read_metrics_json, read_per_image_csv, read_train_json
 from .study import ABLATIONS, BASELINE_REFERENCE, Study, format_value
 
 SPLIT = "test"
@@ -69,14 +69,14 @@ def _missing(path: Path, stage: StageRun) -> FileNotFoundError:
     return FileNotFoundError(f"{path} does not exist; make it with {stage.how_to_make()}")
 
 
-def read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
-    """A CSV file as a DataFrame (ids as strings; pandas reads floats back exactly), its ``required`` columns checked."""
-    frame = pd.read_csv(path, dtype={"image_id": str}, keep_default_na=False,
-                        na_values=[""])
-    missing = [k for k in required if k not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: columns {missing} missing from the header {list(frame.columns)}")
-    return frame
+def training_fix(train_dir: Path, training: StageRun) -> str:
+    """What to do about a damaged file of a training run: train it again (by hand, in an empty folder)."""
+    return f"train the run again: {training.how_to_make()} (by hand, delete {train_dir} first)"
+
+
+def evaluation_fix(evaluation: StageRun) -> str:
+    """What to do about a damaged file of an evaluation: evaluate again (it replaces the folder)."""
+    return f"evaluate again: {evaluation.how_to_make()}"
 
 
 def read_run(group: str, dataset: str, method: str, seed: int, setting: str | None, raw_value: Any,
@@ -93,8 +93,10 @@ def read_run(group: str, dataset: str, method: str, seed: int, setting: str | No
 
     Raises:
         FileNotFoundError: a file is missing (the message names it and the command that makes it).
-        ValueError: the files belong to another run or split, the training did not finish, or
-            a file lacks a column or metric.
+        ValueError: the files belong to another run or split, the training did not finish, a
+            file is damaged (truncated, not JSON/CSV), lacks a column or metric, or holds a value
+            out of range (NaN, an F1 outside [0, 1], a negative count; :mod:`.readers`). Each
+            message names the file and the command to run again.
     """
     train_dir, eval_dir = root / training.folder, root / evaluation.folder
     for name in ("train.json", "log.csv"):
@@ -103,7 +105,8 @@ def read_run(group: str, dataset: str, method: str, seed: int, setting: str | No
     for name in ("metrics.json", "per_image.csv", "points"):
         if not (eval_dir / name).exists():
             raise _missing(eval_dir / name, evaluation)
-    summary = json.loads((train_dir / "train.json").read_text())
+    train_fix, eval_fix = training_fix(train_dir, training), evaluation_fix(evaluation)
+    summary = read_train_json(train_dir / "train.json", train_fix)
     if not summary.get("finished"):
         raise ValueError(
             f"{train_dir}: training stopped at iteration {summary.get('iterations')} of "
@@ -111,13 +114,14 @@ def read_run(group: str, dataset: str, method: str, seed: int, setting: str | No
         )
     if setting is not None:
         section, key = ABLATIONS[setting].split(".")
-        trained = summary.get("config", {}).get(section, {}).get(key)
+        config = summary.get("config")
+        trained = config.get(section, {}).get(key) if isinstance(config, dict) and isinstance(config.get(section), dict) else None
         if trained != raw_value:
             raise ValueError(
                 f"{train_dir}: trained with {ABLATIONS[setting]}={trained!r}, the study expects {raw_value!r}; "
                 f"train it again in an empty folder: {training.how_to_make()}"
             )
-    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    metrics = read_metrics_json(eval_dir / "metrics.json", SCORES, eval_fix)
     expected = {"dataset": dataset, "method": method, "seed": seed, "split": SPLIT}
     wrong = {k: metrics.get(k) for k, v in expected.items() if metrics.get(k) != v}
     if wrong:
@@ -126,12 +130,11 @@ def read_run(group: str, dataset: str, method: str, seed: int, setting: str | No
     absent = [k for k in SCORES if k not in metrics]
     if absent:
         raise ValueError(f"{eval_dir / 'metrics.json'}: metrics {absent} missing; evaluate again: {evaluation.how_to_make()}")
-    per_image = read_csv(eval_dir / "per_image.csv", ("image_id", *PER_IMAGE_COUNTS))
-    per_image = per_image[["image_id", *PER_IMAGE_COUNTS]].astype({k: "int64" for k in PER_IMAGE_COUNTS})
+    per_image = read_per_image_csv(eval_dir / "per_image.csv", PER_IMAGE_COUNTS, eval_fix)
     if len(per_image) != metrics.get("n_images"):
         raise ValueError(f"{eval_dir}: per_image.csv has {len(per_image)} rows, metrics.json n_images {metrics.get('n_images')}")
-    log = read_csv(train_dir / "log.csv", ("iteration", *CURVE_FIELDS))
-    log = log[["iteration", *CURVE_FIELDS]].astype({"iteration": "int64", **{k: "float64" for k in CURVE_FIELDS}})
+    # discrepancy_mean is empty for the methods without a topological term.
+    log = read_log_csv(train_dir / "log.csv", CURVE_FIELDS, train_fix, optional=("discrepancy_mean",))
     value = format_value(raw_value) if setting is not None else None
     return Run(group, dataset, method, seed, setting, value, metrics, per_image, eval_dir / "points", log)
 

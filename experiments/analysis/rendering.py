@@ -3,11 +3,16 @@
 Reads only ``RESULTS/metrics.json``, ``runs.csv``, ``curves.csv``, ``qualitative.json`` and, to
 show it, the prepared test image that ``qualitative.json`` names
 (``DATA_DIR/prepared/<dataset>/<image_file>``): every number drawn comes from those files.
-Writes, each file atomically:
+Writes:
 
 * ``RESULTS/tables/{main,ablation_<name>,comparison}.{md,tex}`` (:mod:`experiments.analysis.tables`);
 * ``RESULTS/figures/<name>.{png,pdf}`` for the names of :data:`FIGURES`
   (:mod:`experiments.analysis.figures`, :mod:`experiments.analysis.example_figures`).
+
+Both folders are built beside their final place and renamed into it once everything is
+rendered, so a failed or interrupted report (Ctrl-C) leaves the previous ``tables/`` and
+``figures/`` as they were (``dvc.yaml`` marks them ``persist`` so that DVC does not delete them
+before the stage runs either), and files no longer made do not linger.
 
 The output is byte-identical for the same inputs: fixed figure sizes, fonts, resolution and
 metadata, and sorted orders everywhere.
@@ -15,7 +20,6 @@ metadata, and sorted orders everywhere.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +28,7 @@ import matplotlib.style
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..core.fsutil import atomic_write_text
+from ..core.fsutil import atomic_dir, atomic_write_text, read_json
 from ..core.prepared import prepared_dir, read_image
 from .example_figures import persistence_figure, qualitative_figure
 from .figures import STYLE, ablation_figure, methods_figure, save_figure, training_figure
@@ -41,19 +45,29 @@ def read_results(results: Path) -> dict:
 
     Raises:
         FileNotFoundError: a file is missing (the message says how to make it).
+        ValueError: a file is damaged (truncated, not JSON/CSV, NaN in a JSON file; the message
+            names it and says how to make it again).
     """
     out = {}
+    make = f"`python -m experiments.aggregate --out {results}` (or `dvc repro aggregate`)"
+    fix = f"make it again with {make}"
     for key, name in RESULT_FILES.items():
         path = results / name
         if not path.is_file():
-            raise FileNotFoundError(
-                f"--results: {path} does not exist; make it with `python -m experiments.aggregate --out {results}` "
-                f"(or `dvc repro aggregate`)"
-            )
+            raise FileNotFoundError(f"--results: {path} does not exist; make it with {make}")
         if name.endswith(".json"):
-            out[key] = json.loads(path.read_text())
-        else:
+            out[key] = read_json(path, fix)
+            if not isinstance(out[key], dict):
+                raise ValueError(f"{path}: expected a JSON object, got {type(out[key]).__name__}; {fix}")
+            continue
+        try:
             out[key] = pd.read_csv(path, dtype={"setting": str, "value": str, "dataset": str, "method": str})
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"{path}: damaged or truncated ({first}); {fix}") from None
+    missing = [k for k in ("dataset", "image_file", "image_shape") if k not in out["qualitative"]]
+    if missing:
+        raise ValueError(f"{results / RESULT_FILES['qualitative']}: keys {missing} missing; {fix}")
     return out
 
 
@@ -66,6 +80,11 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
 
     Returns:
         The files written, in order.
+
+    Raises:
+        FileNotFoundError: an input is missing (the message says how to make it).
+        ValueError: an input is damaged or does not match the example image.
+        PermissionError: ``results`` cannot be written (the message names it).
     """
     results, data_dir = Path(results), Path(data_dir)
     r = read_results(results)
@@ -80,14 +99,8 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
     if list(image.shape[:2]) != list(q["image_shape"]):
         raise ValueError(f"{image_path}: shape {image.shape[:2]}, qualitative.json says {q['image_shape']}; "
                          f"run `python -m experiments.aggregate` again")
-    written: list[Path] = []
     tables = {"main": main_table(metrics), "comparison": comparison_table(metrics)}
     tables.update({f"ablation_{name}": ablation_table(metrics, runs, name) for name in ABLATIONS})
-    for name in TABLES:
-        for suffix, render in (("md", render_markdown), ("tex", render_latex)):
-            path = results / "tables" / f"{name}.{suffix}"
-            atomic_write_text(path, render(tables[name]))
-            written.append(path)
     figures: dict[str, Callable[[], Figure]] = {
         "methods": lambda: methods_figure(metrics),
         **{name: (lambda name=name: ablation_figure(metrics, runs, name)) for name in ABLATIONS},
@@ -95,10 +108,17 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
         "qualitative": lambda: qualitative_figure(q, image),
         "persistence": lambda: persistence_figure(q, image),
     }
-    for name in FIGURES:
-        with matplotlib.style.context("default"), matplotlib.rc_context(STYLE):
-            written += save_figure(figures[name](), results / "figures", name)
-    return written
+    names: list[str] = []
+    # Rendered into temporary folders; both are renamed into place only once every file is made.
+    with atomic_dir(results / "tables") as table_dir, atomic_dir(results / "figures") as figure_dir:
+        for name in TABLES:
+            for suffix, render in (("md", render_markdown), ("tex", render_latex)):
+                (table_dir / f"{name}.{suffix}").write_bytes(render(tables[name]).encode("utf-8"))
+                names.append(f"tables/{name}.{suffix}")
+        for name in FIGURES:
+            with matplotlib.style.context("default"), matplotlib.rc_context(STYLE):
+                names += [f"figures/{p.name}" for p in save_figure(figures[name](), figure_dir, name)]
+    return [results / n for n in names]
 
 
 def readme_block_markers(name: str = "main") -> tuple[str, str]:

@@ -15,8 +15,9 @@ from typing import Callable, Iterator, Tuple, Type
 
 from .settings import ConfigError
 
-# Errors that are the user's (a bad path, value or setting): a one-line message, exit 1.
-USER_ERRORS: Tuple[Type[BaseException], ...] = (ValueError, TypeError, FileNotFoundError)
+# Errors that are the user's (a bad path, value or setting, a file or folder the user may not
+# read or write): a one-line message, exit 1.
+USER_ERRORS: Tuple[Type[BaseException], ...] = (ValueError, TypeError, FileNotFoundError, PermissionError)
 DESCRIPTION_WIDTH = 88
 
 
@@ -25,8 +26,17 @@ def run_stage(main: Callable[[], int], extra_errors: Tuple[Type[BaseException], 
     try:
         sys.exit(main())
     except USER_ERRORS + extra_errors as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user_message(err)}", file=sys.stderr)
         sys.exit(1)
+
+
+def user_message(err: BaseException) -> str:
+    """The one line a user error prints: its message, or for a bare ``PermissionError`` from the
+    system (``[Errno 13] Permission denied: 'x'``) the path and what to do."""
+    if isinstance(err, PermissionError) and err.errno is not None and err.filename:
+        return (f"{err.filename}: permission denied ({err.strerror}); give yourself access to it "
+                f"(`ls -ld` shows its owner and mode) or use another folder")
+    return str(err)
 
 
 def stage_parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:

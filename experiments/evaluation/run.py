@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..core.fsutil import atomic_dir, json_text
 from ..core.prepared import load_split, points_csv_text, read_meta, require_prepared
+from ..core.runlock import LOCK_NAME, lock_holder
 from ..core.runtime import check_amp, select_device
 from ..core.settings import ConfigError, apply_overrides, read_params
 from ..model.checkpoint import load_checkpoint, model_from_checkpoint
@@ -39,6 +40,28 @@ def per_image_csv_text(results: list[ImageResult]) -> str:
     for r in results:
         writer.writerow([r.image_id, r.n_gt, r.n_pred, r.tp, r.fp, r.fn])
     return buf.getvalue()
+
+
+def check_same_data(run: dict, dataset: str, meta: dict, prepared: Path, run_dir: Path) -> None:
+    """Refuse to evaluate a run on its own dataset once that was prepared again from other files.
+
+    A run records the content digest of the prepared dataset it trained on (``run.dataset_digest``,
+    None in older checkpoints, which are not checked); evaluating on another dataset on purpose
+    (``--dataset``) is not checked either.
+
+    Raises:
+        ValueError: the digests differ (both named).
+    """
+    recorded = run.get("dataset_digest")
+    if dataset != run["dataset"] or recorded is None:
+        return
+    now = meta.get("content_digest")
+    if now != recorded:
+        raise ValueError(
+            f"--run: {run_dir} was trained on the prepared dataset {dataset!r} with content digest {recorded}, but "
+            f"{prepared} now has {now} (prepared again from other files); evaluating it there would mix two data "
+            f"sets: train the run again on this data, or prepare the data it was trained on"
+        )
 
 
 def evaluate_run(
@@ -72,9 +95,11 @@ def evaluate_run(
         The content of ``metrics.json``, and the seconds the evaluation took.
 
     Raises:
-        ValueError: unknown checkpoint kind.
+        ValueError: unknown checkpoint kind; a damaged checkpoint; a run still being trained;
+            the run's dataset prepared again from other files since (its content digest changed).
         ConfigError: an override outside the ``eval`` section, or a bad setting.
         FileNotFoundError: no such checkpoint, or the dataset is not prepared.
+        PermissionError: the output folder cannot be written (the message names it).
     """
     if checkpoint not in CHECKPOINT_CHOICES:
         raise ValueError(f"checkpoint: expected one of {CHECKPOINT_CHOICES}, got {checkpoint!r}")
@@ -83,16 +108,24 @@ def evaluate_run(
             raise ConfigError(f"--set {text!r}: evaluate takes eval.* settings only; the model's come from the run")
     run_dir = Path(run_dir)
     ckpt_path = run_dir / f"{checkpoint}.pt"
+    owner = lock_holder(run_dir)
+    if owner is not None:
+        raise ValueError(
+            f"--run: {run_dir} is still being trained (pid {owner.get('pid')} on host {owner.get('host')}; lock file "
+            f"{run_dir / LOCK_NAME}); evaluate it when the training has finished"
+        )
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"--run: {ckpt_path} does not exist; is {run_dir} the --out of a finished training run?")
-    state = load_checkpoint(ckpt_path)
+    state = load_checkpoint(ckpt_path, checkpoint)
     dev = select_device(device)
-    model, cfg = model_from_checkpoint(state, dev)
+    model, cfg = model_from_checkpoint(state, dev, ckpt_path)
     cfg = dict(cfg, eval=apply_overrides(read_params(params_path), overrides)["eval"])
     run = state["run"]
     dataset = dataset or run["dataset"]
     prepared = require_prepared(data_dir, dataset)
-    settings = eval_settings(cfg, read_meta(prepared))
+    meta = read_meta(prepared)
+    check_same_data(run, dataset, meta, prepared, run_dir)
+    settings = eval_settings(cfg, meta)
     samples = load_split(prepared, split)
     t0 = time.perf_counter()
     autocast_dtype = check_amp(cfg["eval"]["amp"], dev, "eval.amp")

@@ -24,6 +24,7 @@ Writes into the run folder (rank 0 only):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -36,6 +37,7 @@ from tqdm import tqdm
 
 from ..core.fsutil import atomic_write_json, json_text, atomic_write_text
 from ..core.prepared import load_split, read_meta, require_prepared
+from ..core.runlock import run_lock
 from ..core.runtime import (
     autocast,
     check_amp,
@@ -104,8 +106,19 @@ class TrainJob:
 
 
 def _check_resumable(state: dict, run: dict) -> None:
-    """Refuse to resume a checkpoint of a different run (other settings, seed, method...)."""
+    """Refuse to resume a checkpoint of a different run (other settings, seed, method, or data).
+
+    Raises:
+        ValueError: what differs, with both values (for the data: both content digests).
+    """
     saved = state["run"]
+    recorded = saved.get("dataset_digest")
+    if recorded is not None and saved["dataset"] == run["dataset"] and recorded != run.get("dataset_digest"):
+        raise ValueError(
+            f"--resume: last.pt was trained on the prepared dataset {run['dataset']!r} with content digest "
+            f"{recorded}, but it now has {run.get('dataset_digest')} (prepared again from other files); resume "
+            f"needs the data the run started on: prepare that again, or train anew in another --out"
+        )
     diffs = [k for k in RESUME_IDENTITY if saved[k] != run[k]]
     a, b = flatten(saved["config"]), flatten(run["config"])
     diffs += [k for k in a if a[k] != b[k]]
@@ -132,8 +145,9 @@ class Trainer:
         self.val_samples = load_split(prepared, "val")
         self.eval_settings = eval_settings(cfg, meta)
         configure_determinism(ctx.device, t["deterministic"])
-        self.run_info = {"dataset": job.dataset, "method": job.method, "seed": job.seed, "world_size": ctx.world_size,
-                         "config": cfg, "versions": package_versions()}
+        self.run_info = {"dataset": job.dataset, "dataset_digest": meta.get("content_digest"), "method": job.method,
+                         "seed": job.seed, "world_size": ctx.world_size, "config": cfg,
+                         "versions": package_versions()}
         mask_radius = cfg["data"]["mask_radius"] if cfg["data"]["mask_radius"] is not None else meta.get("mask_radius", 3)
         self.sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=mask_radius, flips=t["flips"],
                                    rot90=t["rot90"], channels=cfg["data"]["channels"], seed=job.seed)
@@ -152,7 +166,7 @@ class Trainer:
     # ----------------------------------------------------------------- checkpoints
     def restore(self) -> None:
         """Load ``last.pt`` (rank 0 reads it, every rank receives it) and check it is this run's."""
-        state = load_checkpoint(self.job.out / "last.pt") if self.ctx.is_main else None
+        state = load_checkpoint(self.job.out / "last.pt", "last") if self.ctx.is_main else None
         state = distributed.broadcast_object(self.ctx, state)
         _check_resumable(state, self.run_info)
         self.model.load_state_dict(state["model"])
@@ -263,7 +277,8 @@ class Trainer:
             save_checkpoint(self.job.out / "best.pt", self.best_state(done))
         job, t = self.job, self.cfg["train"]
         summary = {
-            "dataset": job.dataset, "method": job.method, "seed": job.seed, "iterations": done, "total_iterations": total,
+            "dataset": job.dataset, "dataset_digest": self.run_info["dataset_digest"], "method": job.method,
+            "seed": job.seed, "iterations": done, "total_iterations": total,
             "finished": finished, "best_val_f1": self.best["f1"],
             "best_iteration": self.best["iteration"] if self.validates else (done if finished else None),
             "validated": self.validates, "device": self.ctx.device.type, "world_size": self.ctx.world_size,
@@ -287,36 +302,45 @@ class Trainer:
 def train(job: TrainJob) -> dict:
     """Train one run (every process of a torchrun job calls this).
 
+    Rank 0 owns the run folder while it works (:func:`experiments.core.runlock.run_lock`): a
+    second process aiming at the same ``out`` fails at once, naming the owner.
+
     Returns:
         On rank 0, the summary written to ``train.json`` merged with the timing of
         ``environment.json``; ``{}`` on the other ranks.
 
     Raises:
         ValueError: a bad argument or setting, a folder that already holds a run (without
-            ``resume``), or a checkpoint of another run (with ``resume``).
+            ``resume``), a checkpoint of another run or of other data (with ``resume``), a
+            damaged checkpoint, or a folder another process is writing
+            (:class:`~experiments.core.runlock.RunInUseError`).
         FileNotFoundError: the dataset is not prepared, or ``resume`` without ``last.pt``.
+        PermissionError: the run folder cannot be written (the message names it).
     """
     wall_start = time.perf_counter()
     cfg = load_params(job.params_path, job.overrides)
     # Only rank 0 reads or writes the run folder (on several machines it need not be shared).
-    if os.environ.get("RANK", "0") == "0":
-        last = job.out / "last.pt"
-        if job.resume and not last.is_file():
-            raise FileNotFoundError(f"--resume: {last} does not exist; start the run without --resume")
-        if not job.resume and last.is_file():
-            raise ValueError(f"--out: {job.out} already holds a run (last.pt); pass --resume to continue it, or choose another folder")
-    ctx = distributed.setup(job.device)
-    try:
-        if cfg["model"]["norm"] == "sync" and ctx.distributed and ctx.device.type != "cuda":
-            raise ValueError("model.norm: 'sync' (SyncBatchNorm) needs CUDA under torchrun; use 'batch' or 'group' on CPU")
-        trainer = Trainer(job, cfg, ctx)
-        if job.resume:
-            trainer.restore()
-        summary = trainer.run(wall_start)
-    except BaseException:
-        # No barrier: the other ranks may be blocked in a collective this one will never join;
-        # torchrun stops them when this process exits with an error.
-        distributed.abort(ctx)
-        raise
-    distributed.cleanup(ctx)
+    main = os.environ.get("RANK", "0") == "0"
+    with run_lock(job.out) if main else contextlib.nullcontext():
+        if main:
+            last = job.out / "last.pt"
+            if job.resume and not last.is_file():
+                raise FileNotFoundError(f"--resume: {last} does not exist; start the run without --resume")
+            if not job.resume and last.is_file():
+                raise ValueError(f"--out: {job.out} already holds a run (last.pt); pass --resume to continue it, "
+                                 f"or choose another folder")
+        ctx = distributed.setup(job.device)
+        try:
+            if cfg["model"]["norm"] == "sync" and ctx.distributed and ctx.device.type != "cuda":
+                raise ValueError("model.norm: 'sync' (SyncBatchNorm) needs CUDA under torchrun; use 'batch' or 'group' on CPU")
+            trainer = Trainer(job, cfg, ctx)
+            if job.resume:
+                trainer.restore()
+            summary = trainer.run(wall_start)
+        except BaseException:
+            # No barrier: the other ranks may be blocked in a collective this one will never join;
+            # torchrun stops them when this process exits with an error.
+            distributed.abort(ctx)
+            raise
+        distributed.cleanup(ctx)
     return summary

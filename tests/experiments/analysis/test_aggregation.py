@@ -356,3 +356,69 @@ def test_help_names_inputs_and_outputs():
     text = agg_cli.build_parser().format_help()
     for name in (*aggregation.OUTPUT_FILES, "dvc.yaml", "--params", "--pipeline", "--root", "--out"):
         assert name in text
+
+
+def replace_cell(path: Path, row: int, column: str, value: str) -> None:
+    rows = read_csv(path)
+    rows[row][column] = value
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def set_metric(path: Path, key: str, value) -> None:
+    m = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(m, **{key: value})))  # json writes NaN/Infinity for non-finite floats
+
+
+@pytest.mark.parametrize("file, damage, what", [
+    ("metrics.json", "truncate", "damaged or truncated, not valid JSON (Expecting ':' delimiter at line 2 column 13)"),
+    ("metrics.json", "empty", "damaged or truncated, empty"),
+    ("metrics.json", ("f1", float("nan")), "f1 is nan, expected a finite number"),
+    ("metrics.json", ("recall", float("inf")), "recall is inf, expected a finite number"),
+    ("metrics.json", ("precision", 1.5), "precision is 1.5, expected a number in [0, 1]"),
+    ("metrics.json", ("f1", None), "f1 is null (an evaluation without images?)"),
+    ("metrics.json", ("f1", "0.6"), "f1 is '0.6', expected a number in [0, 1]"),
+    ("metrics.json", ("n_images", -3), "n_images is -3, expected an int >= 0"),
+    ("metrics.json", ("mae", -1.0), "mae is -1.0, expected a finite number >= 0"),
+    ("metrics.json", ("match_radius", 0), "match_radius is 0, expected a finite number > 0"),
+    ("per_image.csv", (1, "tp", "abc"), "line 3, tp is 'abc', expected an int >= 0"),
+    ("per_image.csv", (0, "fp", "-1"), "line 2, fp is '-1', expected an int >= 0"),
+    ("per_image.csv", (2, "n_gt", "nan"), "line 4, n_gt is 'nan', expected an int >= 0"),
+    ("per_image.csv", (0, "n_pred", "99"), "line 2 (a): tp + fp = 6, but n_pred = 99"),
+    ("per_image.csv", (1, "image_id", "a"), "line 3, image_id is 'a', a duplicate"),
+    ("per_image.csv", "truncate", "columns ['n_gt', 'n_pred', 'tp', 'fp', 'fn'] missing from the header ['image_id']"),
+    ("log.csv", (1, "loss", ""), "line 3, loss is empty, expected a finite number"),
+    ("log.csv", (2, "weight_max", "inf"), "line 4, weight_max is 'inf', expected a finite number >= 0"),
+    ("log.csv", (0, "discrepancy_mean", "nan"), "line 2, discrepancy_mean is 'nan', expected a finite number >= 0"),
+    ("log.csv", (3, "iteration", "2"), "line 5, iteration 2 does not follow 3"),
+    ("log.csv", "empty", "damaged (empty, no header)"),
+    ("train.json", "truncate", "damaged or truncated, not valid JSON (Expecting value at line 2 column 13)"),
+    ("train.json", ("iterations", 2.5), "iterations is 2.5, expected an int >= 0"),
+])
+def test_damaged_or_out_of_range_files_are_one_line_errors_naming_file_and_fix(tmp_path, capsys, file, damage, what):
+    params, root, data_dir = build_study(tmp_path)
+    run = main_run(params, "synthetic", "ohem", 0, root)
+    path = (run.eval if file in ("metrics.json", "per_image.csv") else run.train) / file
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:14 if file.endswith(".json") else 8])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif file.endswith(".json"):
+        set_metric(path, *damage)
+    else:
+        replace_cell(path, *damage)
+    stage = "evaluate" if file in ("metrics.json", "per_image.csv") else "train"
+    fix = (f"evaluate again: `dvc repro evaluate@synthetic-ohem-0`" if stage == "evaluate"
+           else f"train the run again: `dvc repro train@synthetic-ohem-0`")
+    argv = ["--params", str(params), "--root", str(root), "--data-dir", str(data_dir), "--out", str(tmp_path / "out"), "--quiet"]
+    with pytest.raises(SystemExit) as code:
+        run_stage(lambda: agg_cli.main(argv))
+    assert code.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: {what}; {fix} or `python -m experiments.{stage} ")
+    assert err.count("\n") == 1
+    if stage == "train":
+        assert err.endswith(f"(by hand, delete {run.train} first)\n")
+    assert not (tmp_path / "out").exists()  # nothing written

@@ -195,3 +195,78 @@ def test_help_names_outputs():
     text = report_cli.build_parser().format_help()
     for name in ("--results", "--data-dir", "main.{md,tex}", "comparison", *rendering.FIGURES):
         assert name in text
+
+
+def copy_results(results, tmp_path) -> Path:
+    import shutil
+
+    out = tmp_path / "results"
+    shutil.copytree(results[0], out)
+    return out
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, RuntimeError])
+def test_an_interrupted_report_leaves_the_previous_tables_and_figures(results, tmp_path, monkeypatch, interrupt):
+    out = copy_results(results, tmp_path)
+    before = digests(out)
+    (out / "tables" / "main.md").write_text("the previous table\n")  # to see that it is kept, not rewritten
+    before["tables/main.md"] = hashlib.sha256(b"the previous table\n").hexdigest()
+    calls = []
+
+    def stop_midway(*args, **kwargs):  # the last figure: every table and most figures are made by then
+        calls.append(1)
+        raise interrupt("stopped")
+
+    monkeypatch.setattr(rendering, "persistence_figure", stop_midway)
+    with pytest.raises(interrupt):
+        rendering.report(out, results[1])
+    assert calls and digests(out) == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(["figures", "tables", *rendering.RESULT_FILES.values(),
+                                                            "per_image.csv", "comparison.csv"])  # no .partial left
+
+
+def test_a_report_replaces_whole_folders_and_keeps_their_modes(results, tmp_path):
+    import os
+    import stat
+
+    out = copy_results(results, tmp_path)
+    (out / "tables" / "stale.md").write_text("a table no longer made")
+    old = os.umask(0o022)
+    try:
+        rendering.report(out, results[1])
+    finally:
+        os.umask(old)
+    assert digests(out) == digests(results[0])
+    for folder in ("tables", "figures"):
+        assert stat.S_IMODE((out / folder).stat().st_mode) == 0o755
+        assert {stat.S_IMODE(p.stat().st_mode) for p in (out / folder).iterdir()} == {0o644}
+
+
+@pytest.mark.parametrize("name, damage, what", [
+    ("metrics.json", b'{"main": {', "damaged or truncated, not valid JSON (Expecting property name enclosed in double quotes at line 1 column 11)"),
+    ("metrics.json", b'{"main": {"f1": NaN}}', "main.f1 is nan, expected a finite number"),
+    ("qualitative.json", b"", "damaged or truncated, empty"),
+    ("qualitative.json", b'{"dataset": "synthetic"}', "keys ['image_file', 'image_shape'] missing"),
+    ("runs.csv", b"", "damaged or truncated (No columns to parse from file)"),
+])
+def test_damaged_aggregate_files_are_one_line_errors(results, tmp_path, capsys, name, damage, what):
+    out = copy_results(results, tmp_path)
+    before = digests(out)
+    (out / name).write_bytes(damage)
+    with pytest.raises(SystemExit) as code:
+        run_stage(lambda: report_cli.main(["--results", str(out), "--data-dir", str(results[1]), "--quiet"]))
+    assert code.value.code == 1
+    fix = f"make it again with `python -m experiments.aggregate --out {out}` (or `dvc repro aggregate`)"
+    assert capsys.readouterr().err == f"error: {out / name}: {what}; {fix}\n"
+    before.pop(name)
+    assert {k: v for k, v in digests(out).items() if k != name} == before
+
+
+def test_dvc_keeps_the_report_folders_for_the_stage_to_replace():
+    import yaml
+
+    from tests.helpers.paths import ROOT
+
+    outs = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["outs"]
+    assert outs == [{"results/tables": {"cache": False, "persist": True}},
+                    {"results/figures": {"cache": False, "persist": True}}]

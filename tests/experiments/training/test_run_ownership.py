@@ -1,0 +1,175 @@
+"""A run folder's owner, its dataset's digest, its modes and its damaged files, end to end on tiny runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+
+import pytest
+
+from experiments import evaluate, train
+from experiments.core.cli import run_stage
+from experiments.core.prepared import read_meta
+from experiments.core.runlock import LOCK_NAME, run_lock
+from experiments.data.preparation import prepare
+from experiments.data.synthetic import SyntheticConfig
+from experiments.model.checkpoint import load_checkpoint
+from experiments.training import loop
+from tests.helpers.tiny_run import TINY, tiny_data_dir
+
+TRACKED = ("best.pt", "last.pt", "train.json", "val.csv", "log.csv")
+
+
+def argv(out, data_dir, *extra):
+    args = ["--dataset", "synthetic", "--method", "tghem", "--seed", "0", "--data-dir", str(data_dir),
+            "--out", str(out), "--quiet", *extra]
+    for item in TINY:
+        args += ["--set", item]
+    return args
+
+
+def one_line_error(main, capsys) -> str:
+    """Run a stage's main as its command line does; returns the message it printed (exit 1)."""
+    with pytest.raises(SystemExit) as code:
+        run_stage(main)
+    assert code.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    return err[len("error: "):-1]
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A copy of the tiny data folder that a test may prepare again."""
+    d = tmp_path_factory.mktemp("data") / "data"
+    shutil.copytree(tiny_data_dir(), d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data_dir):
+    """One finished tiny run, trained under umask 002 (a group-shared folder)."""
+    out = tmp_path_factory.mktemp("run") / "run"
+    old = os.umask(0o002)
+    try:
+        assert train.main(argv(out, data_dir)) == 0
+    finally:
+        os.umask(old)
+    return out
+
+
+def test_a_finished_run_leaves_no_lock_and_files_the_umask_allows(run):
+    assert not (run / LOCK_NAME).exists()
+    assert mode(run) == 0o775
+    for name in (*TRACKED, "timing.csv", "environment.json"):
+        assert mode(run / name) == 0o664, name
+
+
+def test_the_run_records_its_datasets_digest(run, data_dir):
+    digest = read_meta(data_dir / "prepared" / "synthetic")["content_digest"]
+    assert len(digest) == 64
+    assert json.loads((run / "train.json").read_text())["dataset_digest"] == digest
+    for name in ("best.pt", "last.pt"):
+        assert load_checkpoint(run / name)["run"]["dataset_digest"] == digest
+
+
+def test_a_second_train_into_an_owned_folder_fails_at_once(tmp_path, capsys):
+    out = tmp_path / "run"
+    with run_lock(out) as lock:
+        owner = json.loads(lock.read_text())
+        message = one_line_error(lambda: train.main(argv(out, tiny_data_dir())), capsys)
+        assert message == (
+            f"--out: {out} is in use by another process (pid {os.getpid()} on host {socket.gethostname()}, since "
+            f"{owner['started']}; lock file {lock}); wait for it to finish or stop it, or choose another --out"
+        )
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # the second writer wrote nothing
+        assert json.loads(lock.read_text()) == owner
+        # Evaluating a run that is being trained is refused too.
+        message = one_line_error(lambda: evaluate.main(["--run", str(out), "--data-dir", str(tiny_data_dir())]), capsys)
+        assert message == (f"--run: {out} is still being trained (pid {os.getpid()} on host {socket.gethostname()}; "
+                           f"lock file {lock}); evaluate it when the training has finished")
+
+
+def test_ctrl_c_during_training_releases_the_folder(tmp_path, monkeypatch):
+    def interrupted(self, net, iteration):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop.Trainer, "step", interrupted)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train.main(argv(out, tiny_data_dir()))
+    assert not (out / LOCK_NAME).exists()
+    # A run that fails before writing anything leaves no folder either.
+    with pytest.raises(FileNotFoundError, match="--resume"):
+        train.main(argv(tmp_path / "never", tiny_data_dir(), "--resume"))
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("name", ["best.pt", "last.pt"])
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random"])
+def test_a_damaged_checkpoint_is_one_line_and_leaves_nothing(run, tmp_path, capsys, name, damage):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    path = copy / name
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 3], "empty": b"", "random": os.urandom(4096)}[damage])
+    if name == "best.pt":
+        message = one_line_error(lambda: evaluate.main(["--run", str(copy), "--data-dir", str(tiny_data_dir())]), capsys)
+        assert not (copy / "eval").exists()
+    else:
+        message = one_line_error(lambda: train.main(argv(copy, tiny_data_dir(), "--resume")), capsys)
+        assert (copy / "log.csv").read_bytes() == (run / "log.csv").read_bytes()  # the logs are not cut back
+    assert message.startswith(f"checkpoint: {path} is damaged (")
+    assert f"delete {copy} and run its training command again" in message
+    assert "weights_only" not in message and not (copy / LOCK_NAME).exists()
+
+
+def test_a_dataset_prepared_again_from_other_files_is_refused(run, data_dir, tmp_path, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    prepared = data_dir / "prepared" / "synthetic"
+    before = read_meta(prepared)["content_digest"]
+    cfg = SyntheticConfig(num_train=3, num_val=2, num_test=2, image_size=(64, 64), count_range=(10, 20), cluster_spread=8.0)
+    prepare("synthetic", data_dir, synthetic=cfg, seed=1, quiet=True)  # other images, the same name
+    after = read_meta(prepared)["content_digest"]
+    assert after != before
+    try:
+        message = one_line_error(lambda: evaluate.main(["--run", str(copy), "--data-dir", str(data_dir)]), capsys)
+        assert message == (
+            f"--run: {copy} was trained on the prepared dataset 'synthetic' with content digest {before}, but "
+            f"{prepared} now has {after} (prepared again from other files); evaluating it there would mix two data "
+            f"sets: train the run again on this data, or prepare the data it was trained on"
+        )
+        assert not (copy / "eval").exists()
+        message = one_line_error(lambda: train.main(argv(copy, data_dir, "--resume")), capsys)
+        assert message == (
+            f"--resume: last.pt was trained on the prepared dataset 'synthetic' with content digest {before}, but it "
+            f"now has {after} (prepared again from other files); resume needs the data the run started on: prepare "
+            f"that again, or train anew in another --out"
+        )
+    finally:
+        prepare("synthetic", data_dir, synthetic=cfg, quiet=True)
+    assert read_meta(prepared)["content_digest"] == before
+
+
+def test_an_unwritable_evaluation_folder_is_named(run, tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    def deny(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", kwargs.get("dir"))
+
+    # Run as root here, chmod cannot deny a write: the system's refusal is simulated.
+    monkeypatch.setattr(tempfile, "mkdtemp", deny)
+    out = tmp_path / "shared" / "eval"
+    message = one_line_error(
+        lambda: evaluate.main(["--run", str(run), "--data-dir", str(tiny_data_dir()), "--out", str(out)]), capsys)
+    assert message == (f"{out.parent}: cannot write here (permission denied); make it writable "
+                       f"(`chmod u+w {out.parent}`, or ask its owner) or choose another output folder")
+    assert list(out.parent.iterdir()) == []
