@@ -40,7 +40,6 @@ import warnings
 
 import numba as nb
 import numpy as np
-from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
@@ -249,8 +248,8 @@ def _sparse_transport(a: np.ndarray, b: np.ndarray):
     out of ``D_a``: points sent to the diagonal; ``D_a -> D_b`` carries the number of
     matched pairs) with the same cost. So the optimal flow cost is ``W_1``.
 
-    Sparse arcs, exactly. The network simplex (POT's ``ot.emd`` on a sparse cost
-    matrix, LEMON's algorithm) solves the problem restricted to a set of arcs that
+    Sparse arcs, exactly. The network simplex (POT's sparse ``emd_c_sparse``, the engine
+    of ``ot.emd`` on a sparse cost matrix, warm-started from the previous round's duals) solves the problem restricted to a set of arcs that
     always holds every diagonal arc (so it is feasible: everything to the diagonal)
     and starts from the nearest neighbours of every point (:func:`_initial_arcs`). Its
     duals ``u`` (points of ``a``, ``D_a``) and ``v`` (points of ``b``, ``D_b``) satisfy
