@@ -20,6 +20,8 @@ Writes into the run folder (rank 0 only):
 * ``timing.csv`` (seconds per step) and ``environment.json`` (wall and step time, it/s, this
   invocation's start, host, platform, torch threads, git commit, and the sha256 of the
   ``train.json`` it belongs to): what varies between runs; no DVC hash covers them.
+* ``.run.lock`` while the run is being written (:mod:`experiments.core.runlock`): a second
+  process aiming at the folder fails at once; gone when training ends.
 """
 
 from __future__ import annotations
