@@ -175,13 +175,14 @@ def _reuse_extracted(spec: DatasetSpec, extracted: Path, quiet: bool) -> tuple[A
         else:
             got = _verify(spec, root, None, quiet=True)
             marker = extracted / VERIFIED_MARKER
-            recorded = json.loads(marker.read_text()).get("content_digest") if marker.is_file() else got.digest
+            recorded = json.loads(marker.read_text()) if marker.is_file() else {"content_digest": got.digest}
+            recorded = recorded.get("content_digest") if isinstance(recorded, dict) else None
             if recorded == got.digest:
                 _log(f"{spec.name}: using {root}", quiet)
                 if not got.verified:
                     _log(f"{spec.name}: content digest {got.digest} (recorded, not checked: none known)", quiet)
                 return got, ""
-            problem = f"its content digest {got.digest} differs from the {recorded} verified when it was written"
+            problem = f"its content digest {got.digest} differs from the {recorded} recorded when it was written"
     except ValueError as err:
         problem = str(err)
     shutil.rmtree(extracted)

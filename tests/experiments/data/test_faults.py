@@ -338,3 +338,19 @@ def test_a_raw_archive_failing_its_sha256_is_replaced_from_the_mirror(tmp_path, 
     assert meta["content_digest_verified"]
     assert (raw / "cells.zip").read_bytes() == (mirror / "cells.zip").read_bytes()
     assert f"tiny_cells: removed {raw / 'cells.zip'}: sha256" in capsys.readouterr().err
+
+
+def test_a_changed_extracted_of_a_set_without_a_recorded_digest_is_noticed(tmp_path, make_shanghaitech, capsys,
+                                                                          monkeypatch):
+    monkeypatch.delenv("TGHEM_DATA_MIRROR", raising=False)
+    make_shanghaitech(tmp_path / "m", "B", w=40, h=30)
+    d = tmp_path / "D"
+    _, first = prep.prepare("shanghaitech_b", d, mirror=tmp_path / "m", quiet=True)
+    extracted = d / "raw" / "shanghaitech_b" / "extracted"
+    image = extracted / "part_B" / "test_data" / "images" / "IMG_1.jpg"
+    image.write_bytes(image.read_bytes()[:-1] + b"\0")  # still decodes; only the digest can tell
+    _, again = prep.prepare("shanghaitech_b", d, mirror=tmp_path / "m", quiet=True)
+    assert again["content_digest"] == first["content_digest"]
+    err = capsys.readouterr().err
+    assert f"removed the damaged copy {extracted} (its content digest" in err
+    assert f"differs from the {first['content_digest']} recorded when it was written" in err
