@@ -139,17 +139,32 @@ def parallel_map(
         futures = [pool.submit(_run_lane, (function, [items[i] for i in group])) for group in groups]
         for index in inline:
             ordered[index] = function(items[index])
+    except BrokenProcessPool as error:
+        return _recompute_here(function, items, pool_size, error, stacklevel=3)
+    return _collect(function, items, groups, futures, pool_size, ordered)
+
+
+def _recompute_here(function: Callable[[T], R], items: Sequence[T], pool_size: int, error: BaseException,
+                    stacklevel: int) -> List[R]:
+    """A worker died: drop its pool, warn (at the public caller's line), and compute every item in this process."""
+    _POOLS.pop(pool_size, None)
+    warnings.warn(
+        f"tghem: a topology worker process died ({error}); computing this batch in the main process",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )
+    return [function(item) for item in items]
+
+
+def _collect(function: Callable[[T], R], items: Sequence[T], groups: List[List[int]], futures: list, pool_size: int,
+             ordered: List[R]) -> List[R]:
+    """Fill ``ordered`` with the workers' results of ``groups`` (or recompute everything if one died)."""
+    try:
         for group, future in zip(groups, futures):
             for index, result in zip(group, future.result()):
                 ordered[index] = result
     except BrokenProcessPool as error:
-        _POOLS.pop(pool_size, None)
-        warnings.warn(
-            f"tghem: a topology worker process died ({error}); computing this batch in the main process",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return [function(item) for item in items]
+        return _recompute_here(function, items, pool_size, error, stacklevel=4)
     return ordered
 
 
@@ -166,19 +181,7 @@ class PendingMap:
         if not self._futures:
             return [function(item) for item in items]
         ordered: List[R] = [None] * len(items)  # type: ignore[list-item]
-        try:
-            for group, future in zip(self._groups, self._futures):
-                for index, result in zip(group, future.result()):
-                    ordered[index] = result
-        except BrokenProcessPool as error:
-            _POOLS.pop(self._pool_size, None)
-            warnings.warn(
-                f"tghem: a topology worker process died ({error}); computing this batch in the main process",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return [function(item) for item in items]
-        return ordered
+        return _collect(function, items, self._groups, self._futures, self._pool_size, ordered)
 
 
 def submit_map(
