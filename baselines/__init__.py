@@ -4,8 +4,11 @@
 - :class:`SoftDiceCLDiceLoss`: soft Dice + clDice (topology-preserving skeleton loss).
 - :class:`DiceBCELoss`: Dice + BCE over all pixels (no hard mining).
 - OHEM: :class:`tghem.SegmentationLoss` itself, re-exported here as :data:`OHEMLoss`.
+- Controls for TG-HEM (:mod:`baselines.controls`): :class:`ShuffledTGHEM` (TG-HEM's weights,
+  permuted within the batch) and :class:`CountWeightedOHEM` (weights from the count error).
 """
 from baselines.cldice import SoftDiceCLDiceLoss, soft_dice_cldice_loss, soft_skeleton
+from baselines.controls import CountWeightedOHEM, ShuffledTGHEM, count_errors, count_weighted_ohem_loss, crop_counts
 from baselines.dice_bce import DiceBCELoss
 from baselines.focal import FocalLoss, focal_loss
 from tghem.ohem import SegmentationLoss as OHEMLoss
@@ -15,6 +18,11 @@ __all__ = [
     "SoftDiceCLDiceLoss",
     "DiceBCELoss",
     "OHEMLoss",
+    "ShuffledTGHEM",
+    "CountWeightedOHEM",
+    "count_errors",
+    "crop_counts",
+    "count_weighted_ohem_loss",
     "focal_loss",
     "soft_dice_cldice_loss",
     "soft_skeleton",

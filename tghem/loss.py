@@ -51,9 +51,13 @@ class TGHEM(PixelLoss):
             same :math:`D`.
         topo_workers: processes for the per-crop topology, ``'auto'`` (default),
             ``0``/``1`` (in process) or an int; see :class:`~tghem.TopoGuide`.
+        top_dimension: ``False`` (default): the reference code's persistence diagrams
+            (gudhi's defaults: a crop whose points have no pair within ``epsilon``
+            has empty diagrams); ``True``: the diagrams of the definition. See
+            :class:`~tghem.TopoGuide`.
         topo_guide: a configured :class:`~tghem.TopoGuide` to use instead of the
             one built from ``topo_epsilon``, ``topo_reduction``, ``centroid_mode``,
-            ``backend`` and ``topo_workers`` (which are then ignored).
+            ``backend``, ``topo_workers`` and ``top_dimension`` (which are then ignored).
 
     Shape:
         - pred_logits: (B, 1, H, W), floating raw logits.
@@ -91,6 +95,7 @@ class TGHEM(PixelLoss):
         reduction: str = "mean",
         backend: str = "fast",
         topo_workers: Workers = "auto",
+        top_dimension: bool = False,
         topo_guide: Optional[TopoGuide] = None,
     ) -> None:
         super().__init__(ignore_index, reduction)
@@ -106,7 +111,7 @@ class TGHEM(PixelLoss):
         self.segmentation = SegmentationLoss(ohem_thresh, ohem_min_kept, ignore_index, dice_weight, bce_weight, "none")
         if topo_guide is None:
             topo_guide = TopoGuide(epsilon=topo_epsilon, reduction=topo_reduction, centroid_mode=centroid_mode,
-                                   backend=backend, workers=topo_workers)
+                                   backend=backend, top_dimension=top_dimension, workers=topo_workers)
         elif not isinstance(topo_guide, TopoGuide):
             raise TypeError(f"topo_guide must be a TopoGuide or None, got {type(topo_guide).__name__}")
         self.topo = topo_guide
@@ -125,10 +130,18 @@ class TGHEM(PixelLoss):
         with torch.no_grad():
             discrepancy = torch.from_numpy(pending.result())
             discrepancy = discrepancy.to(device=per_crop.device, dtype=per_crop.dtype)
-            weights = 1.0 + self.lambda_pers * discrepancy
+            weights = self.crop_weights(discrepancy)
         self.last_weights = weights
         self.last_discrepancy = discrepancy
         return self.reduce(weights * per_crop)
+
+    def crop_weights(self, discrepancy: torch.Tensor) -> torch.Tensor:
+        r"""The (B,) crop weights :math:`w_b = 1 + \lambda D_b` of a batch's (B,) discrepancies.
+
+        The one place the weights are formed, so that a control (``baselines.ShuffledTGHEM``)
+        can change how they reach the crops and nothing else.
+        """
+        return 1.0 + self.lambda_pers * discrepancy
 
     def extra_repr(self) -> str:
         return f"lambda_pers={self.lambda_pers}, reduction={self.reduction!r}, topo={self.topo!r}"

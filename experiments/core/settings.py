@@ -102,6 +102,7 @@ SCHEMA: dict[str, Param] = {
     "tghem.topo_backend": Param(
         "str", "TopoGuide backend: fast, ripser (giotto-ph) or gudhi (reference), same D; null: TopoGuide's default", choices=("fast", "ripser", "gudhi"), nullable=True
     ),
+    "tghem.top_dimension": Param("bool", "false: the reference code's diagrams (gudhi's defaults, empty for points with no pair within epsilon); true: the definition's"),
     "tghem.topo_workers": Param(
         "int", "processes for the per-crop topology (0/1: in process); null: 'auto', usable cores per local rank", low=0, nullable=True
     ),
@@ -116,6 +117,8 @@ SCHEMA: dict[str, Param] = {
     "cldice.smooth": Param("float", "smoothing", low=0, low_open=True),
     "dice_bce.dice_weight": Param("float", "Dice weight", low=0),
     "dice_bce.bce_weight": Param("float", "BCE weight (all pixels)", low=0),
+    "tghem_count.lambda_count": Param("float", "control tghem_count: w_k = 1 + lambda_count * |n_pred,k - n_gt,k|", low=0),
+    "tghem_count.centroid_mode": Param("str", "control tghem_count: predicted points, as TopoGuide's", choices=("contour", "component")),
     "eval.match_radius": Param("float", "detection match radius (pixels); null: the dataset's", low=0, low_open=True, nullable=True),
     "eval.mean_f1_max_radius": Param("int", "R of the mean F1 over r = 1..R; null: the match radius", low=1, nullable=True),
     "eval.tile_size": Param("int", "inference tile side; null: train.crop_size", low=16, multiple_of=16, nullable=True),

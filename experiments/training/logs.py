@@ -1,6 +1,6 @@
 """The files a training run appends to: per-iteration and per-validation CSV logs.
 
-``log.csv`` and ``val.csv`` hold only values that the settings and the seed determine (losses,
+``log.csv``, ``crops.csv`` and ``val.csv`` hold only values that the settings and the seed determine (losses,
 weights, learning rate, validation metrics), so DVC hashes them the same for two runs of the
 same settings; the step times go to ``timing.csv``, which no DVC hash covers.
 """
@@ -14,8 +14,10 @@ from pathlib import Path
 
 from ..core.fsutil import atomic_write_text
 
-LOG_FIELDS = ("iteration", "loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean", "lr")
+LOG_FIELDS = ("iteration", "loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean", "count_error_mean", "lr")
 """Columns of ``log.csv``: one row per iteration."""
+CROP_FIELDS = ("iteration", "crop", "n_gt", "n_pred", "discrepancy", "weight")
+"""Columns of ``crops.csv``: one row per crop of every iteration (all ranks' crops, rank by rank)."""
 VAL_FIELDS = ("iteration", "f1", "precision", "recall", "f1_mean", "mae", "rmse", "n_images")
 """Columns of ``val.csv``: one row per validation."""
 TIMING_FIELDS = ("iteration", "seconds")

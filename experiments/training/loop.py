@@ -12,7 +12,7 @@ runs exact without replaying any generator.
 
 Writes into the run folder (rank 0 only):
 
-* ``log.csv``, ``val.csv`` (:mod:`experiments.training.logs`), ``last.pt`` (atomically, every
+* ``log.csv``, ``crops.csv``, ``val.csv`` (:mod:`experiments.training.logs`), ``last.pt`` (atomically, every
   ``train.checkpoint_every`` iterations and at the end) and ``best.pt``
   (:mod:`experiments.model.checkpoint`), ``train.json`` (the run's summary, settings and
   package versions): the outputs DVC tracks. None depends on the clock, the machine or the git
@@ -56,7 +56,7 @@ from ..evaluation.metrics import summarize
 from ..model.checkpoint import CHECKPOINT_FORMAT, build_model, load_checkpoint, save_checkpoint
 from . import distributed
 from .crops import CropSampler
-from .logs import LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS, CsvLog
+from .logs import CROP_FIELDS, LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS, CsvLog
 from .methods import METHODS, build_method
 
 RESUME_IDENTITY = ("dataset", "method", "seed", "world_size")
@@ -188,8 +188,8 @@ class Trainer:
                 "best": self.best, "run": self.run_info}
 
     # ----------------------------------------------------------------- one step, one validation
-    def step(self, net: torch.nn.Module, iteration: int) -> tuple[dict, float]:
-        """One optimiser step on the batch of ``iteration``; returns the logged values and the lr used."""
+    def step(self, net: torch.nn.Module, iteration: int) -> tuple[dict, list[dict], float]:
+        """One optimiser step on the batch of ``iteration``: the logged values, the crops' rows (rank 0), the lr used."""
         ctx = self.ctx
         batch = self.sampler.batch_at(self.train_samples, iteration, ctx.rank, ctx.world_size)
         image, mask, dots = (x.to(ctx.device, non_blocking=True) for x in batch.tensors())
@@ -203,7 +203,9 @@ class Trainer:
         self.scaler.update()
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
-        return distributed.reduce_stats(ctx, self.criterion.last_stats, max_keys=("weight_max",)), lr
+        rows = [row for part in distributed.gather_objects(ctx, self.criterion.last_crops) for row in part]
+        stats = distributed.reduce_stats(ctx, self.criterion.last_stats, max_keys=("weight_max",))
+        return stats, rows, lr
 
     def validate(self, net: torch.nn.Module) -> dict:
         """Detection metrics on the val split, each rank taking every world_size-th image."""
@@ -237,6 +239,7 @@ class Trainer:
             out.mkdir(parents=True, exist_ok=True)
             logs = {"log": CsvLog(out / "log.csv", LOG_FIELDS, self.start),
                     "val": CsvLog(out / "val.csv", VAL_FIELDS, self.start),
+                    "crops": CsvLog(out / "crops.csv", CROP_FIELDS, self.start),
                     "timing": CsvLog(out / "timing.csv", TIMING_FIELDS, self.start)}
         train_seconds = sum(float(r["seconds"]) for r in logs["timing"].kept) if logs else 0.0
         bar = tqdm(total=total, initial=self.start, desc=f"{job.method} s{job.seed}", unit="it", dynamic_ncols=True,
@@ -246,12 +249,14 @@ class Trainer:
         try:
             for it in range(self.start, stop):
                 step_start = time.perf_counter()
-                stats, lr = self.step(net, it)
+                stats, crops, lr = self.step(net, it)
                 seconds = time.perf_counter() - step_start
                 train_seconds += seconds
                 done = it + 1
                 if ctx.is_main:
                     logs["log"].write({"iteration": done, **stats, "lr": lr})
+                    for k, crop in enumerate(crops):
+                        logs["crops"].write({"iteration": done, "crop": k, **crop})
                     logs["timing"].write({"iteration": done, "seconds": seconds})
                     bar.set_postfix(loss=f"{stats['loss']:.4f}", w=f"{stats['weight_mean']:.3f}", refresh=False)
                     bar.update(1)

@@ -7,10 +7,14 @@
 ``focal``      :class:`baselines.FocalLoss`
 ``cldice``     :class:`baselines.SoftDiceCLDiceLoss`
 ``dice_bce``   :class:`baselines.DiceBCELoss` (Dice + BCE over all pixels, no mining)
+``tghem_shuffled``  control: :class:`baselines.ShuffledTGHEM`, TG-HEM's weights (same ``tghem``
+               settings) permuted at random among the batch's crops
+``tghem_count``  control: :class:`baselines.CountWeightedOHEM`, ``w_k = 1 + lambda_count *
+               |n_pred,k - n_gt,k|`` over the same pixel term
 =============  ============================================================================
 
 Each is built from the settings sections it declares (:attr:`Method.sections`): its own
-(``focal.*``...), and for ``tghem`` also ``ohem.*``, the OHEM pixel term that TG-HEM weights per
+(``focal.*``...), and for the TG-HEM family also ``ohem.*``, the OHEM pixel term that TG-HEM weights per
 crop and that the ``ohem`` baseline uses alone, so the two can never disagree. The loss is
 wrapped in a :class:`MethodLoss`, called ``(logits, gt_mask, gt_dots)`` like every loss of the
 project, which also records the logging statistics of its last call.
@@ -25,7 +29,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from baselines import DiceBCELoss, FocalLoss, SoftDiceCLDiceLoss
+from baselines import CountWeightedOHEM, DiceBCELoss, FocalLoss, ShuffledTGHEM, SoftDiceCLDiceLoss, crop_counts
 from tghem import TGHEM, SegmentationLoss, TopoGuide
 
 from .crops import IGNORE_INDEX
@@ -37,20 +41,38 @@ def _pixel_term(cfg: dict) -> tuple[float, int, float, float]:
     return p["thresh"], p["min_kept"], p["dice_weight"], p["bce_weight"]
 
 
-def _tghem(cfg: dict) -> nn.Module:
+def _tghem_kwargs(cfg: dict) -> dict:
     # reduction='none' returns the weighted per-crop losses w_k * L_k; MethodLoss averages them
     # (exactly the 'mean' reduction) and divides by w_k to log the unweighted pixel term.
     t = cfg["tghem"]
     thresh, min_kept, dice_weight, bce_weight = _pixel_term(cfg)
-    guide_kwargs = dict(epsilon=t["topo_epsilon"], reduction=t["topo_reduction"], centroid_mode=t["centroid_mode"])
+    guide_kwargs = dict(epsilon=t["topo_epsilon"], reduction=t["topo_reduction"], centroid_mode=t["centroid_mode"],
+                        top_dimension=t["top_dimension"])
     if t["topo_backend"] is not None:
         guide_kwargs["backend"] = t["topo_backend"]
     if t["topo_workers"] is not None:  # results never depend on it, only the speed
         guide_kwargs["workers"] = t["topo_workers"]
     # The guide is built here, without a backend unless one is configured, so that the run gets
     # TopoGuide's own default backend.
-    return TGHEM(lambda_pers=t["lambda_pers"], ohem_thresh=thresh, ohem_min_kept=min_kept, ignore_index=IGNORE_INDEX,
-                 dice_weight=dice_weight, bce_weight=bce_weight, reduction="none", topo_guide=TopoGuide(**guide_kwargs))
+    return dict(lambda_pers=t["lambda_pers"], ohem_thresh=thresh, ohem_min_kept=min_kept, ignore_index=IGNORE_INDEX,
+                dice_weight=dice_weight, bce_weight=bce_weight, reduction="none", topo_guide=TopoGuide(**guide_kwargs))
+
+
+def _tghem(cfg: dict) -> nn.Module:
+    return TGHEM(**_tghem_kwargs(cfg))
+
+
+def _tghem_shuffled(cfg: dict) -> nn.Module:
+    # torch's global generator draws the permutations: seeded by the run's seed, saved in last.pt.
+    return ShuffledTGHEM(**_tghem_kwargs(cfg))
+
+
+def _tghem_count(cfg: dict) -> nn.Module:
+    c = cfg["tghem_count"]
+    thresh, min_kept, dice_weight, bce_weight = _pixel_term(cfg)
+    return CountWeightedOHEM(lambda_count=c["lambda_count"], ohem_thresh=thresh, ohem_min_kept=min_kept,
+                             centroid_mode=c["centroid_mode"], ignore_index=IGNORE_INDEX, dice_weight=dice_weight,
+                             bce_weight=bce_weight, reduction="none")
 
 
 def _ohem(cfg: dict) -> nn.Module:
@@ -91,21 +113,30 @@ METHODS: dict[str, Method] = {
     "focal": Method(("focal",), _focal),
     "cldice": Method(("cldice",), _cldice),
     "dice_bce": Method(("dice_bce",), _dice_bce),
+    "tghem_shuffled": Method(("tghem", PIXEL_TERM), _tghem_shuffled),
+    "tghem_count": Method(("tghem_count", PIXEL_TERM), _tghem_count),
 }
 """Method name -> the sections of its settings and its loss builder."""
+
+
+CROP_CENTROID_MODE = "contour"
+"""How the logged per-crop predicted count is taken (TG-HEM's reference points), for every method."""
 
 
 class MethodLoss(nn.Module):
     """A method's loss, called ``(logits, gt_mask, gt_dots)`` -> scalar, with logging statistics.
 
     After each call :attr:`last_stats` holds floats ``loss``, ``seg_loss`` (the pixel term
-    without topological weights), ``weight_mean``, ``weight_max`` and ``discrepancy_mean``
-    (NaN for methods without a topological term, whose weights are all 1).
+    without crop weights), ``weight_mean``, ``weight_max``, ``discrepancy_mean`` (NaN for
+    methods without a topological term, whose weights are all 1; for ``tghem_count`` the mean
+    count error, its "discrepancy") and ``count_error_mean``; :attr:`last_crops` one dict per
+    crop: ``n_gt``, ``n_pred`` (points of the prediction binarised at 0.5, as TG-HEM takes
+    them), ``discrepancy`` and ``weight``, the values that tell what TG-HEM reweights.
 
     Args:
         name: registry name.
-        criterion: the underlying loss module (for ``tghem``, a :class:`tghem.TGHEM` with
-            ``reduction='none'``, whose ``last_weights`` and ``last_discrepancy`` are read).
+        criterion: the underlying loss module; a crop-weighting one (TG-HEM and its controls,
+            built with ``reduction='none'``) exposes ``last_weights`` and ``last_discrepancy``.
     """
 
     def __init__(self, name: str, criterion: nn.Module) -> None:
@@ -113,12 +144,24 @@ class MethodLoss(nn.Module):
         self.name = name
         self.criterion = criterion
         self.last_stats: dict[str, float] = {}
+        self.last_crops: list[dict] = []
+
+    @property
+    def weights_crops(self) -> bool:
+        """Whether the criterion weights crops (returns per-crop losses and ``last_weights``)."""
+        return hasattr(self.criterion, "last_weights")
 
     def forward(self, logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
         # Losses run in float32 whatever the autocast dtype of the network.
-        out = self.criterion(logits.float(), gt_mask, gt_dots)
-        if isinstance(self.criterion, TGHEM):
+        logits = logits.float()
+        out = self.criterion(logits, gt_mask, gt_dots)
+        with torch.no_grad():
+            pred_binary = (torch.sigmoid(logits[:, 0]) >= 0.5) & (gt_mask != IGNORE_INDEX)
+            n_pred, n_gt = crop_counts(pred_binary, gt_dots, CROP_CENTROID_MODE)
+            errors = (n_pred - n_gt).abs().to(torch.float64)
+        if self.weights_crops:
             weights = self.criterion.last_weights
+            discrepancy = self.criterion.last_discrepancy
             loss = out.mean()
             with torch.no_grad():
                 self.last_stats = {
@@ -126,12 +169,21 @@ class MethodLoss(nn.Module):
                     "seg_loss": (out.detach() / weights).mean().item(),
                     "weight_mean": weights.mean().item(),
                     "weight_max": weights.max().item(),
-                    "discrepancy_mean": self.criterion.last_discrepancy.mean().item(),
+                    "discrepancy_mean": discrepancy.mean().item(),
+                    "count_error_mean": errors.mean().item(),
                 }
-            return loss
-        value = out.item()
-        self.last_stats = {"loss": value, "seg_loss": value, "weight_mean": 1.0, "weight_max": 1.0, "discrepancy_mean": math.nan}
-        return out
+            crop_d, crop_w = discrepancy.double().cpu().tolist(), weights.double().cpu().tolist()
+        else:
+            loss = out
+            value = out.item()
+            self.last_stats = {"loss": value, "seg_loss": value, "weight_mean": 1.0, "weight_max": 1.0,
+                               "discrepancy_mean": math.nan, "count_error_mean": errors.mean().item()}
+            crop_d, crop_w = [math.nan] * len(n_gt), [1.0] * len(n_gt)
+        self.last_crops = [
+            {"n_gt": g, "n_pred": p, "discrepancy": d, "weight": w}
+            for g, p, d, w in zip(n_gt.tolist(), n_pred.tolist(), crop_d, crop_w)
+        ]
+        return loss
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"

@@ -5,6 +5,11 @@ filtration is enumerated explicitly, persistence comes from the textbook column
 reduction of the boundary matrix over Z/2, and the Wasserstein distance from an
 assignment problem on the diagram points augmented with their diagonal projections.
 Cubic cost: meant for a few dozen points.
+
+``top_dimension=False`` follows the rule gudhi documents for ``compute_persistence()`` with its
+defaults (``persistence_dim_max=False``): the homology of the complex's own top dimension is not
+computed. The complex built here has dimension 2 when it holds a triangle, 1 when it holds only
+edges, 0 when only vertices.
 """
 from itertools import combinations
 
@@ -12,7 +17,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 
-def rips_persistence(points, epsilon):
+def rips_persistence(points, epsilon, top_dimension=True):
     """H0 and H1 diagrams (births, deaths; infinite deaths set to epsilon)."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     n = len(points)
@@ -47,6 +52,11 @@ def rips_persistence(points, epsilon):
         dim = len(simplex) - 1
         if k not in paired and dim in bars:
             bars[dim].append((value, epsilon))
+    if not top_dimension:
+        complex_dim = 2 if triangles else 1 if edges else 0
+        for d in (0, 1):
+            if d >= complex_dim:
+                bars[d] = []
     return tuple(np.array(bars[d], dtype=np.float64).reshape(-1, 2) for d in (0, 1))
 
 
@@ -70,9 +80,9 @@ def wasserstein1(a, b):
     return float(cost[rows, cols].sum())
 
 
-def discrepancy(gt_points, pred_points, epsilon, reduction="sum"):
-    gt0, gt1 = rips_persistence(gt_points, epsilon)
-    pr0, pr1 = rips_persistence(pred_points, epsilon)
+def discrepancy(gt_points, pred_points, epsilon, reduction="sum", top_dimension=True):
+    gt0, gt1 = rips_persistence(gt_points, epsilon, top_dimension)
+    pr0, pr1 = rips_persistence(pred_points, epsilon, top_dimension)
     h1 = wasserstein1(pr1, gt1)
     if reduction == "H1":
         return h1

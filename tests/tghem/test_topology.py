@@ -83,14 +83,40 @@ def test_wasserstein_closed_forms():
     assert diagram_distance([[1, 5]], [[2, 7]]) == pytest.approx(np.sqrt(5.0), rel=1e-12)
 
 
+@pytest.mark.parametrize("top_dimension", [False, True])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_discrepancy_matches_independent_reference(seed):
+def test_discrepancy_matches_independent_reference(seed, top_dimension):
     sets = list(_point_sets(seed))
     for reduction in ("sum", "mean", "H1"):
-        guide = TopoGuide(epsilon=50.0, reduction=reduction)
+        guide = TopoGuide(epsilon=50.0, reduction=reduction, top_dimension=top_dimension)
         for a, b in zip(sets[::2], sets[1::2]):
-            expected = ref.discrepancy(a, b, 50.0, reduction)
+            expected = ref.discrepancy(a, b, 50.0, reduction, top_dimension)
             assert guide.points_discrepancy(a, b) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_default_is_the_reference_codes_diagrams():
+    """Default: what the authors' gudhi call computes; the definition's diagrams are an option."""
+    empty, one = np.zeros((0, 2)), np.array([[5.0, 5.0]])
+    assert TopoGuide().top_dimension is False
+    # One GT dot, no prediction: a 0-dimensional complex, whose H0 gudhi's defaults skip.
+    assert TopoGuide(epsilon=50.0).points_discrepancy(one, empty) == 0.0
+    assert TopoGuide(epsilon=50.0, top_dimension=True).points_discrepancy(one, empty) == pytest.approx(35.35533905932738)
+    # Isolated points (no pair within epsilon) are invisible to the reference as well.
+    far = np.array([[0.0, 0.0], [200.0, 0.0], [0.0, 200.0]])
+    assert TopoGuide(epsilon=50.0).points_discrepancy(far, empty) == 0.0
+    # Dense sets (triangles present): both give the same D.
+    rng = np.random.default_rng(3)
+    dense_a, dense_b = rng.uniform(0, 40, (15, 2)), rng.uniform(0, 40, (12, 2))
+    assert TopoGuide().points_discrepancy(dense_a, dense_b) == TopoGuide(top_dimension=True).points_discrepancy(dense_a, dense_b)
+
+
+def test_tghem_passes_top_dimension_to_its_guide():
+    from tghem import TGHEM
+
+    assert TGHEM().topo.top_dimension is False
+    assert TGHEM(top_dimension=True).topo.top_dimension is True
+    with pytest.raises(TypeError, match="top_dimension must be a bool, got str"):
+        TGHEM(top_dimension="yes")
 
 
 def test_diagrams_match_independent_reference():
@@ -122,7 +148,7 @@ def test_invariants():
 
 
 def test_edge_cases():
-    guide = TopoGuide(epsilon=50.0)
+    guide = TopoGuide(epsilon=50.0, top_dimension=True)
     empty = np.zeros((0, 2))
     assert guide.points_discrepancy(empty, empty) == 0.0
     one = np.array([[5.0, 5.0]])
@@ -134,9 +160,9 @@ def test_edge_cases():
         assert guide.points_discrepancy(empty, pts) == pytest.approx((50 + 20 * (k - 1)) / SQRT2, rel=1e-12)
     # collinear points have no H1
     line = np.stack([np.arange(8) * 6.0, np.zeros(8)], axis=1)
-    assert TopoGuide(reduction="H1").points_discrepancy(line, empty) == 0.0
+    assert TopoGuide(reduction="H1", top_dimension=True).points_discrepancy(line, empty) == 0.0
     # 'mean' halves 'sum'
-    assert TopoGuide(reduction="mean").points_discrepancy(one, empty) == pytest.approx(25 / SQRT2, rel=1e-12)
+    assert TopoGuide(reduction="mean", top_dimension=True).points_discrepancy(one, empty) == pytest.approx(25 / SQRT2, rel=1e-12)
 
 
 def test_dot_points_are_nonzero_pixels_in_xy():
@@ -170,10 +196,12 @@ def test_crop_call_and_batch():
     pred = np.zeros((2, 64, 64), bool)
     pred[0, 8:13, 8:13] = True
     pred[1, 38:43, 38:43] = True
-    guide = TopoGuide()
+    guide = TopoGuide(top_dimension=True)
     d = guide.discrepancies(torch.tensor(gt), torch.tensor(pred))
     assert d.shape == (2,) and d.dtype == np.float64
     np.testing.assert_allclose(d, [20 / SQRT2, 0.0], rtol=1e-12)
+    # The reference's diagrams: one predicted point has an empty H0, both GT bars go to the diagonal.
+    np.testing.assert_allclose(TopoGuide().discrepancies(gt, pred), [70 / SQRT2, 0.0], rtol=1e-12)
     assert guide(gt[0], pred[0]) == d[0]
     # translating a crop's content leaves D unchanged
     assert guide(np.roll(gt[0], (7, 5), axis=(0, 1)), np.roll(pred[0], (7, 5), axis=(0, 1))) == pytest.approx(d[0])
@@ -199,9 +227,12 @@ _pixel_sets = st.integers(0, 10).flatmap(
 @settings(max_examples=60, deadline=None)
 @given(gt=_pixel_sets, pred=_pixel_sets, shift=st.tuples(st.integers(-50, 50), st.integers(-50, 50)))
 def test_property_matches_reference_and_is_translation_invariant(gt, pred, shift):
+    for top_dimension in (False, True):
+        guide = TopoGuide(epsilon=50.0, top_dimension=top_dimension)
+        d = guide.points_discrepancy(gt, pred)
+        assert d == pytest.approx(ref.discrepancy(gt, pred, 50.0, top_dimension=top_dimension), rel=1e-9, abs=1e-9)
     guide = TopoGuide(epsilon=50.0)
     d = guide.points_discrepancy(gt, pred)
-    assert d == pytest.approx(ref.discrepancy(gt, pred, 50.0), rel=1e-9, abs=1e-9)
     assert guide.points_discrepancy(gt + shift, pred + shift) == pytest.approx(d, rel=1e-9, abs=1e-9)
     assert guide.points_discrepancy(pred, gt) == pytest.approx(d, rel=1e-9, abs=1e-9)
 

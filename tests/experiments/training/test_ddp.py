@@ -64,7 +64,7 @@ def test_gathered_validation_equals_single_process_evaluation(ddp_run, tmp_path)
     # be the F1 of last.pt evaluated on the whole val split by one process.
     out, _ = ddp_run
     m, _ = evaluate_run(out, tiny_data_dir(), "val", tmp_path / "val", checkpoint="last",
-                        overrides=["eval.batch_size=4"])
+                        overrides=["eval.batch_size=4", "eval.amp=none"])  # as the run validated (DDP_SETTINGS)
     last_val = read_csv(out / "val.csv")[-1]
     assert int(last_val["iteration"]) == 6 and int(last_val["n_images"]) == 2 == m["n_images"]
     assert m["f1"] == pytest.approx(float(last_val["f1"]), abs=1e-12)

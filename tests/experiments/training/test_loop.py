@@ -1,5 +1,6 @@
 """Training end to end on a tiny synthetic set: outputs, determinism to the byte, exact resume, CLI errors."""
 
+import numpy as np
 import csv
 import hashlib
 import json
@@ -55,7 +56,8 @@ def runs(tmp_path_factory):
 def test_outputs_of_a_run(runs):
     out = runs["full"]
     log = read_csv(out / "log.csv")
-    assert list(log[0]) == ["iteration", "loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean", "lr"]
+    assert list(log[0]) == ["iteration", "loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean",
+                            "count_error_mean", "lr"]
     assert [int(r["iteration"]) for r in log] == [1, 2, 3, 4, 5, 6]
     for r in log:
         loss, seg, w_mean, w_max, d = (float(r[k]) for k in ("loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean"))
@@ -218,3 +220,21 @@ def test_error_exit_status_from_the_command_line(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 1 and out.stderr.startswith("error: --run:") and "best.pt does not exist" in out.stderr
+
+
+def test_crops_log_has_every_crop_of_every_iteration(runs):
+    out = runs["full"]
+    crops = read_csv(out / "crops.csv")
+    log = read_csv(out / "log.csv")
+    assert list(crops[0]) == ["iteration", "crop", "n_gt", "n_pred", "discrepancy", "weight"]
+    per_iteration = {}
+    for row in crops:
+        per_iteration.setdefault(int(row["iteration"]), []).append(row)
+    assert sorted(per_iteration) == [1, 2, 3, 4, 5, 6]
+    for r in log:
+        rows = per_iteration[int(r["iteration"])]
+        weights = [float(c["weight"]) for c in rows]
+        errors = [abs(int(c["n_pred"]) - int(c["n_gt"])) for c in rows]
+        assert np.mean(weights) == pytest.approx(float(r["weight_mean"]), rel=1e-6)
+        assert np.mean(errors) == pytest.approx(float(r["count_error_mean"]))
+        assert weights == pytest.approx([1 + 0.5 * float(c["discrepancy"]) for c in rows], rel=1e-6)

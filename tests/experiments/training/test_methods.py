@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines import DiceBCELoss, FocalLoss, SoftDiceCLDiceLoss
+from baselines import CountWeightedOHEM, ShuffledTGHEM, DiceBCELoss, FocalLoss, SoftDiceCLDiceLoss
 from experiments.core.settings import load_params
 from experiments.training.crops import IGNORE_INDEX, CropSampler
 from experiments.training.methods import METHODS, PIXEL_TERM, MethodLoss, build_method
@@ -25,10 +25,10 @@ def batch():
 
 
 def test_registry_names_and_types():
-    assert list(METHODS) == ["tghem", "ohem", "focal", "cldice", "dice_bce"]
+    assert list(METHODS) == ["tghem", "ohem", "focal", "cldice", "dice_bce", "tghem_shuffled", "tghem_count"]
     cfg = load_params()
     kinds = {"tghem": TGHEM, "ohem": SegmentationLoss, "focal": FocalLoss, "cldice": SoftDiceCLDiceLoss,
-             "dice_bce": DiceBCELoss}
+             "dice_bce": DiceBCELoss, "tghem_shuffled": ShuffledTGHEM, "tghem_count": CountWeightedOHEM}
     for name, kind in kinds.items():
         loss = build_method(name, cfg)
         assert isinstance(loss, MethodLoss) and type(loss.criterion) is kind
@@ -75,8 +75,11 @@ def test_every_method_is_called_with_logits_mask_dots(name, batch):
     assert grad.abs().sum() > 0
     stats = loss.last_stats
     assert stats["loss"] == pytest.approx(value.item())
-    if name == "tghem":
+    assert len(loss.last_crops) == len(logits) and stats["count_error_mean"] == pytest.approx(
+        np.mean([abs(c["n_pred"] - c["n_gt"]) for c in loss.last_crops]))
+    if name.startswith("tghem"):
         assert stats["weight_max"] >= stats["weight_mean"] >= 1 and stats["discrepancy_mean"] > 0
+        assert [c["weight"] for c in loss.last_crops] == pytest.approx(loss.criterion.last_weights.tolist())
     else:
         assert stats["weight_mean"] == stats["weight_max"] == 1 and math.isnan(stats["discrepancy_mean"])
         assert stats["seg_loss"] == stats["loss"]

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Run a study's pipeline with JOBS stages at once:  bash studies/run.sh STUDY_DIR [JOBS] [GROUP ...]
+#
+#   bash studies/run.sh studies/cells 2                       # the whole real study, two jobs
+#   bash studies/run.sh studies/cells 2 evaluate_lambda_pers  # only the lambda ablation
+#
+# DVC runs one stage at a time per checkout (it locks the repository). This script gives each
+# extra job a git worktree of HEAD (outside the repository, so DVC does not see a second copy)
+# that shares this checkout's DVC cache, hands the jobs the evaluate stages of GROUPs (default:
+# every evaluate stage) round-robin, and lets each job `dvc repro` its share (with the
+# training each needs). The results land in the shared run-cache; a final `dvc repro` here
+# restores every stage from it, runs what is left (aggregate, report; with GROUPs only those
+# stages) and writes dvc.lock.
+# Each stage fixes its torch threads (study.threads), so the results are those of one job,
+# bit for bit. Commit first: the worktrees hold HEAD, and a stage whose code differs from
+# this checkout's is simply run again by the final `dvc repro`.
+set -euo pipefail
+study=${1:?usage: bash studies/run.sh STUDY_DIR [JOBS] [GROUP ...]}
+jobs=${2:-2}
+shift $(( $# >= 2 ? 2 : 1 ))
+groups=("$@")
+pipeline="$study/dvc.yaml"
+[ -f "$pipeline" ] || { echo "run.sh: $pipeline does not exist" >&2; exit 2; }
+case "$jobs" in ''|*[!0-9]*|0) echo "run.sh: JOBS must be an integer >= 1, got '$jobs'" >&2; exit 2;; esac
+root=$(git rev-parse --show-toplevel)
+cache=$(cd "$root" && dvc cache dir)
+mapfile -t stages < <(cd "$root" && dvc stage list "$pipeline" --name-only | sed 's|.*:||')
+todo=()
+for s in "${stages[@]}"; do
+  group=${s%@*}
+  [[ $group == evaluate* ]] || continue
+  if [ ${#groups[@]} -eq 0 ] || printf '%s\n' "${groups[@]}" | grep -qx "$group"; then todo+=("$pipeline:$s"); fi
+done
+echo "run.sh: ${#todo[@]} evaluate stages (with their trainings) over $jobs jobs"
+(cd "$root" && dvc repro "$pipeline" --glob "$pipeline:prepare@*" --quiet)  # once, before the jobs need it
+work=$(mktemp -d "${TMPDIR:-/tmp}/tghem-jobs.XXXXXX")
+cleanup() { for d in "$work"/job*; do [ -d "$d" ] && git -C "$root" worktree remove --force "$d" >/dev/null 2>&1; done; rm -rf "$work"; }
+trap cleanup EXIT
+pids=()
+for ((j = 0; j < jobs; j++)); do
+  share=()
+  for ((k = j; k < ${#todo[@]}; k += jobs)); do share+=("${todo[k]}"); done
+  [ ${#share[@]} -gt 0 ] || continue
+  if [ "$j" -eq 0 ]; then dir=$root; else
+    dir="$work/job$j"
+    git -C "$root" worktree add --detach --quiet "$dir" HEAD
+    (cd "$dir" && dvc cache dir --local "$cache")
+  fi
+  (cd "$dir" && for t in "${share[@]}"; do dvc repro "$t" --quiet || exit 1; done) > "$work/job$j.log" 2>&1 &
+  pids+=($!)
+done
+status=0
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+for f in "$work"/job*.log; do [ -s "$f" ] && { echo "== ${f##*/}"; tail -n 20 "$f"; }; done
+[ "$status" -eq 0 ] || { echo "run.sh: a job failed (logs above)" >&2; exit 1; }
+cd "$root"
+if [ ${#groups[@]} -eq 0 ]; then dvc repro "$pipeline"; else dvc repro "${todo[@]}"; fi
