@@ -32,7 +32,7 @@ for s in "${stages[@]}"; do
   if [ ${#groups[@]} -eq 0 ] || printf '%s\n' "${groups[@]}" | grep -qx "$group"; then todo+=("$pipeline:$s"); fi
 done
 echo "run.sh: ${#todo[@]} evaluate stages (with their trainings) over $jobs jobs"
-(cd "$root" && dvc repro "$pipeline" --glob "$pipeline:prepare@*" --quiet)  # once, before the jobs need it
+(cd "$root" && dvc repro --quiet --glob "$pipeline:prepare@*")  # once, before the jobs need it
 work=$(mktemp -d "${TMPDIR:-/tmp}/tghem-jobs.XXXXXX")
 cleanup() { for d in "$work"/job*; do [ -d "$d" ] && git -C "$root" worktree remove --force "$d" >/dev/null 2>&1; done; rm -rf "$work"; }
 trap cleanup EXIT
