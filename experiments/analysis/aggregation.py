@@ -6,19 +6,30 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
 * ``metrics.json`` (the DVC metric): ``main``: ``{dataset: {method: {metric: {mean, std, n}}}}``
   over seeds (``std``: sample standard deviation, ddof = 1; null with one seed); ``comparison``:
   ``{dataset: {baseline: ...}}``, the paired tests of :mod:`experiments.analysis.statistics`;
-  ``ablation``: ``{name: {value: {metric: value}}}``. Metrics: ``f1``, ``precision``, ``recall``
+  ``ablation``: ``{name: {value: {metric: {mean, std, n}}}}`` over the ablation seeds (with
+  ``best_val_f1``, the checkpoint's validation F1); ``lambda_selection``: the lambda the
+  validation split picks beside the configured one; ``convergence``: how much each method's val
+  F1 still moves over the last quarter of training; ``dynamics``: per dataset and method, the
+  mean crop weight, D and count error over training and their Spearman correlations. Metrics: ``f1``, ``precision``, ``recall``
   (micro, pooled over the test images), ``mae``, ``rmse``, and ``f1_mean_radii``, ``mre``,
   ``game0``..``game3`` where the evaluations have them.
 * ``runs.csv``: one row per run: ``group`` (main/ablation), ``dataset``, ``method``, ``seed``,
-  ``setting``, ``value``, ``checkpoint_iteration``, ``n_images``, ``match_radius`` and the metrics.
+  ``setting``, ``value``, ``checkpoint_iteration``, ``n_images``, ``match_radius``, the metrics,
+  ``best_val_f1`` and the ``crops_*`` summaries of its ``crops.csv``
+  (:data:`~experiments.analysis.collect.CROP_STATISTICS`).
 * ``per_image.csv``: the main runs' per-image rows pooled: ``dataset``, ``method``, ``seed``,
   ``image_id``, ``n_gt``, ``n_pred``, ``tp``, ``fp``, ``fn``, ``f1`` (``2 tp / (2 tp + fp + fn)``, 1
   when the image has neither points nor predictions), ``abs_count_error`` (``|n_pred - n_gt|``).
 * ``curves.csv``: every run's training log thinned to at most
   :data:`~experiments.analysis.summary.CURVE_POINTS` rows (block means): the run's identity,
   ``iteration`` (a block's last), ``loss``, ``seg_loss``, ``weight_mean``, ``weight_max``
-  (block maximum), ``discrepancy_mean`` (empty for methods without a topological term).
-* ``comparison.csv``: the paired comparisons, one row per dataset, baseline and quantity.
+  (block maximum), ``discrepancy_mean`` (empty for methods without a topological term),
+  ``count_error_mean``.
+* ``val_curves.csv``: every run's validation curve (``val.csv``): identity, ``iteration``,
+  ``f1``, ``precision``, ``recall``, ``mae``.
+* ``comparison.csv``: the paired comparisons, one row per dataset, baseline and quantity: the
+  image-level test over (seed, image) pairs, the hierarchical (seed, then image) bootstrap
+  interval and the seed-level paired t-test.
 * ``qualitative.json``: everything the report's illustrative figures draw
   (:mod:`experiments.analysis.qualitative`).
 
@@ -35,14 +46,16 @@ import pandas as pd
 
 from ..core.fsutil import atomic_write_text, json_text
 from ..core.settings import read_params_file, validate
-from .collect import logs_frame, metric_names, per_image_frame, read_runs, runs_frame
+from .collect import logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
 from .pipeline import Pipeline
 from .qualitative import qualitative_example, qualitative_text
 from .statistics import round_float
 from .study import parse_study
-from .summary import ablation_summary, compare_methods, comparison_rows, seed_summary, thin_curves
+from .summary import (ablation_summary, compare_methods, comparison_rows, convergence_summary, dynamics_summary,
+                      lambda_selection, seed_summary, thin_curves)
 
-OUTPUT_FILES = ("metrics.json", "runs.csv", "per_image.csv", "curves.csv", "comparison.csv", "qualitative.json")
+OUTPUT_FILES = ("metrics.json", "runs.csv", "per_image.csv", "curves.csv", "val_curves.csv", "comparison.csv",
+                "qualitative.json")
 
 
 def csv_text(frame: pd.DataFrame) -> str:
@@ -80,12 +93,20 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     per_image = per_image_frame(main)
     summary = seed_summary(runs, study, names)
     comparison = compare_methods(per_image, study)
-    metrics = {"main": summary, "comparison": comparison, "ablation": ablation_summary(runs, names)}
+    ablation_metrics = ablation_summary(runs, names)
+    val = val_frame([*main, *ablation])
+    metrics = {
+        "main": summary, "comparison": comparison, "ablation": ablation_metrics,
+        "lambda_selection": lambda_selection(ablation_metrics, params["tghem"]["lambda_pers"]),
+        "convergence": convergence_summary(val, runs, params["train"]["iterations"]),
+        "dynamics": dynamics_summary(runs, study),
+    }
     texts = {
         "metrics.json": json_text(metrics),
         "runs.csv": csv_text(runs),
         "per_image.csv": csv_text(per_image),
         "curves.csv": csv_text(thin_curves(logs_frame([*main, *ablation]))),
+        "val_curves.csv": csv_text(val),
         "comparison.csv": csv_text(comparison_rows(comparison)),
         "qualitative.json": qualitative_text(qualitative_example(study, main, summary, data_dir, params)),
     }

@@ -17,7 +17,9 @@ import pandas as pd
 
 from ..evaluation.metrics import Counts
 from .pipeline import Pipeline, StageRun
-from .readers import read_log_csv, read_metrics_json, read_per_image_csv, read_train_json
+from scipy import stats
+
+from .readers import read_crops_csv, read_log_csv, read_metrics_json, read_per_image_csv, read_train_json
 from .study import ABLATIONS, BASELINE_REFERENCE, Study, format_value
 
 SPLIT = "test"
@@ -25,13 +27,20 @@ SCORES = ("f1", "precision", "recall", "mae", "rmse")
 """Metrics every evaluation must have (keys of its ``metrics.json``)."""
 EXTRA_SCORES = ("f1_mean_radii", "mre", "game0", "game1", "game2", "game3")
 """Metrics carried along where the evaluations have them."""
-CURVE_FIELDS = ("loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean")
+CURVE_FIELDS = ("loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean", "count_error_mean")
 """Columns of a training ``log.csv`` the curves keep (``lr`` is set by the schedule)."""
 PER_IMAGE_COUNTS = ("n_gt", "n_pred", "tp", "fp", "fn")
 PER_IMAGE_COLUMNS = ("dataset", "method", "seed", "image_id", *PER_IMAGE_COUNTS, "f1", "abs_count_error")
 """Columns of ``per_image.csv``: ``f1`` is ``2 tp / (2 tp + fp + fn)``, ``abs_count_error`` ``|n_pred - n_gt|``."""
 RUN_KEYS = ("group", "dataset", "method", "seed", "setting", "value")
 """The columns that identify a run in every table (``setting``, ``value``: ablation runs only)."""
+VAL_FIELDS = ("f1", "precision", "recall", "mae")
+"""Columns of a training ``val.csv`` the validation curves keep."""
+CROP_STATISTICS = ("weight_mean", "discrepancy_mean", "count_error_mean", "weight_count_spearman",
+                   "discrepancy_count_spearman", "weight_discrepancy_spearman")
+"""Per-run summaries of ``crops.csv`` (every crop of every iteration): means, and Spearman
+correlations between a crop's weight, its discrepancy D and its count error |n_pred - n_gt|
+(empty where one of the two is constant, as the weight of a method that does not weight crops)."""
 
 
 @dataclass
@@ -47,6 +56,9 @@ class Run:
         per_image: its ``per_image.csv`` (counts as ints).
         points_dir: its ``points/`` folder (predicted points per image).
         log: its training ``log.csv`` (floats read back exactly).
+        val: its training ``val.csv`` (validation curve), empty when it never validated.
+        best_val_f1: the validation F1 of the checkpoint evaluated (``train.json``), or None.
+        crop_statistics: :data:`CROP_STATISTICS` of its ``crops.csv``.
     """
 
     group: str
@@ -59,6 +71,9 @@ class Run:
     per_image: pd.DataFrame
     points_dir: Path
     log: pd.DataFrame
+    val: pd.DataFrame
+    best_val_f1: float | None
+    crop_statistics: dict
 
     def key(self) -> dict:
         """The run's identity columns (:data:`RUN_KEYS`)."""
@@ -99,7 +114,7 @@ def read_run(group: str, dataset: str, method: str, seed: int, setting: str | No
             message names the file and the command to run again.
     """
     train_dir, eval_dir = root / training.folder, root / evaluation.folder
-    for name in ("train.json", "log.csv"):
+    for name in ("train.json", "log.csv", "val.csv", "crops.csv"):
         if not (train_dir / name).is_file():
             raise _missing(train_dir / name, training)
     for name in ("metrics.json", "per_image.csv", "points"):
@@ -135,8 +150,32 @@ def read_run(group: str, dataset: str, method: str, seed: int, setting: str | No
         raise ValueError(f"{eval_dir}: per_image.csv has {len(per_image)} rows, metrics.json n_images {metrics.get('n_images')}")
     # discrepancy_mean is empty for the methods without a topological term.
     log = read_log_csv(train_dir / "log.csv", CURVE_FIELDS, train_fix, optional=("discrepancy_mean",))
+    val = read_log_csv(train_dir / "val.csv", VAL_FIELDS, train_fix)
+    crops = read_crops_csv(train_dir / "crops.csv", train_fix)
     value = format_value(raw_value) if setting is not None else None
-    return Run(group, dataset, method, seed, setting, value, metrics, per_image, eval_dir / "points", log)
+    return Run(group, dataset, method, seed, setting, value, metrics, per_image, eval_dir / "points", log, val,
+               summary.get("best_val_f1"), crop_statistics(crops))
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float | None:
+    if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
+        return None
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def crop_statistics(crops: pd.DataFrame) -> dict:
+    """:data:`CROP_STATISTICS` of one run's ``crops.csv``."""
+    error = (crops["n_pred"] - crops["n_gt"]).abs().astype(float)
+    has_d = crops["discrepancy"].notna().all() and len(crops) > 0
+    d = crops["discrepancy"] if has_d else None
+    return {
+        "weight_mean": float(crops["weight"].mean()) if len(crops) else None,
+        "discrepancy_mean": float(d.mean()) if has_d else None,
+        "count_error_mean": float(error.mean()) if len(crops) else None,
+        "weight_count_spearman": _spearman(crops["weight"], error),
+        "discrepancy_count_spearman": _spearman(d, error) if has_d else None,
+        "weight_discrepancy_spearman": _spearman(crops["weight"], d) if has_d else None,
+    }
 
 
 def read_runs(study: Study, pipeline: Pipeline, root: Path) -> tuple[list[Run], list[Run]]:
@@ -146,9 +185,9 @@ def read_runs(study: Study, pipeline: Pipeline, root: Path) -> tuple[list[Run], 
         for d, m, s in study.main_runs()
     ]
     ablation = [
-        read_run("ablation", study.ablation_dataset, BASELINE_REFERENCE, study.ablation_seed, name, v,
-                 pipeline.ablation_training(name, v), pipeline.ablation_evaluation(name, v), root)
-        for name, v in study.ablation_runs()
+        read_run("ablation", study.ablation_dataset, BASELINE_REFERENCE, s, name, v,
+                 pipeline.ablation_training(name, v, s), pipeline.ablation_evaluation(name, v, s), root)
+        for name, v, s in study.ablation_runs()
     ]
     return main, ablation
 
@@ -162,10 +201,13 @@ def runs_frame(runs: Sequence[Run], metrics: Sequence[str]) -> pd.DataFrame:
     """One row per run: its identity, checkpoint iteration, image count, match radius and ``metrics``."""
     rows = [
         {**r.key(), "checkpoint_iteration": r.metrics.get("iteration"), "n_images": r.metrics.get("n_images"),
-         "match_radius": r.metrics.get("match_radius"), **{k: r.metrics.get(k) for k in metrics}}
+         "match_radius": r.metrics.get("match_radius"), **{k: r.metrics.get(k) for k in metrics},
+         "best_val_f1": r.best_val_f1, **{f"crops_{k}": v for k, v in r.crop_statistics.items()}}
         for r in runs
     ]
-    return pd.DataFrame(rows, columns=[*RUN_KEYS, "checkpoint_iteration", "n_images", "match_radius", *metrics])
+    columns = [*RUN_KEYS, "checkpoint_iteration", "n_images", "match_radius", *metrics, "best_val_f1",
+               *(f"crops_{k}" for k in CROP_STATISTICS)]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def image_f1(tp, fp, fn):
@@ -180,6 +222,13 @@ def per_image_frame(runs: Sequence[Run]) -> pd.DataFrame:
     frame = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
     return frame.assign(f1=image_f1(frame["tp"], frame["fp"], frame["fn"]),
                         abs_count_error=(frame["n_pred"] - frame["n_gt"]).abs())
+
+
+def val_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """Every run's validation curve (``val.csv``: :data:`VAL_FIELDS` by iteration), identity columns in front."""
+    parts = [r.val.assign(**r.key()) for r in runs if len(r.val)]
+    columns = [*RUN_KEYS, "iteration", *VAL_FIELDS]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
 def logs_frame(runs: Sequence[Run]) -> pd.DataFrame:

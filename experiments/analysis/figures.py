@@ -1,8 +1,11 @@
 """The study's figures of numbers: methods, ablations and training curves (PNG and PDF).
 
 * ``methods``: F1 and MAE per method, mean ± std over seeds, one row per dataset;
-* ``<ablation>`` (``lambda_pers``, ``ohem_min_kept``): F1 and MAE of TG-HEM against the swept value;
-* ``training``: loss and mean topological weight against iteration (mean over seeds, min-max band).
+* ``<ablation>`` (``lambda_pers``, ``ohem_min_kept``, ``top_dimension``): val and test F1 and test
+  MAE of TG-HEM against the swept value, mean ± std over seeds;
+* ``training``: loss and mean topological weight against iteration (mean over seeds, min-max band);
+* ``convergence``: validation F1 against iteration, per dataset and method;
+* ``dynamics``: mean discrepancy D, crop weight and count error against iteration, per dataset.
 
 Figures are drawn without pyplot (no global state, no GUI backend) in matplotlib's default
 style with the fixed sizes of :data:`STYLE`, and saved with fixed metadata (no dates), so the
@@ -50,6 +53,7 @@ SMOOTHING_FRACTION = 0.02
 ABLATION_LABELS = {
     "lambda_pers": "λ (tghem.lambda_pers)\nweight of the topological discrepancy D",
     "ohem_min_kept": "OHEM top-k (ohem.min_kept)\nhard pixels kept at least per crop",
+    "top_dimension": "tghem.top_dimension\n(true: the definition's diagrams)",
 }
 
 
@@ -95,27 +99,119 @@ def methods_figure(metrics: dict) -> Figure:
     return fig
 
 
+def _ablation_order(values) -> list[str]:
+    return sorted(values, key=lambda v: float(v == "true") if v in ("true", "false") else float(v))
+
+
 def ablation_figure(metrics: dict, runs: pd.DataFrame, name: str) -> Figure:
-    """F1 and MAE of TG-HEM against the value of one swept setting (log x for ``ohem_min_kept``)."""
+    """Val and test F1, and test MAE, of TG-HEM against the swept value: mean ± std over seeds.
+
+    The values sit at even positions (lambda spans orders of magnitude and includes 0).
+    """
     by_value = metrics["ablation"][name]
-    values = sorted(by_value, key=float)
-    x = np.array([float(v) for v in values])
+    values = _ablation_order(by_value)
+    x = np.arange(len(values))
     context = runs[(runs["group"] == "ablation") & (runs["setting"] == name)]
-    where = f" ({context['dataset'].iloc[0]}, seed {context['seed'].iloc[0]})" if len(context) else ""
+    seeds = sorted(int(v) for v in context["seed"].unique()) if len(context) else []
+    where = f" ({context['dataset'].iloc[0]}, seeds {', '.join(map(str, seeds))})" if len(context) else ""
     label = ABLATION_LABELS.get(name, ABLATIONS[name])
     color = method_colors(list(next(iter(metrics["main"].values()))))[BASELINE_REFERENCE]  # as in the other figures
     fig = Figure(figsize=(7.0, 2.6), layout="constrained")
     axes = fig.subplots(1, 2)
-    for ax, key, ylabel in ((axes[0], "f1", "F1 (test, pooled matches)"), (axes[1], "mae", "MAE (count error per image)")):
-        y = np.array([np.nan if by_value[v][key] is None else by_value[v][key] for v in values], float)
-        ax.plot(x, y, marker="o", color=color)
-        if name == "ohem_min_kept":
-            ax.set_xscale("log")
-            ax.minorticks_off()
+
+    def series(key):
+        mean = np.array([np.nan if by_value[v][key]["mean"] is None else by_value[v][key]["mean"] for v in values], float)
+        std = np.array([0.0 if by_value[v][key]["std"] is None else by_value[v][key]["std"] for v in values], float)
+        return mean, std
+
+    for key, style, text in (("best_val_f1", "--", "val (selects)"), ("f1", "-", "test")):
+        mean, std = series(key)
+        axes[0].errorbar(x, mean, yerr=std, marker="o", ls=style, color=color, capsize=3, lw=1.0, label=text,
+                         mfc="white" if key == "best_val_f1" else color)
+    mean, std = series("mae")
+    axes[1].errorbar(x, mean, yerr=std, marker="o", color=color, capsize=3, lw=1.0)
+    selection = metrics.get("lambda_selection") if name == "lambda_pers" else None
+    for ax, ylabel in ((axes[0], "F1 (pooled matches)"), (axes[1], "MAE (test, count error per image)")):
         ax.set_xticks(x, values)
         ax.set_xlabel(label)
         ax.set_ylabel(ylabel)
-    fig.suptitle(f"TG-HEM{where}: {ABLATIONS[name]} swept, one run per value, test split")
+        if selection:
+            chosen = [k for k, v in enumerate(values) if float(v) == selection["configured"]]
+            for k in chosen:
+                ax.axvline(k, color="0.6", lw=0.8, ls=":")
+    axes[0].legend(frameon=False)
+    fig.suptitle(f"TG-HEM{where}: {ABLATIONS[name]} swept, mean ± std over seeds" +
+                 (" (dotted: the main runs' value)" if selection else ""))
+    return fig
+
+
+def convergence_figure(metrics: dict, val_curves: pd.DataFrame) -> Figure:
+    """Validation F1 against iteration, per dataset and method (main runs): mean over seeds, min-max band."""
+    datasets = list(metrics["main"])
+    methods = list(metrics["main"][datasets[0]])
+    colors = method_colors(methods)
+    columns = min(2, len(datasets))
+    rows = math.ceil(len(datasets) / columns)
+    fig = Figure(figsize=(7.0, 2.6 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    main = val_curves[val_curves["group"] == "main"]
+    for ax, dataset in zip(axes, datasets):
+        start = metrics.get("convergence", {}).get(dataset, {})
+        for m in methods:
+            rows_m = main[(main["dataset"] == dataset) & (main["method"] == m)]
+            if rows_m.empty:
+                continue
+            table = rows_m.pivot(index="iteration", columns="seed", values="f1").dropna().sort_index()
+            it = table.index.to_numpy()
+            ax.plot(it, table.mean(axis=1).to_numpy(), color=colors[m], lw=1.0, label=m)
+            ax.fill_between(it, table.min(axis=1).to_numpy(), table.max(axis=1).to_numpy(), color=colors[m], alpha=0.15, lw=0)
+        if start:
+            ax.axvline(next(iter(start.values()))["last_quarter_from"], color="0.6", lw=0.8, ls=":")
+        ax.set_title(f"{dataset}: validation F1")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("val F1")
+    for ax in axes[len(datasets):]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], color=colors[m], lw=1.0, label=m) for m in methods]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(methods), 7), frameon=False)
+    fig.suptitle("Validation F1 during training (line: mean over seeds, band: min-max; dotted: start of the last quarter)")
+    return fig
+
+
+def dynamics_figure(metrics: dict, curves: pd.DataFrame) -> Figure:
+    """What TG-HEM reweights: mean D, mean crop weight and mean count error against iteration, per dataset."""
+    datasets = list(metrics["main"])
+    methods = list(metrics["main"][datasets[0]])
+    colors = method_colors(methods)
+    weighted = [m for m in methods if any(training_curves(curves, d, m, "discrepancy_mean") is not None for d in datasets)]
+    fig = Figure(figsize=(7.0, 2.3 * len(datasets) + 0.4), layout="constrained")
+    axes = fig.subplots(len(datasets), 3, squeeze=False)
+    for row, dataset in enumerate(datasets):
+        d_ax, w_ax, e_ax = axes[row]
+        for m in methods:
+            for ax, field in ((d_ax, "discrepancy_mean"), (w_ax, "weight_mean"), (e_ax, "count_error_mean")):
+                if field != "count_error_mean" and m not in weighted:
+                    continue
+                if field == "discrepancy_mean" and m == "tghem_count":
+                    continue  # its "discrepancy" is the count error, in the third panel
+                got = training_curves(curves, dataset, m, field)
+                if got is None:
+                    continue
+                it, values = got
+                ax.plot(it, values.mean(0), color=colors[m], lw=1.0, label=m)
+        d_ax.set_title(f"{dataset}: mean D of a batch")
+        w_ax.set_title(f"{dataset}: mean crop weight w")
+        e_ax.set_title(f"{dataset}: mean |n_pred - n_gt| of a crop")
+        for ax in axes[row]:
+            ax.set_xlabel("iteration")
+        dyn = metrics.get("dynamics", {}).get(dataset, {}).get(BASELINE_REFERENCE)
+        if dyn and dyn["crops_weight_count_spearman"]["mean"] is not None:
+            rho = dyn["crops_weight_count_spearman"]["mean"]
+            w_ax.text(0.98, 0.95, f"tghem: Spearman ρ(w, |Δn|) = {rho:.2f}", ha="right", va="top",
+                      transform=w_ax.transAxes, fontsize=7)
+    handles = [Line2D([], [], color=colors[m], lw=1.0, label=m) for m in methods]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(methods), 7), frameon=False)
+    fig.suptitle("Crop weighting during training (main runs, mean over seeds of 100 block means per run)")
     return fig
 
 

@@ -86,17 +86,29 @@ class Pipeline:
                              f"found {sorted(self.stages)}")
         return definition
 
-    def _resolve(self, template: str, item: Any, group: str) -> str:
+    def _resolve(self, template: str, item: Any, group: str, key: Any = None) -> str:
         def value(match: re.Match) -> str:
-            key = match.group(1)
-            node: Any = {"item": item, **self.params}
-            for part in key.split("."):
+            key_name = match.group(1)
+            node: Any = {"item": item, **({"key": key} if key is not None else {}), **self.params}
+            for part in key_name.split("."):
                 if not isinstance(node, dict) or part not in node:
-                    raise ValueError(f"{self.source}: stage {group!r}: ${{{key}}} has no value")
+                    raise ValueError(f"{self.source}: stage {group!r}: ${{{key_name}}} has no value")
                 node = node[part]
             return format_value(node)
 
         return _TEMPLATE.sub(value, " ".join(str(template).split()))
+
+    def _resolve_value(self, template: Any, group: str) -> Any:
+        """The value of a whole-field ``${a.b}`` template (a list or mapping), else the template itself."""
+        match = _TEMPLATE.fullmatch(str(template).strip()) if isinstance(template, str) else None
+        if not match:
+            return template
+        node: Any = self.params
+        for part in match.group(1).split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ValueError(f"{self.source}: stage {group!r}: {template} has no value")
+            node = node[part]
+        return node
 
     def stage(self, group: str, item: Any) -> StageRun:
         """The stage of ``group`` for one matrix ``item`` (a dict of the matrix's keys) or ``foreach`` value.
@@ -109,11 +121,16 @@ class Pipeline:
             keys = list(definition["matrix"])
             if not isinstance(item, dict) or set(item) != set(keys):
                 raise ValueError(f"{self.source}: stage {group!r} expands over {keys}, got {item!r}")
-            name = "-".join(format_value(item[k]) for k in keys)
+            # DVC names a matrix item by str() of its values (True), its commands get YAML's (true).
+            name = "-".join(str(item[k]) if isinstance(item[k], bool) else format_value(item[k]) for k in keys)
+            key = None
         else:
             name = format_value(item)
+            # foreach over a mapping: ${key} is the entry's name, ${item} its value.
+            over = self._resolve_value(definition["foreach"], group)
+            key, item = (item, over[item]) if isinstance(over, dict) and item in over else (None, item)
         body = definition.get("do", definition)  # foreach puts the stage under "do"
-        command = self._resolve(body.get("cmd", ""), item, group)
+        command = self._resolve(body.get("cmd", ""), item, group, key)
         words = shlex.split(command)
         folder = Path(words[words.index("--out") + 1]) if "--out" in words[:-1] else None
         return StageRun(f"{group}@{name}", command, folder)
@@ -126,13 +143,13 @@ class Pipeline:
         """The evaluation stage of one run of the main comparison."""
         return self.stage("evaluate", {"dataset": dataset, "method": method, "seed": seed})
 
-    def ablation_training(self, name: str, value: Any) -> StageRun:
-        """The training stage of ablation ``name`` at ``value``."""
-        return self.stage(f"train_{name}", {"value": value})
+    def ablation_training(self, name: str, value: Any, seed: int) -> StageRun:
+        """The training stage of ablation ``name`` at ``value`` for ``seed``."""
+        return self.stage(f"train_{name}", {"value": value, "seed": seed})
 
-    def ablation_evaluation(self, name: str, value: Any) -> StageRun:
-        """The evaluation stage of ablation ``name`` at ``value``."""
-        return self.stage(f"evaluate_{name}", {"value": value})
+    def ablation_evaluation(self, name: str, value: Any, seed: int) -> StageRun:
+        """The evaluation stage of ablation ``name`` at ``value`` for ``seed``."""
+        return self.stage(f"evaluate_{name}", {"value": value, "seed": seed})
 
     def preparation(self, dataset: str) -> StageRun:
         """The stage that prepares ``dataset``."""

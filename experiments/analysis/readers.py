@@ -212,3 +212,25 @@ def read_log_csv(path: Path, fields: Sequence[str], fix: str, optional: Sequence
         kind = "finite" if column in ("loss", "seg_loss") else "nonnegative"
         out[column] = _column(frame, column, path, fix, kind, empty_ok=column in optional)
     return out
+
+
+def read_crops_csv(path: Path, fix: str) -> pd.DataFrame:
+    """A training ``crops.csv``: ``iteration`` ints >= 1, non-decreasing; ``crop``, ``n_gt``,
+    ``n_pred`` ints >= 0; ``weight`` finite >= 0; ``discrepancy`` >= 0 or empty (no topological term).
+
+    Raises:
+        ValueError: damaged, a column missing, or a value wrong (file, line and value named).
+    """
+    frame = read_table(path, ("iteration", "crop", "n_gt", "n_pred", "discrepancy", "weight"), fix)
+    iteration = _column(frame, "iteration", path, fix, "int")
+    back = np.flatnonzero(np.diff(iteration) < 0)
+    if len(back):
+        row = int(back[0]) + 1
+        raise ValueError(f"{path}: line {row + 2}, iteration {int(iteration[row])} comes after "
+                         f"{int(iteration[row - 1])}; {fix}")
+    out = pd.DataFrame({"iteration": iteration.astype(np.int64)})
+    for column in ("crop", "n_gt", "n_pred"):
+        out[column] = _column(frame, column, path, fix, "count").astype(np.int64)
+    out["discrepancy"] = _column(frame, "discrepancy", path, fix, "nonnegative", empty_ok=True)
+    out["weight"] = _column(frame, "weight", path, fix, "nonnegative")
+    return out

@@ -1,11 +1,12 @@
 """The study's tables and figures, rendered from what ``aggregate`` wrote: what ``report`` runs.
 
-Reads only ``RESULTS/metrics.json``, ``runs.csv``, ``curves.csv``, ``qualitative.json`` and, to
+Reads only ``RESULTS/metrics.json``, ``runs.csv``, ``curves.csv``, ``val_curves.csv``, ``qualitative.json`` and, to
 show it, the prepared test image that ``qualitative.json`` names
 (``DATA_DIR/prepared/<dataset>/<image_file>``): every number drawn comes from those files.
 Writes:
 
-* ``RESULTS/tables/{main,ablation_<name>,comparison}.{md,tex}`` (:mod:`experiments.analysis.tables`);
+* ``RESULTS/tables/{main,ablation_<name>,comparison,dynamics,convergence,anchors}.{md,tex}``
+  (:mod:`experiments.analysis.tables`, :mod:`experiments.analysis.anchors`);
 * ``RESULTS/figures/<name>.{png,pdf}`` for the names of :data:`FIGURES`
   (:mod:`experiments.analysis.figures`, :mod:`experiments.analysis.example_figures`).
 
@@ -31,13 +32,16 @@ from matplotlib.figure import Figure
 from ..core.fsutil import atomic_dir, atomic_write_text, read_json
 from ..core.prepared import prepared_dir, read_image
 from .example_figures import persistence_figure, qualitative_figure
-from .figures import STYLE, ablation_figure, methods_figure, save_figure, training_figure
+from .anchors import anchors_table
+from .figures import STYLE, ablation_figure, convergence_figure, dynamics_figure, methods_figure, save_figure, training_figure
 from .study import ABLATIONS
-from .tables import ablation_table, comparison_table, main_table, render_latex, render_markdown
+from .tables import (ablation_table, comparison_table, convergence_table, dynamics_table, main_table, render_latex,
+                     render_markdown)
 
-TABLES = ("main", *(f"ablation_{name}" for name in ABLATIONS), "comparison")
-FIGURES = ("methods", *ABLATIONS, "training", "qualitative", "persistence")
-RESULT_FILES = {"metrics": "metrics.json", "qualitative": "qualitative.json", "runs": "runs.csv", "curves": "curves.csv"}
+TABLES = ("main", *(f"ablation_{name}" for name in ABLATIONS), "comparison", "dynamics", "convergence", "anchors")
+FIGURES = ("methods", *ABLATIONS, "training", "convergence", "dynamics", "qualitative", "persistence")
+RESULT_FILES = {"metrics": "metrics.json", "qualitative": "qualitative.json", "runs": "runs.csv", "curves": "curves.csv",
+                "val_curves": "val_curves.csv"}
 
 
 def read_results(results: Path) -> dict:
@@ -99,12 +103,15 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
     if list(image.shape[:2]) != list(q["image_shape"]):
         raise ValueError(f"{image_path}: shape {image.shape[:2]}, qualitative.json says {q['image_shape']}; "
                          f"run `python -m experiments.aggregate` again")
-    tables = {"main": main_table(metrics), "comparison": comparison_table(metrics)}
+    tables = {"main": main_table(metrics), "comparison": comparison_table(metrics), "dynamics": dynamics_table(metrics),
+              "convergence": convergence_table(metrics), "anchors": anchors_table(metrics)}
     tables.update({f"ablation_{name}": ablation_table(metrics, runs, name) for name in ABLATIONS})
     figures: dict[str, Callable[[], Figure]] = {
         "methods": lambda: methods_figure(metrics),
         **{name: (lambda name=name: ablation_figure(metrics, runs, name)) for name in ABLATIONS},
         "training": lambda: training_figure(metrics, curves),
+        "convergence": lambda: convergence_figure(metrics, r["val_curves"]),
+        "dynamics": lambda: dynamics_figure(metrics, curves),
         "qualitative": lambda: qualitative_figure(q, image),
         "persistence": lambda: persistence_figure(q, image),
     }

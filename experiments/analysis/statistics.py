@@ -6,6 +6,9 @@ mean difference (:func:`scipy.stats.bootstrap`, 10,000 resamples of the pairs, s
 reproducible) and the two-sided Wilcoxon signed-rank test (:func:`wilcoxon_signed_rank`). Pairs
 of one image under several seeds are not independent; the test and the interval treat them as
 if they were, which overstates their confidence when seeds agree closely.
+:func:`hierarchical_bootstrap_interval` resamples the seeds, then the images within each seed,
+so the interval carries the between-seed spread; :func:`seed_level_comparison` compares the two
+methods on one value per seed (a paired t-test with win/loss/tie counts).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import math
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 BOOTSTRAP_RESAMPLES = 10_000
@@ -132,4 +136,183 @@ def paired_statistics(reference: Sequence[float], baseline: Sequence[float]) -> 
             test = wilcoxon_signed_rank(d)
             out.update(ci95_low=low, ci95_high=high, statistic=test["statistic"], p_value=test["p_value"],
                        test=test["test"], note=test["note"])
+    return {k: round_float(v) for k, v in out.items()}
+
+
+HIERARCHICAL_COLUMNS = ("seed", "image_id")
+"""Columns of the (seed, image) pairs that :func:`hierarchical_bootstrap_interval` resamples."""
+
+
+def _check_resampling(resamples: int, confidence: float) -> None:
+    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
+        raise ValueError(f"resamples: expected a positive int, got {resamples!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: expected a value in (0, 1), got {confidence!r}")
+
+
+def hierarchical_bootstrap_interval(
+    differences: pd.DataFrame, value: str = "difference", resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED, confidence: float = CONFIDENCE,
+) -> dict:
+    """Two-level (seeds, then images) percentile bootstrap interval of the grand mean difference.
+
+    The rows are paired differences ``d_si`` (reference - baseline) of training seed ``s`` on test
+    image ``i``; seed ``s`` has ``n_s`` images, ``S`` seeds in all. One resample draws ``S`` seeds
+    ``s*_1 .. s*_S`` with replacement, then, for each drawn seed independently, ``n_{s*_j}`` of its
+    images with replacement, and takes the mean over all drawn pairs (pair-weighted):
+
+        theta* = sum_j sum_k d*_{jk} / sum_j n_{s*_j}
+
+    (with the same ``n`` images under every seed this is the mean over drawn seeds of the mean of
+    their drawn images). The interval is the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2``
+    quantiles of ``theta*`` over ``resamples`` resamples. With equal ``n`` its variance is
+
+        Var(theta*) = (B + W / n) / S,  B = mean_s (m_s - m)^2,  W = mean_s mean_i (d_si - m_s)^2,
+
+    so, unlike a bootstrap of the pooled pairs, it keeps the between-seed spread ``B`` whole
+    rather than dividing it by the number of pairs. Rows are sorted by (seed, image_id) first, so
+    the result does not depend on their order.
+
+    Args:
+        differences: one row per (seed, image) pair, with columns ``seed``, ``image_id`` and
+            ``value``; no missing values, at least one row.
+        value: name of the column holding the differences.
+        resamples: number of bootstrap resamples.
+        seed: seed of the resampling (``numpy.random.default_rng(seed)``): the same pairs give
+            the same interval.
+        confidence: coverage of the interval, in (0, 1).
+
+    Returns:
+        ``{"n_seeds", "n_images", "mean_diff", "ci95_low", "ci95_high", "note"}``: ``n_images``
+        counts distinct image ids, ``mean_diff`` is the mean over all pairs; floats rounded by
+        :func:`round_float`. With fewer than 2 seeds the interval is null and ``note`` says why.
+
+    Example:
+        >>> frame = pd.DataFrame({"seed": [0, 0, 1, 1], "image_id": ["a", "b", "a", "b"],
+        ...                       "difference": [0.1, 0.3, 0.2, 0.2]})
+        >>> result = hierarchical_bootstrap_interval(frame, resamples=2_000)
+        >>> result["n_seeds"], result["n_images"], result["mean_diff"]
+        (2, 2, 0.2)
+        >>> 0.1 <= result["ci95_low"] <= result["mean_diff"] <= result["ci95_high"] <= 0.3
+        True
+    """
+    if not isinstance(differences, pd.DataFrame):
+        raise ValueError(f"differences: expected a pandas.DataFrame, got {type(differences).__name__}")
+    missing = [c for c in (*HIERARCHICAL_COLUMNS, value) if c not in differences.columns]
+    if missing:
+        raise ValueError(f"differences: expected columns {[*HIERARCHICAL_COLUMNS, value]}, missing {missing}")
+    if len(differences) == 0:
+        raise ValueError("differences: expected at least one (seed, image_id) row, got an empty frame")
+    _check_resampling(resamples, confidence)
+    for column in HIERARCHICAL_COLUMNS:
+        if differences[column].isna().any():
+            raise ValueError(f"{column}: expected no missing values, got {int(differences[column].isna().sum())}")
+    try:
+        values = differences[value].to_numpy(np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{value}: expected numeric differences, got dtype {differences[value].dtype}") from error
+    if not np.isfinite(values).all():
+        raise ValueError(f"{value}: expected finite differences, got {int((~np.isfinite(values)).sum())} NaN or inf")
+    duplicated = differences.duplicated(list(HIERARCHICAL_COLUMNS))
+    if duplicated.any():
+        raise ValueError(f"differences: expected one row per (seed, image_id), got {int(duplicated.sum())} repeated")
+
+    frame = pd.DataFrame({"seed": differences["seed"].to_numpy(), "image_id": differences["image_id"].to_numpy(),
+                          "value": values}).sort_values(["seed", "image_id"], kind="mergesort")
+    groups = [g.to_numpy(np.float64) for _, g in frame.groupby("seed", sort=True)["value"]]
+    n_seeds, n_images = len(groups), int(frame["image_id"].nunique())
+    out = {"n_seeds": n_seeds, "n_images": n_images, "mean_diff": float(values.mean()),
+           "ci95_low": None, "ci95_high": None, "note": None}
+    if n_seeds < 2:
+        out["note"] = f"{n_seeds} seed: the seed level cannot be resampled"
+        return {k: round_float(v) for k, v in out.items()}
+
+    counts = np.array([len(g) for g in groups])
+    width = int(counts.max())
+    padded = np.zeros((n_seeds, width))
+    for s, g in enumerate(groups):
+        padded[s, :len(g)] = g
+    columns = np.arange(width)
+    rng = np.random.default_rng(seed)
+    theta = np.empty(resamples)
+    batch = max(1, min(resamples, (BOOTSTRAP_BATCH * 100) // width))  # about 10^5 draws per step
+    for start in range(0, resamples, batch):
+        size = min(batch, resamples - start)
+        drawn = rng.integers(0, n_seeds, size=(size, n_seeds))  # seed level
+        total = np.zeros(size)
+        pairs = np.zeros(size)
+        for j in range(n_seeds):  # image level, within the j-th drawn seed of every resample
+            s = drawn[:, j]
+            n = counts[s]
+            images = rng.integers(0, n[:, None], size=(size, width))
+            taken = padded[s[:, None], images]
+            total += np.where(columns < n[:, None], taken, 0.0).sum(axis=1)
+            pairs += n
+        theta[start:start + size] = total / pairs
+    alpha = 1 - confidence
+    low, high = np.quantile(theta, [alpha / 2, 1 - alpha / 2])
+    out.update(ci95_low=float(low), ci95_high=float(high))
+    return {k: round_float(v) for k, v in out.items()}
+
+
+def seed_level_comparison(reference: Sequence[float], baseline: Sequence[float]) -> dict:
+    """Paired comparison over training seeds of one per-seed value of two methods.
+
+    ``reference[k]`` and ``baseline[k]`` are the values of a metric for seed ``k`` (e.g. the mean
+    test F1 of the model trained with that seed); ``d_k = reference[k] - baseline[k]``, ``n``
+    seeds. With ``dbar`` the mean and ``s_d`` the standard deviation (ddof=1) of the ``d_k``:
+
+        t = dbar / (s_d / sqrt(n)),  p = 2 * P(T_{n-1} >= |t|)   (:func:`scipy.stats.ttest_rel`)
+        CI = dbar -/+ t_{n-1, (1 + 0.95) / 2} * s_d / sqrt(n)
+
+    With 2-3 seeds this test has very little power (1-2 degrees of freedom: even a consistent
+    difference rarely reaches p < 0.05), which is why the sign counts ``wins`` (reference >
+    baseline), ``losses`` and ``ties`` are reported beside it. Differences are rounded to
+    :data:`DIFFERENCE_DECIMALS` decimals before they are counted, so float noise is a tie.
+
+    Args:
+        reference: per-seed values of the reference method.
+        baseline: per-seed values of the baseline, aligned with ``reference`` by seed.
+
+    Returns:
+        ``{"n_seeds", "mean_diff", "sd_diff", "t_statistic", "p_value", "wins", "losses",
+        "ties", "ci95_low", "ci95_high", "note"}``, floats rounded by :func:`round_float`. Below
+        2 seeds ``sd_diff``, the test and the interval are null; when all differences are equal
+        (``sd_diff`` 0) the test is null and the interval is the single point ``mean_diff``;
+        ``note`` says why.
+
+    Example:
+        >>> result = seed_level_comparison([0.80, 0.82, 0.79], [0.78, 0.81, 0.79])
+        >>> result["n_seeds"], result["wins"], result["losses"], result["ties"], result["mean_diff"]
+        (3, 2, 0, 1, 0.01)
+        >>> round(result["t_statistic"], 4), round(result["p_value"], 4)
+        (1.7321, 0.2254)
+    """
+    a, b = np.asarray(reference, np.float64), np.asarray(baseline, np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"reference and baseline: expected two 1-d arrays of one length, got {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("reference and baseline: expected finite values, got NaN or inf")
+    d = a - b
+    signs = np.sign(np.round(d, DIFFERENCE_DECIMALS))
+    n = len(d)
+    out = {"n_seeds": n, "mean_diff": None, "sd_diff": None, "t_statistic": None, "p_value": None,
+           "wins": int((signs > 0).sum()), "losses": int((signs < 0).sum()), "ties": int((signs == 0).sum()),
+           "ci95_low": None, "ci95_high": None, "note": None}
+    if n == 0:
+        out["note"] = "no seeds: nothing to compare"
+    elif n < MIN_PAIRS:
+        out.update(mean_diff=float(d.mean()))
+        out["note"] = f"{n} seed, fewer than {MIN_PAIRS}: no spread, no test and no interval"
+    else:
+        mean, sd = float(d.mean()), float(d.std(ddof=1))
+        out.update(mean_diff=mean, sd_diff=sd)
+        if np.ptp(np.round(d, DIFFERENCE_DECIMALS)) == 0:
+            out.update(sd_diff=0.0, ci95_low=mean, ci95_high=mean)
+            out["note"] = "all differences are equal (sd 0): the t-test is undefined, no p-value"
+        else:
+            result = stats.ttest_rel(a, b)
+            half = float(stats.t.ppf((1 + CONFIDENCE) / 2, n - 1)) * sd / math.sqrt(n)
+            out.update(t_statistic=float(result.statistic), p_value=float(result.pvalue),
+                       ci95_low=mean - half, ci95_high=mean + half)
     return {k: round_float(v) for k, v in out.items()}

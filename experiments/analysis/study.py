@@ -6,10 +6,13 @@ that describe the study rather than one run:
 * ``study``: ``datasets``, ``methods`` and ``seeds``; the main comparison trains and evaluates
   every combination; ``launcher`` starts the training stages (``python``, or e.g.
   ``torchrun --standalone --nproc_per_node 8`` on a multi-GPU machine);
-* ``ablation``: one ``dataset`` and ``seed``, and the values of the TG-HEM settings that are swept
+  (optional) ``threads``, the torch threads of every stage, and ``prepare``, the split arguments of
+  each dataset (read by ``dvc.yaml`` only);
+* ``ablation``: one ``dataset``, its ``seeds``, and the values of the TG-HEM settings that are swept
   one at a time (:data:`ABLATIONS`: ``lambda_pers``, the weight of the topological discrepancy;
   ``ohem_min_kept``, the OHEM top-k of TG-HEM's pixel term, the number of hard pixels kept at
-  least per crop), every other setting as in ``params.yaml``.
+  least per crop; ``top_dimension``, the definition's persistence diagrams instead of the
+  reference code's), every other setting as in ``params.yaml``; each value is trained once per seed.
 
 ``dvc.yaml`` expands these lists into its stage matrices, and its commands name the folders
 each run writes; :mod:`experiments.analysis.pipeline` reads those from ``dvc.yaml`` itself, so
@@ -25,7 +28,7 @@ from typing import Any, Collection
 
 from ..core.settings import ConfigError, read_params_file
 
-ABLATIONS = {"lambda_pers": "tghem.lambda_pers", "ohem_min_kept": "ohem.min_kept"}
+ABLATIONS = {"lambda_pers": "tghem.lambda_pers", "ohem_min_kept": "ohem.min_kept", "top_dimension": "tghem.top_dimension"}
 """Swept setting of each ablation: ``ablation.<name>`` lists the values of setting ``ABLATIONS[name]``
 (the ablation trains TG-HEM with ``--set <setting>=<value>``)."""
 
@@ -43,7 +46,7 @@ class Study:
         methods: loss names (keys of :data:`experiments.training.methods.METHODS`).
         seeds: seeds; each (dataset, method) is trained once per seed.
         ablation_dataset: dataset of the ablation runs.
-        ablation_seed: seed of the ablation runs.
+        ablation_seeds: seeds of the ablation runs (each value is trained once per seed).
         ablation: ``{name: values}`` for each of :data:`ABLATIONS`.
     """
 
@@ -52,16 +55,16 @@ class Study:
     methods: tuple[str, ...]
     seeds: tuple[int, ...]
     ablation_dataset: str
-    ablation_seed: int
+    ablation_seeds: tuple[int, ...]
     ablation: dict[str, tuple]
 
     def main_runs(self) -> list[tuple[str, str, int]]:
         """Every (dataset, method, seed) of the main comparison, in dvc.yaml's matrix order."""
         return [(d, m, s) for d in self.datasets for m in self.methods for s in self.seeds]
 
-    def ablation_runs(self) -> list[tuple[str, Any]]:
-        """Every (ablation name, value), ablation by ablation in :data:`ABLATIONS` order."""
-        return [(name, v) for name in ABLATIONS for v in self.ablation[name]]
+    def ablation_runs(self) -> list[tuple[str, Any, int]]:
+        """Every (ablation name, value, seed), ablation by ablation in :data:`ABLATIONS` order, in dvc.yaml's matrix order."""
+        return [(name, v, s) for name in ABLATIONS for v in self.ablation[name] for s in self.ablation_seeds]
 
 
 def format_value(value: Any) -> str:
@@ -111,14 +114,15 @@ def parse_study(raw: dict, source: str = "params", known_methods: Collection[str
     """
     expected = {
         "study": {"launcher", "datasets", "methods", "seeds"},
-        "ablation": {"dataset", "seed", *ABLATIONS},
+        "ablation": {"dataset", "seeds", *ABLATIONS},
     }
+    optional = {"study": {"threads", "prepare"}, "ablation": set()}
     for section, keys in expected.items():
         values = raw.get(section) if isinstance(raw, dict) else None
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: section {section!r}: expected a mapping with keys {sorted(keys)}, got {values!r}")
-        if set(values) != keys:
-            extra, missing = sorted(set(values) - keys), sorted(keys - set(values))
+        if not keys <= set(values) <= keys | optional[section]:
+            extra, missing = sorted(set(values) - keys - optional[section]), sorted(keys - set(values))
             raise ConfigError(f"{source}: section {section!r}: unknown keys {extra}, missing keys {missing}")
     s, a = raw["study"], raw["ablation"]
     methods = _name_list("study", "methods", s["methods"])
@@ -132,18 +136,20 @@ def parse_study(raw: dict, source: str = "params", known_methods: Collection[str
         raise ConfigError(f"{source}: study.launcher: expected a command such as 'python', got {s['launcher']!r}")
     if not isinstance(a["dataset"], str) or not a["dataset"]:
         raise ConfigError(f"{source}: ablation.dataset: expected a dataset name, got {a['dataset']!r}")
-    if isinstance(a["seed"], bool) or not isinstance(a["seed"], int) or a["seed"] < 0:
-        raise ConfigError(f"{source}: ablation.seed: expected an int >= 0, got {a['seed']!r}")
+    if not isinstance(a["top_dimension"], list) or not a["top_dimension"] or not all(isinstance(v, bool) for v in a["top_dimension"]) \
+            or len(set(a["top_dimension"])) != len(a["top_dimension"]):
+        raise ConfigError(f"{source}: ablation.top_dimension: expected a non-empty list of distinct true/false, got {a['top_dimension']!r}")
     return Study(
         launcher=s["launcher"],
         datasets=_name_list("study", "datasets", s["datasets"]),
         methods=methods,
         seeds=seeds,
         ablation_dataset=a["dataset"],
-        ablation_seed=a["seed"],
+        ablation_seeds=_number_list("ablation", "seeds", a["seeds"], int, 0),
         ablation={
             "lambda_pers": _number_list("ablation", "lambda_pers", a["lambda_pers"], float, 0),
             "ohem_min_kept": _number_list("ablation", "ohem_min_kept", a["ohem_min_kept"], int, 1),
+            "top_dimension": tuple(a["top_dimension"]),
         },
     )
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .collect import CURVE_FIELDS, RUN_KEYS
-from .statistics import paired_statistics, round_float
+from .statistics import hierarchical_bootstrap_interval, paired_statistics, round_float, seed_level_comparison
 from .study import ABLATIONS, BASELINE_REFERENCE, Study
 
 COMPARED = ("f1", "abs_count_error")
@@ -49,11 +49,91 @@ def seed_summary(runs: pd.DataFrame, study: Study, metrics: Sequence[str]) -> di
     }
 
 
+ABLATION_METRICS_EXTRA = ("best_val_f1",)
+"""Beside the test metrics, each ablation value reports the validation F1 of its checkpoint."""
+SELECTION_METRIC = "best_val_f1"
+"""What the main table's lambda is chosen by: the mean over seeds of the val F1 of the checkpoint."""
+
+
 def ablation_summary(runs: pd.DataFrame, metrics: Sequence[str]) -> dict:
-    """``{name: {value: {metric: value}}}`` of the ablation runs (one seed each), in run order."""
+    """``{name: {value: {metric: {mean, std, n}}}}`` over the ablation seeds, values in run order.
+
+    Metrics are the test ``metrics`` and ``best_val_f1`` (the validation F1 of the checkpoint).
+    """
     out: dict = {name: {} for name in ABLATIONS}
-    for row in runs[runs["group"] == "ablation"].itertuples(index=False):
-        out[row.setting][row.value] = {k: round_float(getattr(row, k)) for k in metrics}
+    ablation = runs[runs["group"] == "ablation"]
+    keys = [*metrics, *ABLATION_METRICS_EXTRA]
+    for (name, value), frame in ablation.groupby(["setting", "value"], sort=False):
+        out[name][value] = {k: seed_moments(frame[k]) for k in keys}
+    return out
+
+
+def lambda_selection(ablation: dict, configured: float) -> dict | None:
+    """The lambda > 0 of the best mean validation F1 in the lambda ablation, beside the configured one.
+
+    Only positive values are candidates: at lambda = 0 TG-HEM is its own pixel term without any
+    topology, the reference the ablation measures the method against, not a setting of it. The
+    result also says how lambda = 0 scored, so a reader sees whether any lambda helps on val.
+
+    Returns:
+        ``{"metric", "best_value", "best_mean", "configured", "configured_mean", "matches",
+        "zero_mean", "zero_at_least_as_good"}``, or None without a positive lambda. ``matches``
+        says whether ``tghem.lambda_pers`` is the value validation picks (ties: the smallest).
+    """
+    by_value = ablation.get("lambda_pers") or {}
+    scored = [(float(v), m[SELECTION_METRIC]["mean"]) for v, m in by_value.items() if m[SELECTION_METRIC]["mean"] is not None]
+    positive = [p for p in scored if p[0] > 0]
+    if not positive:
+        return None
+    best_value, best_mean = max(positive, key=lambda p: (p[1], -p[0]))
+    configured_mean = next((m for v, m in scored if v == float(configured)), None)
+    zero_mean = next((m for v, m in scored if v == 0), None)
+    return {"metric": f"{SELECTION_METRIC} (mean over seeds)", "best_value": best_value, "best_mean": round_float(best_mean),
+            "configured": float(configured), "configured_mean": round_float(configured_mean),
+            "matches": best_value == float(configured), "zero_mean": round_float(zero_mean),
+            "zero_at_least_as_good": zero_mean is not None and round_float(zero_mean) >= round_float(best_mean)}
+
+
+def dynamics_summary(runs: pd.DataFrame, study: Study) -> dict:
+    """``{dataset: {method: {crops_*: {mean, std, n}}}}``: what the crop weights did over training, main runs."""
+    main = runs[runs["group"] == "main"]
+    keys = [c for c in runs.columns if c.startswith("crops_")]
+    out: dict = {}
+    for d in study.datasets:
+        out[d] = {}
+        for m in study.methods:
+            frame = main[(main["dataset"] == d) & (main["method"] == m)]
+            out[d][m] = {k: seed_moments(frame[k]) for k in keys}
+    return out
+
+
+LAST_FRACTION = 0.25
+"""Convergence is judged on the last quarter of training."""
+
+
+def convergence_summary(val: pd.DataFrame, runs: pd.DataFrame, total_iterations: int) -> dict:
+    """Per dataset and method (main runs): how much val F1 still moves over the last quarter.
+
+    For each run, over the validations at iterations >= 3/4 of ``total_iterations``: ``range``
+    (max - min of val F1) and ``change`` (last minus first of them). Reported: the largest of
+    each over the seeds (the worst run), and ``converged``: every seed's range <= 0.01.
+    """
+    main = val[val["group"] == "main"]
+    start = (1 - LAST_FRACTION) * total_iterations
+    out: dict = {}
+    for (d, m), frame in main.groupby(["dataset", "method"], sort=False):
+        ranges, changes = [], []
+        for _, run in frame.groupby("seed", sort=True):
+            late = run[run["iteration"] >= start].sort_values("iteration")
+            if len(late):
+                ranges.append(float(late["f1"].max() - late["f1"].min()))
+                changes.append(float(late["f1"].iloc[-1] - late["f1"].iloc[0]))
+        out.setdefault(d, {})[m] = {
+            "last_quarter_from": int(start), "n_seeds": len(ranges),
+            "max_range": round_float(max(ranges)) if ranges else None,
+            "max_abs_change": round_float(max(abs(c) for c in changes)) if changes else None,
+            "converged": bool(ranges) and max(ranges) <= 0.01,
+        }
     return out
 
 
@@ -87,7 +167,17 @@ def compare_methods(per_image: pd.DataFrame, study: Study) -> dict:
                     f"images ({sorted(unpaired['image_id'])[:5]} ...); re-evaluate both on the current split"
                 )
             pairs = pairs.sort_values(["seed", "image_id"], kind="stable")
+            hierarchical = {}
+            seed_level = {}
+            for q in COMPARED:
+                diff = pd.DataFrame({"seed": pairs["seed"], "image_id": pairs["image_id"],
+                                     "difference": pairs[f"{q}_ref"].astype(float) - pairs[f"{q}_base"].astype(float)})
+                hierarchical[q] = hierarchical_bootstrap_interval(diff) if len(diff) else None
+                per_seed = pairs.groupby("seed", sort=True)[[f"{q}_ref", f"{q}_base"]].mean()
+                seed_level[q] = seed_level_comparison(per_seed[f"{q}_ref"].astype(float), per_seed[f"{q}_base"].astype(float))
             out[d][baseline] = {
+                "hierarchical": hierarchical,
+                "seed_level": seed_level,
                 "reference": BASELINE_REFERENCE,
                 "baseline": baseline,
                 "difference": f"{BASELINE_REFERENCE} minus {baseline}",
@@ -101,15 +191,19 @@ def compare_methods(per_image: pd.DataFrame, study: Study) -> dict:
 
 def comparison_rows(comparison: dict) -> pd.DataFrame:
     """``comparison.csv``: one row per dataset, baseline and compared quantity."""
-    rows = [
-        {"dataset": d, "reference": c["reference"], "baseline": baseline, "quantity": q, **c[q]}
-        for d, by_baseline in comparison.items()
-        for baseline, c in by_baseline.items()
-        for q in COMPARED
-    ]
+    rows = []
+    for d, by_baseline in comparison.items():
+        for baseline, c in by_baseline.items():
+            for q in COMPARED:
+                h, s = c["hierarchical"][q] or {}, c["seed_level"][q]
+                rows.append({"dataset": d, "reference": c["reference"], "baseline": baseline, "quantity": q, **c[q],
+                             "hier_ci95_low": h.get("ci95_low"), "hier_ci95_high": h.get("ci95_high"),
+                             "seed_n": s["n_seeds"], "seed_mean_diff": s["mean_diff"], "seed_p_value": s["p_value"],
+                             "seed_wins": s["wins"], "seed_losses": s["losses"]})
     return pd.DataFrame(rows, columns=[
         "dataset", "reference", "baseline", "quantity", "n_pairs", "n_nonzero", "mean_diff", "median_diff",
-        "ci95_low", "ci95_high", "statistic", "p_value", "test", "note",
+        "ci95_low", "ci95_high", "statistic", "p_value", "test", "note", "hier_ci95_low", "hier_ci95_high",
+        "seed_n", "seed_mean_diff", "seed_p_value", "seed_wins", "seed_losses",
     ])
 
 

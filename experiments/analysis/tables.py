@@ -129,24 +129,52 @@ def _group_starts(labels: pd.Series) -> tuple[int, ...]:
     return tuple(int(i) for i in changes.nonzero()[0] if i > 0)
 
 
+ABLATION_COLUMNS = (Column("best_val_f1", "Val F1", 3, True), *COLUMNS)
+"""The ablation tables: the checkpoint's validation F1 (what the main lambda is chosen by), then the test metrics."""
+
+
+def _moments_text(m: dict, decimals: int) -> str:
+    if m["mean"] is None:
+        return "-"
+    return f"{format_number(m['mean'], decimals)} ± {format_number(m['std'], decimals)}"
+
+
 def ablation_table(metrics: dict, runs: pd.DataFrame, name: str) -> Table:
-    """Value of one swept TG-HEM setting vs the five table metrics (one run per value)."""
+    """Value of one swept TG-HEM setting vs val F1 and the five test metrics, mean ± std over seeds."""
     by_value = metrics["ablation"][name]
-    values = sorted(by_value, key=float)
-    frame = pd.DataFrame([{c.key: by_value[v][c.key] for c in COLUMNS} for v in values], dtype=object)
+    values = sorted(by_value, key=lambda v: float(v) if v not in ("true", "false") else float(v == "true"))
     setting = ABLATIONS[name]
     cells = pd.DataFrame({setting: values})
     bold = pd.DataFrame({setting: [False] * len(values)})
-    for c in COLUMNS:
-        cells[c.label] = [format_number(v, c.decimals) for v in frame[c.key]] if len(frame) else []
-        bold[c.label] = best_flags(frame[c.key], c.decimals, c.higher_is_better) if len(frame) else []
+    for c in ABLATION_COLUMNS:
+        means = pd.Series([by_value[v][c.key]["mean"] for v in values], dtype=object)
+        cells[c.label] = [_moments_text(by_value[v][c.key], c.decimals) for v in values]
+        bold[c.label] = best_flags(means, c.decimals, c.higher_is_better) if len(values) else []
     context = runs[(runs["group"] == "ablation") & (runs["setting"] == name)]
-    where = f" on {context['dataset'].iloc[0]}, seed {context['seed'].iloc[0]}," if len(context) else ""
+    seeds = sorted(int(x) for x in context["seed"].unique()) if len(context) else []
+    where = f" on {context['dataset'].iloc[0]}, seeds {', '.join(map(str, seeds))}," if len(context) else ""
     caption = (
         f"TG-HEM{where} with {setting} set to each value, every other setting as in the main "
-        f"runs; one run per value, test split. Best per column in bold."
+        f"runs; mean ± sample std over seeds. Val F1: validation split, the checkpoint's (what selects it); "
+        f"the other columns: test split. Best mean per column in bold."
     )
-    return Table(cells, bold, "r" * (1 + len(COLUMNS)), (), caption)
+    notes = []
+    selection = metrics.get("lambda_selection")
+    if name == "lambda_pers" and selection:
+        verdict = "the value the main runs use" if selection["matches"] else (
+            f"the main runs use {format_value_text(selection['configured'])} (val F1 {format_number(selection['configured_mean'], 3)})")
+        notes.append(f"Validation picks λ = {format_value_text(selection['best_value'])} among λ > 0 (mean val F1 "
+                     f"{format_number(selection['best_mean'], 3)}): {verdict}.")
+        if selection["zero_mean"] is not None:
+            than = "at least as high as" if selection["zero_at_least_as_good"] else "below"
+            notes.append(f"λ = 0 (no topological weighting) scores {format_number(selection['zero_mean'], 3)} on val, "
+                         f"{than} the best λ > 0.")
+    return Table(cells, bold, "r" * (1 + len(ABLATION_COLUMNS)), (), caption, tuple(notes))
+
+
+def format_value_text(value: float) -> str:
+    """A swept value as the tables print it (0.01, 0.5, 0)."""
+    return f"{value:g}"
 
 
 def _difference_text(stats: dict, decimals: int) -> str:
@@ -160,28 +188,95 @@ def _difference_text(stats: dict, decimals: int) -> str:
     return text
 
 
+def _interval_text(stats: dict | None, decimals: int) -> str:
+    if not stats or stats.get("ci95_low") is None:
+        return "-"
+    low = format_number(stats["ci95_low"], decimals, signed=True)
+    high = format_number(stats["ci95_high"], decimals, signed=True)
+    return f"[{low}, {high}]"
+
+
+def _seed_text(stats: dict) -> str:
+    if stats["mean_diff"] is None:
+        return "-"
+    return f"{stats['wins']}/{stats['n_seeds']}, p {format_p(stats['p_value'])}"
+
+
 def comparison_table(metrics: dict) -> Table:
-    """Per dataset and baseline: pairs, mean difference [95% CI] and Wilcoxon p of F1 and |count error|."""
-    header = ("Dataset", "Baseline", "Pairs", "ΔF1 [95% CI]", "p (F1)", "Δ|count error| [95% CI]", "p (count)")
+    """Per dataset and baseline: ΔF1 and Δ|count error| with three intervals/tests each."""
+    header = ("Dataset", "Baseline", "Pairs", "ΔF1 [image CI]", "[seed+image CI]", "p (image)", "seeds won, p",
+              "Δ|count error| [image CI]", "[seed+image CI] ", "p (image) ", "seeds won, p ")
     rows, notes = [], []
     for dataset, by_baseline in metrics["comparison"].items():
         for baseline, c in by_baseline.items():
             f1, err = c["f1"], c["abs_count_error"]
-            rows.append((dataset, baseline, str(f1["n_pairs"]), _difference_text(f1, 3), format_p(f1["p_value"]),
-                         _difference_text(err, 2), format_p(err["p_value"])))
-            for quantity, s in (("F1", f1), ("|count error|", err)):
-                if s["note"]:
-                    notes.append(f"{dataset}, {baseline}, {quantity}: {s['note']}.")
+            h, sl = c["hierarchical"], c["seed_level"]
+            rows.append((dataset, baseline, str(f1["n_pairs"]),
+                         _difference_text(f1, 3), _interval_text(h["f1"], 3), format_p(f1["p_value"]), _seed_text(sl["f1"]),
+                         _difference_text(err, 2), _interval_text(h["abs_count_error"], 2), format_p(err["p_value"]),
+                         _seed_text(sl["abs_count_error"])))
+            for quantity, s_ in (("F1", f1), ("|count error|", err)):
+                if s_["note"]:
+                    notes.append(f"{dataset}, {baseline}, {quantity}: {s_['note']}.")
     cells = pd.DataFrame(rows, columns=header)
     reference = BASELINE_REFERENCE
     caption = (
-        f"Paired comparison over (seed, test image) pairs; differences are {reference} minus the baseline, so "
-        f"a positive ΔF1 and a negative Δ|count error| favour {reference}. Mean difference with a paired "
-        f"bootstrap 95% CI; p: two-sided Wilcoxon signed-rank test (zero differences dropped). The pairs "
-        f"of one image under different seeds are not independent, which these intervals and tests ignore."
+        f"Paired comparison, differences {reference} minus the baseline (positive ΔF1 and negative Δ|count error| "
+        f"favour {reference}). Per-image F1 and |count error| over (seed, test image) pairs. Image CI: paired "
+        f"bootstrap over all pairs, as if independent; p (image): two-sided Wilcoxon signed-rank over the same "
+        f"pairs (zero differences dropped). Both ignore that one image appears once per seed and that seeds "
+        f"differ: read them as descriptive. Seed+image CI: hierarchical bootstrap (seeds resampled, then images "
+        f"within each), the interval that respects the design. Seeds won, p: seeds where {reference}'s mean "
+        f"is better (higher F1, lower count error) out of all, and the paired t-test over the seeds' means, "
+        f"which with 2-3 seeds can detect only large effects."
     )
     bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
-    return Table(cells, bold, "llrrrrr", _group_starts(cells["Dataset"]), caption, tuple(notes))
+    return Table(cells, bold, "llr" + "r" * 8, _group_starts(cells["Dataset"]), caption, tuple(notes))
+
+
+DYNAMICS_COLUMNS = (
+    ("crops_weight_mean", "mean w", 2), ("crops_discrepancy_mean", "mean D", 1),
+    ("crops_count_error_mean", "mean |Δn|", 2), ("crops_weight_count_spearman", "ρ(w, |Δn|)", 2),
+    ("crops_discrepancy_count_spearman", "ρ(D, |Δn|)", 2),
+)
+
+
+def dynamics_table(metrics: dict) -> Table:
+    """What the crop weights did over training (main runs): means and Spearman correlations per crop."""
+    rows = []
+    for dataset, by_method in metrics["dynamics"].items():
+        for method, m in by_method.items():
+            if m["crops_weight_mean"]["mean"] is None or m["crops_discrepancy_mean"]["mean"] is None:
+                continue  # methods that do not weight crops
+            rows.append((dataset, method, *(_moments_text(m[k], d) if m[k]["mean"] is not None else "-"
+                                            for k, _, d in DYNAMICS_COLUMNS)))
+    cells = pd.DataFrame(rows, columns=("Dataset", "Method", *(label for _, label, _ in DYNAMICS_COLUMNS)))
+    caption = (
+        "Over every training crop of the main runs (mean ± std over seeds of each run's value): the crop "
+        "weight w, its discrepancy D (tghem_count: its count error), the count error |Δn| = |n_pred - n_gt| of "
+        "the crop's prediction, and Spearman's ρ between a crop's weight (or D) and its count error. "
+        "tghem_shuffled's weights are other crops' weights: its ρ(w, |Δn|) shows what is left without the link."
+    )
+    bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
+    return Table(cells, bold, "ll" + "r" * len(DYNAMICS_COLUMNS), _group_starts(cells["Dataset"]) if len(cells) else (), caption)
+
+
+def convergence_table(metrics: dict) -> Table:
+    """Per dataset and method: how much val F1 moves over the last quarter of training (worst seed)."""
+    rows = []
+    start = None
+    for dataset, by_method in metrics["convergence"].items():
+        for method, c in by_method.items():
+            start = c["last_quarter_from"]
+            rows.append((dataset, method, format_number(c["max_range"], 3), format_number(c["max_abs_change"], 3),
+                         "yes" if c["converged"] else "no"))
+    cells = pd.DataFrame(rows, columns=("Dataset", "Method", "max - min", "|last - first|", "≤ 0.01"))
+    caption = (
+        f"Validation F1 over the last quarter of training (validations from iteration {start} on), the largest "
+        f"over the seeds: its range (max - min) and its net change. ≤ 0.01: every seed's range is at most 0.01."
+    )
+    bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
+    return Table(cells, bold, "llrrl", _group_starts(cells["Dataset"]) if len(cells) else (), caption)
 
 
 def _markdown_escape(text: str) -> str:

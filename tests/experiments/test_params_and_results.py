@@ -1,4 +1,4 @@
-"""The committed settings files and the committed results of the default study."""
+"""The committed settings files and the committed results of both studies (results/synthetic, results/cells)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from experiments.analysis.study import read_study
-from tests.helpers.paths import ROOT
+from tests.helpers.paths import MIRROR, ROOT, mirror_layout
 
 
-@pytest.mark.parametrize("name", ["params.yaml", "params.paper.yaml"])
+@pytest.mark.parametrize("name", ["params.yaml", "params.paper.yaml", "studies/cells/params.yaml"])
 def test_params_files_validate_with_the_same_keys(name):
     from experiments.core.settings import read_params
 
@@ -20,7 +20,11 @@ def test_params_files_validate_with_the_same_keys(name):
     study = read_study(ROOT / name)
     assert study.methods[0] == "tghem"
     default, other = (yaml.safe_load((ROOT / n).read_text()) for n in ("params.yaml", name))
-    assert {s: set(v) for s, v in default.items()} == {s: set(v) for s, v in other.items()}
+    # The same sections and keys; the real study's `study` may add threads and prepare (dvc.yaml reads them).
+    assert set(default) == set(other)
+    for section in default:
+        extra = {"threads", "prepare"} if section == "study" else set()
+        assert set(default[section]) <= set(other[section]) <= set(default[section]) | extra, section
 
 
 def test_paper_scale_study():
@@ -31,22 +35,38 @@ def test_paper_scale_study():
     assert cfg["ohem"]["min_kept"] == 15000
 
 
-def test_committed_results_regenerate_identically(tmp_path):
-    """results/tables and results/figures are exactly what report renders from results/*.json|csv."""
-    from experiments.analysis.rendering import report
+def _study_data(study: str, tmp_path):
+    """The data folder holding the qualitative example's prepared dataset of ``study``."""
+    if study == "synthetic":
+        return ROOT / "data"
+    # The real study's example comes from vgg_cells: prepared here from the mirror, as its pipeline does.
+    from experiments.data.preparation import prepare
 
-    results = ROOT / "results"
+    mirror_layout("vgg_cells/cells")
+    prepare("vgg_cells", tmp_path / "data", mirror=MIRROR, quiet=True, n_train=32, n_val=32)
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize("study", ["synthetic", "cells"])
+def test_committed_results_regenerate_identically(study, tmp_path):
+    """results/<study>/tables and figures are exactly what report renders from its logged numbers."""
+    from experiments.analysis.rendering import RESULT_FILES, report
+
+    results = ROOT / "results" / study
     if not (results / "metrics.json").is_file():
-        pytest.skip("results/ has not been generated in this checkout (run `dvc repro`)")
+        pytest.skip(f"results/{study}/ has not been generated in this checkout")
     qualitative = json.loads((results / "qualitative.json").read_text())
-    if not (ROOT / "data" / "prepared" / qualitative["dataset"]).is_dir():
-        pytest.skip(f"data/prepared/{qualitative['dataset']} is absent (run `dvc repro prepare`)")
-    for name in ("metrics.json", "runs.csv", "curves.csv", "qualitative.json"):
-        shutil.copy2(results / name, tmp_path / name)
-    written = report(tmp_path, ROOT / "data")
+    data_dir = _study_data(study, tmp_path)
+    if not (data_dir / "prepared" / qualitative["dataset"]).is_dir():
+        pytest.skip(f"{data_dir}/prepared/{qualitative['dataset']} is absent (run `dvc repro prepare`)")
+    copy = tmp_path / "results"
+    copy.mkdir()
+    for name in RESULT_FILES.values():
+        shutil.copy2(results / name, copy / name)
+    written = report(copy, data_dir)
     assert written
     for path in written:
-        relative = path.relative_to(tmp_path)
+        relative = path.relative_to(copy)
         assert path.read_bytes() == (results / relative).read_bytes(), f"{relative} differs from the committed file"
     committed = {p.relative_to(results) for sub in ("tables", "figures") for p in (results / sub).iterdir()}
-    assert committed == {p.relative_to(tmp_path) for p in written}
+    assert committed == {p.relative_to(copy) for p in written}

@@ -17,7 +17,7 @@ import yaml
 
 from experiments.analysis.pipeline import Pipeline
 from experiments.core.prepared import points_csv_text
-from experiments.training.logs import LOG_FIELDS, TIMING_FIELDS
+from experiments.training.logs import CROP_FIELDS, LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS
 from tests.helpers.paths import ROOT
 
 
@@ -30,15 +30,16 @@ class RunPaths:
 
 
 def write_params(path: Path, datasets, methods, seeds, lambda_pers=(0.0, 0.5), ohem_min_kept=(500, 1000),
-                 ablation_dataset=None, ablation_seed=0, **settings) -> Path:
+                 ablation_dataset=None, ablation_seeds=(0,), top_dimension=(True,), **settings) -> Path:
     """The repository's params.yaml with the study shrunk and ``settings`` changed.
 
     ``settings``: ``section={key: value}``, e.g. ``train={"crop_size": 32}``.
     """
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["study"].update(datasets=list(datasets), methods=list(methods), seeds=list(seeds))
-    raw["ablation"].update(dataset=ablation_dataset or datasets[0], seed=ablation_seed,
-                           lambda_pers=list(lambda_pers), ohem_min_kept=list(ohem_min_kept))
+    raw["ablation"].update(dataset=ablation_dataset or datasets[0], seeds=list(ablation_seeds),
+                           lambda_pers=list(lambda_pers), ohem_min_kept=list(ohem_min_kept),
+                           top_dimension=list(top_dimension))
     for section, values in settings.items():
         raw[section].update(values)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -56,10 +57,10 @@ def main_run(params: Path, dataset: str, method: str, seed: int, root: Path) -> 
     return RunPaths(root / p.main_training(dataset, method, seed).folder, root / p.main_evaluation(dataset, method, seed).folder)
 
 
-def ablation_run(params: Path, name: str, value, root: Path) -> RunPaths:
+def ablation_run(params: Path, name: str, value, root: Path, seed: int = 0) -> RunPaths:
     """Where the pipeline puts one ablation run, below ``root``."""
     p = pipeline(params)
-    return RunPaths(root / p.ablation_training(name, value).folder, root / p.ablation_evaluation(name, value).folder)
+    return RunPaths(root / p.ablation_training(name, value, seed).folder, root / p.ablation_evaluation(name, value, seed).folder)
 
 
 def log_rows(iterations: int, start_loss: float, weight: float | None) -> list[dict]:
@@ -70,14 +71,14 @@ def log_rows(iterations: int, start_loss: float, weight: float | None) -> list[d
         rows.append({
             "iteration": it, "loss": loss, "seg_loss": loss / (weight or 1.0), "weight_mean": weight or 1.0,
             "weight_max": (weight or 1.0) * 1.5, "discrepancy_mean": "" if weight is None else (weight - 1.0) / 0.5,
-            "lr": 0.001,
+            "count_error_mean": 2.0, "lr": 0.001,
         })
     return rows
 
 
 def write_run(paths: RunPaths, dataset: str, method: str, seed: int, per_image: list[dict], scores: dict,
               log: list[dict], points: dict[str, np.ndarray] | None = None, config: dict | None = None,
-              match_radius: float = 5.0, finished: bool = True) -> None:
+              match_radius: float = 5.0, finished: bool = True, best_val_f1: float | None = 0.5) -> None:
     """One run's training folder (train.json, log.csv, and the untracked timing files) and evaluation folder.
 
     Args:
@@ -87,16 +88,36 @@ def write_run(paths: RunPaths, dataset: str, method: str, seed: int, per_image: 
         log: rows of log.csv (:func:`log_rows`).
         points: predicted points per image id (default: none for every image).
         config: the run's settings sections, as train.json records them.
+        best_val_f1: the validation F1 train.json records for the checkpoint; val.csv rises to it.
     """
     paths.train.mkdir(parents=True)
     iterations = len(log)
     summary = {"dataset": dataset, "method": method, "seed": seed, "iterations": iterations,
-               "total_iterations": iterations, "finished": finished, "config": dict(config or {})}
+               "total_iterations": iterations, "finished": finished, "config": dict(config or {}),
+               "best_val_f1": best_val_f1}
     (paths.train / "train.json").write_text(json.dumps(summary, indent=2))
     with open(paths.train / "log.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, LOG_FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(log)
+    with open(paths.train / "val.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, VAL_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        top = best_val_f1 or 0.0
+        for k, it in enumerate(sorted({max(1, iterations // 2), iterations})):
+            f1 = top * (0.8 if k == 0 and it != iterations else 1.0)
+            writer.writerow({"iteration": it, "f1": f1, "precision": f1, "recall": f1, "f1_mean": f1, "mae": 3.0,
+                             "rmse": 4.0, "n_images": 2})
+    with open(paths.train / "crops.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, CROP_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for r in log:
+            for crop in range(2):  # crop 1 has the larger count error and, where weighted, the larger weight
+                w = float(r["weight_mean"])
+                weighted = r["discrepancy_mean"] != ""
+                writer.writerow({"iteration": r["iteration"], "crop": crop, "n_gt": 10, "n_pred": 10 + crop * 4,
+                                 "discrepancy": (1.0 + 3 * crop + r["iteration"] % 3) if weighted else "",
+                                 "weight": (w * (0.5 + crop) + 0.01 * (r["iteration"] % 3)) if weighted else 1.0})
     # What a real run also leaves beside its outputs: timings that aggregate must never copy.
     with open(paths.train / "timing.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, TIMING_FIELDS, lineterminator="\n")

@@ -33,7 +33,8 @@ SCORES = {
     ("ohem", 0): {"f1": 0.6, "precision": 0.7, "recall": 0.5, "mae": 4.0, "rmse": 5.0, "game0": 4.0},
     ("ohem", 1): {"f1": 0.6, "precision": 0.8, "recall": 0.4, "mae": 3.0, "rmse": 4.0, "game0": 3.0},
 }
-ABLATION_F1 = {("lambda_pers", 0.0): 0.7, ("lambda_pers", 0.5): 0.8, ("ohem_min_kept", 500): 0.75}
+ABLATION_F1 = {("lambda_pers", 0.0): 0.7, ("lambda_pers", 0.5): 0.8, ("ohem_min_kept", 500): 0.75, ("top_dimension", True): 0.72}
+ABLATION_VAL_F1 = {("lambda_pers", 0.0): 0.61, ("lambda_pers", 0.5): 0.66, ("ohem_min_kept", 500): 0.6, ("top_dimension", True): 0.65}
 
 
 def per_image_rows(method: str, seed: int, n_gt=N_GT) -> list[dict]:
@@ -58,12 +59,13 @@ def build_study(tmp_path: Path, seeds=(0, 1)) -> tuple[Path, Path, Path]:
         write_run(main_run(params, "synthetic", method, seed, root), "synthetic", method, seed,
                   per_image_rows(method, seed), scores, log_rows(4, 1.0 + seed, 1.5 if method == "tghem" else None), pred)
     for (name, value), f1 in ABLATION_F1.items():
-        config = {"tghem": {"lambda_pers": 0.5}, "ohem": {"min_kept": 2000}}
-        section, key = ("tghem", "lambda_pers") if name == "lambda_pers" else ("ohem", "min_kept")
+        config = {"tghem": {"lambda_pers": 0.5, "top_dimension": False}, "ohem": {"min_kept": 2000}}
+        section, key = {"lambda_pers": ("tghem", "lambda_pers"), "ohem_min_kept": ("ohem", "min_kept"),
+                        "top_dimension": ("tghem", "top_dimension")}[name]
         config[section][key] = value
         scores = dict(SCORES[("tghem", 0)], f1=f1)
         write_run(ablation_run(params, name, value, root), "synthetic", "tghem", 0, per_image_rows("tghem", 0), scores,
-                  log_rows(3, 2.0, 1.2), config=config)
+                  log_rows(3, 2.0, 1.2), config=config, best_val_f1=ABLATION_VAL_F1[(name, value)])
     return params, root, data_dir
 
 
@@ -209,10 +211,33 @@ def test_paired_comparison(study):
 def test_ablation_summary(study):
     *_, metrics = study
     a = metrics["ablation"]
-    assert list(a) == ["lambda_pers", "ohem_min_kept"]
+    assert list(a) == ["lambda_pers", "ohem_min_kept", "top_dimension"]
     assert list(a["lambda_pers"]) == ["0.0", "0.5"] and list(a["ohem_min_kept"]) == ["500"]
-    assert a["lambda_pers"]["0.0"]["f1"] == 0.7 and a["lambda_pers"]["0.5"]["f1"] == 0.8
-    assert a["ohem_min_kept"]["500"] == {"f1": 0.75, "precision": 0.9, "recall": 0.7, "mae": 2.0, "rmse": 3.0, "game0": 2.0}
+    assert list(a["top_dimension"]) == ["true"]
+    assert a["lambda_pers"]["0.0"]["f1"] == {"mean": 0.7, "std": None, "n": 1}
+    assert a["lambda_pers"]["0.5"]["best_val_f1"] == {"mean": 0.66, "std": None, "n": 1}
+    assert {k: v["mean"] for k, v in a["ohem_min_kept"]["500"].items()} == {
+        "f1": 0.75, "precision": 0.9, "recall": 0.7, "mae": 2.0, "rmse": 3.0, "game0": 2.0, "best_val_f1": 0.6}
+    # The main lambda is the one of the best mean validation F1: 0.5 here, as params.yaml has it.
+    assert metrics["lambda_selection"] == {"metric": "best_val_f1 (mean over seeds)", "best_value": 0.5,
+                                           "best_mean": 0.66, "configured": 0.5, "configured_mean": 0.66, "matches": True,
+                                           "zero_mean": 0.61, "zero_at_least_as_good": False}
+
+
+def test_convergence_and_dynamics(study):
+    params, root, *_, metrics = study
+    # Convergence is judged from 3/4 of params' train.iterations (300: from 225); these fake runs stop at 4.
+    assert metrics["convergence"]["synthetic"]["tghem"] == {
+        "last_quarter_from": 225, "n_seeds": 0, "max_range": None, "max_abs_change": None, "converged": False}
+    d = metrics["dynamics"]["synthetic"]
+    expected = []
+    for seed in (0, 1):
+        crops = pd.read_csv(main_run(params, "synthetic", "tghem", seed, root).train / "crops.csv")
+        error = (crops["n_pred"] - crops["n_gt"]).abs()
+        expected.append(crops["weight"].corr(error, method="spearman"))  # pandas' own rank correlation
+    assert d["tghem"]["crops_weight_count_spearman"]["mean"] == pytest.approx(np.mean(expected), abs=1e-6)
+    assert d["ohem"]["crops_weight_count_spearman"]["mean"] is None  # constant weights: no correlation
+    assert d["tghem"]["crops_count_error_mean"] == {"mean": 2.0, "std": 0.0, "n": 2}
 
 
 def test_runs_per_image_and_curves_csv(study):
@@ -221,7 +246,8 @@ def test_runs_per_image_and_curves_csv(study):
     assert [(r["group"], r["method"], r["seed"], r["setting"], r["value"]) for r in runs] == [
         ("main", "tghem", "0", "", ""), ("main", "tghem", "1", "", ""), ("main", "ohem", "0", "", ""),
         ("main", "ohem", "1", "", ""), ("ablation", "tghem", "0", "lambda_pers", "0.0"),
-        ("ablation", "tghem", "0", "lambda_pers", "0.5"), ("ablation", "tghem", "0", "ohem_min_kept", "500")]
+        ("ablation", "tghem", "0", "lambda_pers", "0.5"), ("ablation", "tghem", "0", "ohem_min_kept", "500"),
+        ("ablation", "tghem", "0", "top_dimension", "true")]
     assert float(runs[1]["f1"]) == 0.9 and float(runs[3]["mae"]) == 3.0 and runs[0]["checkpoint_iteration"] == "4"
     per_image = read_csv(out / "per_image.csv")
     assert len(per_image) == 12 and list(per_image[0]) == list(collect.PER_IMAGE_COLUMNS)
@@ -230,14 +256,15 @@ def test_runs_per_image_and_curves_csv(study):
     assert float(row["f1"]) == 0.75 and row["abs_count_error"] == "0"
     curves = read_csv(out / "curves.csv")
     assert "seconds" not in curves[0] and "lr" not in curves[0]
-    assert len(curves) == 4 * 4 + 3 * 3
+    assert len(curves) == 4 * 4 + 4 * 3
     first = curves[0]
     assert (first["group"], first["method"], first["seed"], first["iteration"]) == ("main", "tghem", "0", "1")
     assert float(first["loss"]) == round(0.5 ** 0.25, 6) and float(first["weight_mean"]) == 1.5
     ohem = next(r for r in curves if r["method"] == "ohem")
     assert ohem["discrepancy_mean"] == "" and float(ohem["weight_mean"]) == 1.0
     ablation = [r for r in curves if r["group"] == "ablation"]
-    assert {(r["setting"], r["value"]) for r in ablation} == {("lambda_pers", "0.0"), ("lambda_pers", "0.5"), ("ohem_min_kept", "500")}
+    assert {(r["setting"], r["value"]) for r in ablation} == {("lambda_pers", "0.0"), ("lambda_pers", "0.5"),
+                                                               ("ohem_min_kept", "500"), ("top_dimension", "true")}
 
 
 def test_qualitative_example(study):

@@ -24,11 +24,14 @@ def test_main_and_ablation_folders(params):
     assert train.folder == Path("runs/main/synthetic/focal/seed2")
     assert train.command.startswith("python -m experiments.train --dataset synthetic --method focal --seed 2")
     assert p.main_evaluation("synthetic", "focal", 2).folder == Path("evals/main/synthetic/focal/seed2")
-    run = p.ablation_training("lambda_pers", 0.1)
-    assert (run.stage, run.folder) == ("train_lambda_pers@0.1", Path("runs/ablation/lambda_pers/0.1"))
-    assert "--set tghem.lambda_pers=0.1" in run.command
-    assert "--set ohem.min_kept=500" in p.ablation_training("ohem_min_kept", 500).command
-    assert p.ablation_evaluation("ohem_min_kept", 500).folder == Path("evals/ablation/ohem_min_kept/500")
+    run = p.ablation_training("lambda_pers", 0.1, 0)
+    assert (run.stage, run.folder) == ("train_lambda_pers@0.1-0", Path("runs/ablation/lambda_pers/0.1/seed0"))
+    assert "--set tghem.lambda_pers=0.1" in run.command and "--seed 0" in run.command
+    assert "--set ohem.min_kept=500" in p.ablation_training("ohem_min_kept", 500, 3).command
+    assert p.ablation_evaluation("ohem_min_kept", 500, 3).folder == Path("evals/ablation/ohem_min_kept/500/seed3")
+    # DVC names a boolean item True, and its command gets YAML's true.
+    flag = p.ablation_training("top_dimension", True, 0)
+    assert flag.stage == "train_top_dimension@True-0" and "--set tghem.top_dimension=true" in flag.command
     assert p.preparation("synthetic").stage == "prepare@synthetic" and p.preparation("synthetic").folder is None
     hint = train.how_to_make()
     assert hint.startswith("`dvc repro train@synthetic-focal-2` or `python -m experiments.train")
@@ -49,7 +52,7 @@ def test_errors_name_the_file_and_the_group(params, tmp_path):
         Pipeline.read(params, tmp_path / "nope.yaml")
     p = Pipeline.read(params)
     with pytest.raises(ValueError, match="expected a stage group 'train_lr'"):
-        p.ablation_training("lr", 0.1)
+        p.ablation_training("lr", 0.1, 0)
     with pytest.raises(ValueError, match=r"expands over \['dataset', 'method', 'seed'\]"):
         p.stage("train", {"dataset": "d"})
     broken = Pipeline({"train": {"matrix": {"x": [1]}, "cmd": "run ${nowhere.key}"}}, params, "my.yaml")
@@ -57,20 +60,24 @@ def test_errors_name_the_file_and_the_group(params, tmp_path):
         broken.stage("train", {"x": 1})
 
 
-def test_every_stage_equals_dvcs_own_expansion():
-    """Names, commands and --out folders of every expanded stage, as DVC 3 itself resolves dvc.yaml."""
+@pytest.mark.parametrize("study_dir", ["", "studies/cells"])
+def test_every_stage_equals_dvcs_own_expansion(study_dir):
+    """Names, commands and --out folders of every expanded stage, as DVC 3 itself resolves each dvc.yaml."""
     pytest.importorskip("dvc")
     from dvc.repo import Repo
 
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    study, p = read_study(ROOT / "params.yaml"), Pipeline.read(params)
+    folder = ROOT / study_dir
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    study, p = read_study(folder / "params.yaml"), Pipeline.read(params, folder / "dvc.yaml")
     ours = [p.preparation(d) for d in study.datasets]
     for d, m, s in study.main_runs():
         ours += [p.main_training(d, m, s), p.main_evaluation(d, m, s)]
-    for name, v in study.ablation_runs():
-        ours += [p.ablation_training(name, v), p.ablation_evaluation(name, v)]
+    for name, v, s in study.ablation_runs():
+        ours += [p.ablation_training(name, v, s), p.ablation_evaluation(name, v, s)]
+    prefix = f"{study_dir}/dvc.yaml:" if study_dir else ""
     with Repo(str(ROOT)) as repo:
-        theirs = {stage.addressing: stage.cmd for stage in repo.index.stages}
+        theirs = {stage.addressing[len(prefix):]: stage.cmd for stage in repo.index.stages
+                  if (stage.addressing.startswith(prefix) if prefix else ":" not in stage.addressing)}
     for run in ours:
         assert theirs[run.stage] == run.command, run.stage
     expanded = {name for name in theirs if "@" in name}

@@ -65,9 +65,10 @@ def make_results(tmp: Path, quality: dict[str, float], seeds=SEEDS, ablation_qua
             log = log_rows(40, 1.0 + 0.3 * s + 0.1 * len(m), 1.4 + 0.1 * s if m == "tghem" else None)
             evaluated_run(main_run(params, "synthetic", m, s, root), samples, m, s, max(0.0, quality[m] - 0.05 * s), log)
     for name, section, key, values in (("lambda_pers", "tghem", "lambda_pers", (0.0, 0.5, 2.0)),
-                                       ("ohem_min_kept", "ohem", "min_kept", (250, 1000))):
+                                       ("ohem_min_kept", "ohem", "min_kept", (250, 1000)),
+                                       ("top_dimension", "tghem", "top_dimension", (True,))):
         for v, q in zip(values, ablation_quality):
-            config = {"tghem": {"lambda_pers": 0.5}, "ohem": {"min_kept": 2000}}
+            config = {"tghem": {"lambda_pers": 0.5, "top_dimension": False}, "ohem": {"min_kept": 2000}}
             config[section][key] = v
             evaluated_run(ablation_run(params, name, v, root), samples, "tghem", 0, q, log_rows(10, 1.0, 1.3), config)
     out = tmp / "results"
@@ -103,10 +104,10 @@ def test_table_numbers_come_from_metrics_json(results):
             assert cell.replace("**", "") == f"{s['mean']:.{column.decimals}f} ± {s['std']:.{column.decimals}f}"
     assert "over 2 seeds" in md
     ablation = (out / "tables" / "ablation_lambda_pers.md").read_text()
-    f1 = {v: metrics["ablation"]["lambda_pers"][v]["f1"] for v in ("0.0", "0.5", "2.0")}
+    f1 = {v: metrics["ablation"]["lambda_pers"][v]["f1"]["mean"] for v in ("0.0", "0.5", "2.0")}
     best = max(f1, key=f1.get)
-    assert md_row(ablation, best)[1] == f"**{f1[best]:.3f}**"
-    assert "synthetic, seed 0" in ablation and "tghem.lambda_pers" in ablation
+    assert md_row(ablation, best)[2].startswith(f"**{f1[best]:.3f} ± ")  # one seed: "± -"
+    assert "synthetic, seeds 0" in ablation and "tghem.lambda_pers" in ablation
     assert "ohem.min_kept" in (out / "tables" / "ablation_ohem_min_kept.md").read_text()
     assert r"\toprule" in (out / "tables" / "ablation_ohem_min_kept.tex").read_text()
 
@@ -119,10 +120,13 @@ def test_comparison_table_shows_the_paired_statistics(results):
     f1 = c["f1"]
     assert cells[2] == str(f1["n_pairs"]) == "4"  # 2 seeds x 2 test images
     assert cells[3] == f"{f1['mean_diff']:+.3f} [{f1['ci95_low']:+.3f}, {f1['ci95_high']:+.3f}]"
-    assert cells[4] == f"{f1['p_value']:.3f}"
-    assert "tghem minus the baseline" in md
+    h, sl = c["hierarchical"]["f1"], c["seed_level"]["f1"]
+    assert cells[4] == f"[{h['ci95_low']:+.3f}, {h['ci95_high']:+.3f}]"  # seeds, then images resampled
+    assert cells[5] == f"{f1['p_value']:.3f}"
+    assert cells[6] == f"{sl['wins']}/2, p {sl['p_value']:.3f}" and sl["n_seeds"] == 2
+    assert "tghem minus the baseline" in md and "hierarchical bootstrap" in md
     tex = (out / "tables" / "comparison.tex").read_text()
-    assert r"$\Delta$F1 [95\% CI]" in tex and r"\bottomrule" in tex
+    assert r"$\Delta$F1 [image CI]" in tex and r"\bottomrule" in tex
 
 
 def test_report_writes_every_file_and_is_byte_identical_when_run_again(results):
@@ -268,5 +272,5 @@ def test_dvc_keeps_the_report_folders_for_the_stage_to_replace():
     from tests.helpers.paths import ROOT
 
     outs = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["outs"]
-    assert outs == [{"results/tables": {"cache": False, "persist": True}},
-                    {"results/figures": {"cache": False, "persist": True}}]
+    assert outs == [{"results/synthetic/tables": {"cache": False, "persist": True}},
+                    {"results/synthetic/figures": {"cache": False, "persist": True}}]

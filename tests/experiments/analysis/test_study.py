@@ -31,7 +31,7 @@ def test_run_settings_ignore_the_study_sections(raw):
 
 
 def test_ablations_sweep_settings_of_the_schema():
-    assert list(ABLATIONS) == ["lambda_pers", "ohem_min_kept"]
+    assert list(ABLATIONS) == ["lambda_pers", "ohem_min_kept", "top_dimension"]
     assert all(setting in SCHEMA for setting in ABLATIONS.values())
     # dvc writes a YAML float as Python's str does: 1.0 stays "1.0"
     assert [format_value(v) for v in (0.0, 1.0, 0.25, 500, True)] == ["0.0", "1.0", "0.25", "500", "true"]
@@ -39,8 +39,13 @@ def test_ablations_sweep_settings_of_the_schema():
 
 def test_ablation_runs_in_order(raw):
     study = parse_study(raw)
-    assert study.ablation_runs() == [("lambda_pers", v) for v in raw["ablation"]["lambda_pers"]] + [
-        ("ohem_min_kept", v) for v in raw["ablation"]["ohem_min_kept"]]
+    seeds = raw["ablation"]["seeds"]
+    assert study.ablation_runs() == [("lambda_pers", v, s) for v in raw["ablation"]["lambda_pers"] for s in seeds] + [
+        ("ohem_min_kept", v, s) for v in raw["ablation"]["ohem_min_kept"] for s in seeds] + [
+        ("top_dimension", True, s) for s in seeds]
+    raw["ablation"]["seeds"] = [0, 1]
+    assert parse_study(raw).ablation_runs()[:2] == [("lambda_pers", raw["ablation"]["lambda_pers"][0], 0),
+                                                     ("lambda_pers", raw["ablation"]["lambda_pers"][0], 1)]
 
 
 @pytest.mark.parametrize(
@@ -56,7 +61,9 @@ def test_ablation_runs_in_order(raw):
         (lambda r: r.pop("ablation"), "section 'ablation': expected a mapping"),
         (lambda r: r["ablation"].update(lambda_pers=[0.1, "x"]), "lambda_pers: expected a non-empty list of numbers >= 0"),
         (lambda r: r["ablation"].update(ohem_min_kept=[500, 0.5]), "ohem_min_kept: expected a non-empty list of ints >= 1"),
-        (lambda r: r["ablation"].update(seed=True), "ablation.seed: expected an int >= 0, got True"),
+        (lambda r: r["ablation"].update(seeds=[True]), "ablation.seeds: expected a non-empty list of ints >= 0"),
+        (lambda r: r["ablation"].update(top_dimension=[1]), "ablation.top_dimension: expected a non-empty list of distinct true/false"),
+        (lambda r: r["study"].update(threads=2, gpus=1), r"unknown keys \['gpus'\]"),
     ],
 )
 def test_errors_name_the_key(raw, edit, message):

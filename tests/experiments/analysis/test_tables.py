@@ -22,15 +22,23 @@ METRICS = {
         },
     },
     "ablation": {
-        "lambda_pers": {"0.0": {"f1": 0.7, "precision": 0.9, "recall": 0.6, "mae": 3.0, "rmse": 4.0},
-                        "0.5": {"f1": 0.8, "precision": 0.9, "recall": 0.7, "mae": None, "rmse": 3.5}},
+        "lambda_pers": {
+            "0.0": {k: {"mean": v, "std": 0.01, "n": 3} for k, v in
+                    {"best_val_f1": 0.69, "f1": 0.7, "precision": 0.9, "recall": 0.6, "mae": 3.0, "rmse": 4.0}.items()},
+            "0.5": {k: {"mean": v, "std": None if v is None else 0.02, "n": 3} for k, v in
+                    {"best_val_f1": 0.79, "f1": 0.8, "precision": 0.9, "recall": 0.7, "mae": None, "rmse": 3.5}.items()}},
         "ohem_min_kept": {},
     },
+    "lambda_selection": {"metric": "best_val_f1 (mean over seeds)", "best_value": 0.5, "best_mean": 0.79, "configured": 0.5,
+                         "configured_mean": 0.79, "matches": True, "zero_mean": 0.69, "zero_at_least_as_good": False},
     "comparison": {"ds_1": {"dice_bce": {
         "reference": "tghem", "baseline": "dice_bce",
         "f1": {"n_pairs": 6, "mean_diff": -0.0384, "ci95_low": -0.0591, "ci95_high": 0.0176, "p_value": 0.0003, "note": None},
         "abs_count_error": {"n_pairs": 6, "mean_diff": 2.0, "ci95_low": None, "ci95_high": None, "p_value": None,
                             "note": "1 pair, fewer than 2: no test and no interval"},
+        "hierarchical": {"f1": {"n_seeds": 2, "ci95_low": -0.0812, "ci95_high": 0.0301}, "abs_count_error": None},
+        "seed_level": {"f1": {"n_seeds": 2, "mean_diff": -0.04, "p_value": 0.21, "wins": 0},
+                       "abs_count_error": {"n_seeds": 2, "mean_diff": None, "p_value": None, "wins": 0}},
     }}},
 }
 
@@ -73,26 +81,31 @@ def test_main_table_latex_is_booktabs_with_a_rule_between_datasets():
 
 
 def test_ablation_table_sorts_values_and_marks_the_best():
-    table = tables.ablation_table(METRICS, pd.DataFrame({"group": ["ablation"], "setting": ["lambda_pers"],
-                                                         "dataset": ["ds_1"], "seed": [3]}), "lambda_pers")
+    table = tables.ablation_table(METRICS, pd.DataFrame({"group": ["ablation"] * 2, "setting": ["lambda_pers"] * 2,
+                                                         "dataset": ["ds_1"] * 2, "seed": [3, 1]}), "lambda_pers")
     md = tables.render_markdown(table)
-    assert md_row(md, "tghem.lambda_pers")[1:] == ["F1", "Precision", "Recall", "MAE", "RMSE"]
-    assert md_row(md, "0.0") == ["0.0", "0.700", "**0.900**", "0.600", "3.00", "4.00"]
+    assert md_row(md, "tghem.lambda_pers")[1:] == ["Val F1", "F1", "Precision", "Recall", "MAE", "RMSE"]
+    assert md_row(md, "0.0") == ["0.0", "0.690 ± 0.010", "0.700 ± 0.010", "**0.900 ± 0.010**", "0.600 ± 0.010",
+                                 "3.00 ± 0.01", "4.00 ± 0.01"]
     # A missing value prints as a dash and is never best; one value left in the column is not bold.
-    assert md_row(md, "0.5") == ["0.5", "**0.800**", "**0.900**", "**0.700**", "-", "**3.50**"]
-    assert "TG-HEM on ds_1, seed 3, with tghem.lambda_pers set to each value" in md
+    assert md_row(md, "0.5") == ["0.5", "**0.790 ± 0.020**", "**0.800 ± 0.020**", "**0.900 ± 0.020**",
+                                 "**0.700 ± 0.020**", "-", "**3.50 ± 0.02**"]
+    assert "TG-HEM on ds_1, seeds 1, 3, with tghem.lambda_pers set to each value" in md
+    assert "Validation picks λ = 0.5 among λ > 0 (mean val F1 0.790): the value the main runs use." in md
+    assert "λ = 0 (no topological weighting) scores 0.690 on val, below the best λ > 0." in md
     empty = tables.render_latex(tables.ablation_table(METRICS, pd.DataFrame(columns=["group", "setting"]), "ohem_min_kept"))
-    assert r"ohem.min\_kept & F1" in empty and r"\bottomrule" in empty
+    assert r"ohem.min\_kept & Val F1 & F1" in empty and r"\bottomrule" in empty
 
 
 def test_comparison_table_shows_signed_differences_intervals_p_and_notes():
     table = tables.comparison_table(METRICS)
     md = tables.render_markdown(table)
-    assert md_row(md, "ds_1", "dice_bce")[2:] == ["6", "-0.038 [-0.059, +0.018]", "<0.001", "+2.00", "-"]
+    assert md_row(md, "ds_1", "dice_bce")[2:] == ["6", "-0.038 [-0.059, +0.018]", "[-0.081, +0.030]", "<0.001",
+                                                  "0/2, p 0.210", "+2.00", "-", "-", "-"]
     assert "*ds_1, dice_bce, \\|count error\\|: 1 pair, fewer than 2: no test and no interval.*" in md
     tex = tables.render_latex(table)
-    assert r"$-$0.038 [$-$0.059, +0.018] & $<$0.001 & +2.00 & -- \\" in tex
-    assert r"$\Delta$$|$count error$|$ [95\% CI]" in tex
+    assert r"$-$0.038 [$-$0.059, +0.018] & [$-$0.081, +0.030] & $<$0.001 & 0/2, p 0.210 & +2.00 & -- & -- & -- \\" in tex
+    assert r"$\Delta$$|$count error$|$ [image CI]" in tex
 
 
 def test_number_formats():
