@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, default=Path("."), help="folder the pipeline's run paths are relative to (default: .)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="data folder with prepared/<dataset>, for the qualitative example (default: ROOT/data)")
-    p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
+    p.add_argument("--out", type=Path, default=Path("results/synthetic"), help="output folder (default: results/synthetic, the default study's)")
     add_quiet_option(p)
     return p
 

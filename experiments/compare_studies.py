@@ -24,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with its bootstrap 95% interval and Wilcoxon p-value, and the seed noise of each study "
         "(std over seeds, averaged over methods).",
         "examples:\n"
-        "  git show 84afdb1:results/runs.csv > /tmp/fp32_runs.csv   # the study before a change\n"
-        "  python -m experiments.compare_studies /tmp/fp32_runs.csv results/runs.csv",
+        "  git show 84afdb1:results/runs.csv > /tmp/fp32_runs.csv   # the study before a change (then at results/)\n"
+        "  python -m experiments.compare_studies /tmp/fp32_runs.csv results/synthetic/runs.csv",
     )
     p.add_argument("a", type=Path, help="runs.csv of study A (the reference)")
     p.add_argument("b", type=Path, help="runs.csv of study B (differences are B - A)")

@@ -30,14 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
         "  RESULTS/figures/<name>.{png,pdf}         " + ", ".join(FIGURES) + "\n\n"
         "examples:\n"
         "  python -m experiments.report\n"
-        "  python -m experiments.report --results results --data-dir data\n"
-        "  python -m experiments.report --readme README.md   # also refresh the README's results table",
+        "  python -m experiments.report --results results/cells --data-dir data/cells --readme README.md\n"
+        "      # the real study, and refresh the README's block of results/cells/tables/main.md",
     )
-    p.add_argument("--results", type=Path, default=Path("results"), help="folder written by experiments.aggregate (default: results)")
+    p.add_argument("--results", type=Path, default=Path("results/synthetic"), help="folder written by experiments.aggregate (default: results/synthetic)")
     p.add_argument("--data-dir", type=Path, default=Path("data"), help="data folder with prepared/<dataset> (default: data)")
     p.add_argument("--readme", type=Path, default=None, metavar="README",
-                   help="also copy tables/main.md into README's block between "
-                        "'<!-- results/tables/main.md -->' and '<!-- /results/tables/main.md -->'")
+                   help="also copy RESULTS/tables/main.md into README's block between "
+                        "'<!-- RESULTS/tables/main.md -->' and '<!-- /RESULTS/tables/main.md -->'")
     add_quiet_option(p)
     return p
 

@@ -30,18 +30,20 @@ def test_ci_runs_the_readme_commands():
     assert test in ci
 
 
-def test_readme_results_table_is_the_committed_one():
-    """The README embeds results/tables/main.md as committed (refresh: report --readme README.md)."""
+@pytest.mark.parametrize("table", ["results/cells/tables/main.md", "results/synthetic/tables/main.md"])
+def test_readme_results_table_is_the_committed_one(table):
+    """The README embeds each study's main table as committed (refresh: report --readme README.md)."""
     import shutil
     import subprocess
 
     from experiments.analysis.rendering import readme_block_markers
 
     if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("needs a git checkout to read the committed results/tables/main.md")
-    done = subprocess.run(["git", "show", "HEAD:results/tables/main.md"], cwd=ROOT, capture_output=True, text=True)
+        pytest.skip(f"needs a git checkout to read the committed {table}")
+    done = subprocess.run(["git", "show", f"HEAD:{table}"], cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
-        pytest.skip("results/tables/main.md is not committed yet")
-    start, end = readme_block_markers()
+        pytest.skip(f"{table} is not committed yet")
+    start, end = readme_block_markers(table)
+    assert start in README and end in README, f"the README does not embed {table}"
     block = README.split(start, 1)[1].split(end, 1)[0]
     assert block.strip() == done.stdout.strip()

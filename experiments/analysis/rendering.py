@@ -128,13 +128,14 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
     return [results / n for n in names]
 
 
-def readme_block_markers(name: str = "main") -> tuple[str, str]:
-    """The HTML comments around a table embedded in a README."""
-    return f"<!-- results/tables/{name}.md -->", f"<!-- /results/tables/{name}.md -->"
+def readme_block_markers(table: str | Path = "results/cells/tables/main.md") -> tuple[str, str]:
+    """The HTML comments around a table embedded in a README: the table's path, as given."""
+    name = Path(table).as_posix()
+    return f"<!-- {name} -->", f"<!-- /{name} -->"
 
 
-def embed_table(readme: str | Path, table: str | Path, name: str = "main") -> bool:
-    """Replace the block between :func:`readme_block_markers` in ``readme`` with ``table``'s text.
+def embed_table(readme: str | Path, table: str | Path) -> bool:
+    """Replace the block between :func:`readme_block_markers` of ``table`` in ``readme`` with ``table``'s text.
 
     Returns:
         Whether the file changed.
@@ -144,7 +145,7 @@ def embed_table(readme: str | Path, table: str | Path, name: str = "main") -> bo
     """
     readme = Path(readme)
     text = readme.read_text()
-    start, end = readme_block_markers(name)
+    start, end = readme_block_markers(table)
     i, j = text.find(start), text.find(end)
     if i < 0 or j < i:
         raise ValueError(f"--readme: {readme} has no block {start} ... {end} to fill")

@@ -119,7 +119,8 @@ def _stage_names(params: dict) -> set[str]:
                 names |= {f"train@{d}-{m}-{seed}", f"evaluate@{d}-{m}-{seed}"}
     for name in ABLATIONS:
         for v in a[name]:
-            names |= {f"train_{name}@{v}", f"evaluate_{name}@{v}"}
+            for seed in a["seeds"]:
+                names |= {f"train_{name}@{v}-{seed}", f"evaluate_{name}@{v}-{seed}"}
     return names
 
 
@@ -128,11 +129,11 @@ def test_repro_runs_every_stage_and_writes_tables_and_figures(repo):
     assert repo.ran(repo.first) == _stage_names(params)
     for name in TABLES:
         for ext in ("md", "tex"):
-            assert (repo.path / "results" / "tables" / f"{name}.{ext}").stat().st_size > 0
+            assert (repo.path / "results" / "synthetic" / "tables" / f"{name}.{ext}").stat().st_size > 0
     for name in FIGURES:
         for ext in ("png", "pdf"):
-            assert (repo.path / "results" / "figures" / f"{name}.{ext}").stat().st_size > 0
-    assert "tghem" in (repo.path / "results" / "tables" / "main.md").read_text()
+            assert (repo.path / "results" / "synthetic" / "figures" / f"{name}.{ext}").stat().st_size > 0
+    assert "tghem" in (repo.path / "results" / "synthetic" / "tables" / "main.md").read_text()
 
 
 def test_the_analysis_finds_every_run_where_the_pipeline_wrote_it(repo):
@@ -141,9 +142,9 @@ def test_the_analysis_finds_every_run_where_the_pipeline_wrote_it(repo):
     for d, m, s in study.main_runs():
         assert (repo.path / pipeline.main_training(d, m, s).folder / "best.pt").is_file()
         assert (repo.path / pipeline.main_evaluation(d, m, s).folder / "metrics.json").is_file()
-    for name, v in study.ablation_runs():
-        assert (repo.path / pipeline.ablation_training(name, v).folder / "log.csv").is_file()
-        assert (repo.path / pipeline.ablation_evaluation(name, v).folder / "metrics.json").is_file()
+    for name, v, s in study.ablation_runs():
+        assert (repo.path / pipeline.ablation_training(name, v, s).folder / "crops.csv").is_file()
+        assert (repo.path / pipeline.ablation_evaluation(name, v, s).folder / "metrics.json").is_file()
 
 
 def _status(r: Repo) -> set[str]:
@@ -162,7 +163,8 @@ def test_a_fresh_copy_writes_the_same_lock_and_leaves_git_clean(repo, tmp_path):
     for r in (repo, other):
         r.run("git", "add", "dvc.lock", "results")
         r.run("git", "commit", "-q", "-m", "the tiny study's results")
-    assert (other.path / "results" / "metrics.json").read_bytes() == (repo.path / "results" / "metrics.json").read_bytes()
+    assert (other.path / "results" / "synthetic" / "metrics.json").read_bytes() == \
+        (repo.path / "results" / "synthetic" / "metrics.json").read_bytes()
     assert repo.ran(repo.dvc("repro")) == set() and _status(repo) == set()
 
 
@@ -194,7 +196,7 @@ def test_editing_a_file_a_stage_imports_changes_that_stage(repo, group):
     original = path.read_bytes()
     try:
         path.write_bytes(original + b"\n# an edit that changes nothing but the file\n")
-        status = json.loads(repo.dvc("status", "--json"))
+        status = json.loads(repo.dvc("status", "dvc.yaml", "--json"))
     finally:
         path.write_bytes(original)
     stages = [name for name in status if name == group or name.startswith(f"{group}@")]
@@ -202,37 +204,41 @@ def test_editing_a_file_a_stage_imports_changes_that_stage(repo, group):
     for name in stages:
         changes = {k: v for entry in status[name] if isinstance(entry, dict) for k, v in entry.items()}
         assert any(rel.startswith(dep) for dep in changes.get("changed deps", {})), (name, status[name])
-    assert "up to date" in repo.dvc("status")
+    assert "up to date" in repo.dvc("status", "dvc.yaml")
 
 
 def test_metrics_and_plots_are_declared(repo):
     shown = repo.dvc("metrics", "show", "--json")
-    assert "results/metrics.json" in shown
+    assert "results/synthetic/metrics.json" in shown
     assert "main" in shown and "comparison" in shown
     plots = repo.dvc("plots", "show", "--json")
-    assert "results/curves.csv" in plots
+    assert "results/synthetic/curves.csv" in plots
     assert "runs/main/synthetic/tghem/seed0/log.csv" in plots
 
 
 def test_rerun_with_nothing_changed_runs_nothing(repo):
     out = repo.dvc("repro")
     assert repo.ran(out) == set()
-    assert "up to date" in repo.dvc("status")
+    assert "up to date" in repo.dvc("status", "dvc.yaml")
 
 
 def _lambda_dependents(params: dict) -> set[str]:
-    """Stages that read tghem.lambda_pers: the TG-HEM runs, the top-k ablation (at the default
-    lambda), and what reads them; the lambda ablation sets its own value and is not among them."""
+    """Stages that declare tghem.lambda_pers: every main training (a DVC matrix declares every
+    method's section for all methods) and its evaluation, the top-k and top_dimension ablations (at
+    the default lambda), and what reads them; the lambda ablation sets its own value and is not among them."""
     names = {"aggregate", "report"}
     for d in params["study"]["datasets"]:
-        for seed in params["study"]["seeds"]:
-            names |= {f"train@{d}-tghem-{seed}", f"evaluate@{d}-tghem-{seed}"}
-    for v in params["ablation"]["ohem_min_kept"]:
-        names |= {f"train_ohem_min_kept@{v}", f"evaluate_ohem_min_kept@{v}"}
+        for m in params["study"]["methods"]:
+            for seed in params["study"]["seeds"]:
+                names |= {f"train@{d}-{m}-{seed}", f"evaluate@{d}-{m}-{seed}"}
+    for name in ("ohem_min_kept", "top_dimension"):
+        for v in params["ablation"][name]:
+            for seed in params["ablation"]["seeds"]:
+                names |= {f"train_{name}@{v}-{seed}", f"evaluate_{name}@{v}-{seed}"}
     return names
 
 
-def test_changing_lambda_reruns_only_the_tghem_stages(repo):
+def test_changing_lambda_reruns_what_declares_it_but_not_the_lambda_ablation(repo):
     params = yaml.safe_load((repo.path / "params.yaml").read_text())
     params["tghem"]["lambda_pers"] = 0.25
     (repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
