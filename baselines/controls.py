@@ -21,7 +21,7 @@ import torch
 
 from tghem._validation import check_choice, check_int, check_real
 from tghem.base import PixelLoss
-from tghem.loss import TGHEM
+from tghem.loss import TGHEM, binarize_prediction
 from tghem.ohem import SegmentationLoss
 from tghem.topology import CENTROID_MODES, component_centroids, dot_points
 
@@ -185,9 +185,7 @@ class CountWeightedOHEM(PixelLoss):
         pred_logits = self.check(pred_logits, gt_mask, gt_dots)
         per_crop = self.segmentation.compute(pred_logits, gt_mask)
         with torch.no_grad():
-            pred_binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5
-            if self.ignore_index is not None:
-                pred_binary &= gt_mask != self.ignore_index
+            pred_binary = binarize_prediction(pred_logits, gt_mask, self.ignore_index)
             errors = count_errors(pred_binary, gt_dots, self.centroid_mode).to(device=per_crop.device, dtype=per_crop.dtype)
             weights = 1.0 + self.lambda_count * errors
         self.last_weights = weights

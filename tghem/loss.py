@@ -12,6 +12,15 @@ from tghem.parallel import Workers
 from tghem.topology import CENTROID_MODES, TOPO_REDUCTIONS, TopoGuide
 
 
+def binarize_prediction(pred_logits: torch.Tensor, gt_mask: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
+    """The (B, H, W) binary prediction TG-HEM takes its points from: ``sigmoid(logit) >= 0.5``,
+    without the pixels whose target is ``ignore_index`` (detached; no gradient)."""
+    binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5
+    if ignore_index is not None:
+        binary &= gt_mask != ignore_index
+    return binary
+
+
 class TGHEM(PixelLoss):
     r"""Topology-Guided Hard Example Mining loss.
 
@@ -121,9 +130,7 @@ class TGHEM(PixelLoss):
     def forward(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
         pred_logits = self.check(pred_logits, gt_mask, gt_dots)
         with torch.no_grad():
-            pred_binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5
-            if self.ignore_index is not None:
-                pred_binary &= gt_mask != self.ignore_index
+            pred_binary = binarize_prediction(pred_logits, gt_mask, self.ignore_index)
             # The topology runs in the worker processes while this one computes the pixel term.
             pending = self.topo.submit(gt_dots, pred_binary)
         per_crop = self.segmentation.compute(pred_logits, gt_mask)

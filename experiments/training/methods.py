@@ -31,6 +31,7 @@ from torch import nn
 
 from baselines import CountWeightedOHEM, DiceBCELoss, FocalLoss, ShuffledTGHEM, SoftDiceCLDiceLoss, crop_counts
 from tghem import TGHEM, SegmentationLoss, TopoGuide
+from tghem.loss import binarize_prediction
 
 from .crops import IGNORE_INDEX
 
@@ -156,7 +157,7 @@ class MethodLoss(nn.Module):
         logits = logits.float()
         out = self.criterion(logits, gt_mask, gt_dots)
         with torch.no_grad():
-            pred_binary = (torch.sigmoid(logits[:, 0]) >= 0.5) & (gt_mask != IGNORE_INDEX)
+            pred_binary = binarize_prediction(logits, gt_mask, IGNORE_INDEX)
             n_pred, n_gt = crop_counts(pred_binary, gt_dots, CROP_CENTROID_MODE)
             errors = (n_pred - n_gt).abs().to(torch.float64)
         if self.weights_crops:
