@@ -51,6 +51,7 @@ from ..core.runtime import (
     set_rng_states,
 )
 from ..core.settings import flatten, load_params
+from ..core.targets import target_rule
 from ..evaluation.inference import eval_settings, evaluate_samples
 from ..evaluation.metrics import summarize
 from ..model.checkpoint import CHECKPOINT_FORMAT, build_model, load_checkpoint, save_checkpoint
@@ -150,8 +151,9 @@ class Trainer:
         self.run_info = {"dataset": job.dataset, "dataset_digest": meta.get("content_digest"), "method": job.method,
                          "seed": job.seed, "world_size": ctx.world_size, "config": cfg,
                          "versions": package_versions()}
-        mask_radius = cfg["data"]["mask_radius"] if cfg["data"]["mask_radius"] is not None else meta.get("mask_radius", 3)
-        self.sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=mask_radius, flips=t["flips"],
+        target = target_rule(cfg, meta)
+        self.sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=target["radius"], gap=target["gap"],
+                                   flips=t["flips"],
                                    rot90=t["rot90"], channels=cfg["data"]["channels"], seed=job.seed)
         # Same initial weights on every rank (DDP also broadcasts rank 0's at wrapping).
         seed_everything(job.seed)
@@ -194,6 +196,7 @@ class Trainer:
         batch = self.sampler.batch_at(self.train_samples, iteration, ctx.rank, ctx.world_size)
         image, mask, dots = (x.to(ctx.device, non_blocking=True) for x in batch.tensors())
         image = image.contiguous(memory_format=self.memory_format)
+        self.criterion.set_iteration(iteration)
         with autocast(ctx.device, self.autocast_dtype):
             logits = net(image)
         loss = self.criterion(logits, mask, dots)
