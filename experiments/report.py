@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .analysis.rendering import FIGURES, FINDINGS, embed_table, has_block, report
+from .analysis.rendering import FIGURES, embed_in_readme, report
 from .core.cli import add_quiet_option, run_stage, stage_parser
 
 
@@ -50,10 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     written = report(args.results, args.data_dir)
     if args.readme is not None:
-        embed_table(args.readme, Path(args.results) / "tables" / "main.md")
-        findings = Path(args.results) / "tables" / FINDINGS
-        if has_block(args.readme, findings):
-            embed_table(args.readme, findings)
+        embed_in_readme(args.readme, args.results)
     if not args.quiet:
         print(f"{args.results}: {len(written)} files in tables/ and figures/")
     return 0

@@ -166,3 +166,20 @@ def embed_table(readme: str | Path, table: str | Path) -> bool:
     if new != text:
         atomic_write_text(readme, new)
     return new != text
+
+
+def embed_in_readme(readme: str | Path, results: str | Path) -> list[Path]:
+    """Copy ``RESULTS/tables/main.md`` into ``readme``'s block, and ``findings.md`` where ``readme`` has its block.
+
+    Returns:
+        The tables whose blocks changed.
+
+    Raises:
+        ValueError: ``readme`` lacks the block of ``main.md``.
+    """
+    tables = Path(results) / "tables"
+    changed = [tables / "main.md"] if embed_table(readme, tables / "main.md") else []
+    findings = tables / FINDINGS
+    if has_block(readme, findings) and embed_table(readme, findings):
+        changed.append(findings)
+    return changed

@@ -204,6 +204,22 @@ def test_a_study_without_any_prediction_still_renders(tmp_path):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
 
 
+def test_readme_blocks_are_filled_with_the_main_table_and_the_findings(tmp_path):
+    tables_dir = tmp_path / "results" / "tables"
+    tables_dir.mkdir(parents=True)
+    (tables_dir / "main.md").write_text("| a |\n")
+    (tables_dir / rendering.FINDINGS).write_text("- vs ohem: no detectable difference.\n")
+    main, findings = (rendering.readme_block_markers(tables_dir / n) for n in ("main.md", rendering.FINDINGS))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{main[0]}\nold\n{main[1]}\ntext\n{findings[0]}\n{findings[1]}\n")
+    assert rendering.embed_in_readme(readme, tmp_path / "results") == [tables_dir / "main.md", tables_dir / rendering.FINDINGS]
+    assert readme.read_text() == (f"# x\n{main[0]}\n| a |\n{main[1]}\ntext\n{findings[0]}\n"
+                                  f"- vs ohem: no detectable difference.\n{findings[1]}\n")
+    assert rendering.embed_in_readme(readme, tmp_path / "results") == []  # nothing left to change
+    readme.write_text(f"{main[0]}\n{main[1]}\n")  # no findings block: the main table alone
+    assert rendering.embed_in_readme(readme, tmp_path / "results") == [tables_dir / "main.md"]
+
+
 def test_missing_results_are_a_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as code:
         run_stage(lambda: report_cli.main(["--results", str(tmp_path / "nothing"), "--quiet"]))
