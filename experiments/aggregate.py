@@ -1,6 +1,10 @@
 """Stage ``aggregate``: every number of the study, gathered from exactly the runs it defines.
 
     python -m experiments.aggregate [--params params.yaml] [--root .] [--data-dir ROOT/data] [--out results]
+    python -m experiments.aggregate --from-tables [--params params.yaml] --out results
+
+The second form recomputes the summaries and comparisons from the tables a first run logged
+(:func:`experiments.analysis.aggregation.reaggregate`), where the runs are not at hand.
 
 A thin command line over :func:`experiments.analysis.aggregation.aggregate`, which documents the
 six files it writes.
@@ -11,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .analysis.aggregation import OUTPUT_FILES, aggregate
+from .analysis.aggregation import OUTPUT_FILES, aggregate, reaggregate
 from .core.cli import add_quiet_option, parsed_arguments, run_stage, stage_parser
 
 
@@ -34,15 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
         "writes (OUT/):\n"
         "  metrics.json      main (mean, std, n over seeds), comparison (paired tests), ablation,\n"
         "                    lambda_selection, convergence, dynamics\n"
-        "  runs.csv          one row per run: group, dataset, method, seed, setting, value, metrics\n"
-        "  per_image.csv     main runs, one row per test image: counts, f1, abs_count_error\n"
+        "  runs.csv          one row per run: group, dataset, method, seed, setting, value, metrics, failed\n"
+        "  per_image.csv     main runs (and tghem_lambda0), one row per test image: counts, f1, abs_count_error\n"
         "  curves.csv        training logs thinned to 100 points per run (loss, seg_loss, weights, D, count error)\n"
         "  val_curves.csv    every run's validation curve (val F1, precision, recall, MAE by iteration)\n"
-        "  comparison.csv    tghem - baseline per dataset and quantity: mean/median, 95% CI, Wilcoxon p\n"
+        "  comparison.csv    tghem - baseline per dataset and quantity: by seed (t-interval, wins, p), by image\n"
         "  qualitative.json  example image: points, TP/FP/FN, persistence crop, diagrams, matchings, D, w\n\n"
         "examples:\n"
         "  python -m experiments.aggregate\n"
-        "  python -m experiments.aggregate --params params.yaml --root . --out results",
+        "  python -m experiments.aggregate --params params.yaml --root . --out results\n"
+        "  python -m experiments.aggregate --from-tables --params studies/cells/params.yaml --out results/cells",
     )
     p.add_argument("--params", type=Path, default=None, help="params.yaml defining the study (default: the repository's)")
     p.add_argument("--pipeline", type=Path, default=None, help="dvc.yaml placing the runs (default: the repository's)")
@@ -50,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="data folder with prepared/<dataset>, for the qualitative example (default: ROOT/data)")
     p.add_argument("--out", type=Path, default=Path("results/synthetic"), help="output folder (default: results/synthetic, the default study's)")
+    p.add_argument("--from-tables", action="store_true",
+                   help="recompute metrics.json, comparison.csv and runs.csv's failed column from OUT's runs.csv, "
+                        "per_image.csv and val_curves.csv instead of reading the runs (other files untouched)")
     add_quiet_option(p)
     return p
 
@@ -57,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the stage; returns the exit status (argument errors exit with status 2)."""
     with parsed_arguments(build_parser(), argv) as args:
-        metrics = aggregate(args.params, args.root, args.out, args.data_dir, args.pipeline)
+        if args.from_tables:
+            metrics = reaggregate(args.params, args.out)
+        else:
+            metrics = aggregate(args.params, args.root, args.out, args.data_dir, args.pipeline)
     if not args.quiet:
         n = sum(len(by_method) for by_method in metrics["main"].values())
         print(f"{args.out}: {n} dataset x method summaries, {len(OUTPUT_FILES)} files")

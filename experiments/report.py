@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .analysis.rendering import FIGURES, embed_table, report
+from .analysis.rendering import FIGURES, embed_in_readme, report
 from .core.cli import add_quiet_option, run_stage, stage_parser
 
 
@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         "writes:\n"
         "  RESULTS/tables/main.{md,tex}             dataset x method: F1, P, R, MAE, RMSE (mean ± std), best bold\n"
         "  RESULTS/tables/ablation_<name>.{md,tex}  the swept value vs the same metrics\n"
-        "  RESULTS/tables/comparison.{md,tex}       tghem - baseline: mean diff [95% CI], Wilcoxon p\n"
+        "  RESULTS/tables/comparison.{md,tex}       tghem - baseline by seed: ΔF1, ΔMAE [95% t-CI], seeds won, t-test p;\n"
+        "                                           per image (descriptive): bootstrap CI, Wilcoxon p\n"
+        "  RESULTS/tables/findings.md               the effects and failed runs in words, from metrics.json\n"
         "  RESULTS/figures/<name>.{png,pdf}         " + ", ".join(FIGURES) + "\n\n"
         "examples:\n"
         "  python -m experiments.report\n"
@@ -37,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=Path("data"), help="data folder with prepared/<dataset> (default: data)")
     p.add_argument("--readme", type=Path, default=None, metavar="README",
                    help="also copy RESULTS/tables/main.md into README's block between "
-                        "'<!-- RESULTS/tables/main.md -->' and '<!-- /RESULTS/tables/main.md -->'")
+                        "'<!-- RESULTS/tables/main.md -->' and '<!-- /RESULTS/tables/main.md -->', and "
+                        "RESULTS/tables/findings.md likewise where the README has its block")
     add_quiet_option(p)
     return p
 
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     written = report(args.results, args.data_dir)
     if args.readme is not None:
-        embed_table(args.readme, Path(args.results) / "tables" / "main.md")
+        embed_in_readme(args.readme, args.results)
     if not args.quiet:
         print(f"{args.results}: {len(written)} files in tables/ and figures/")
     return 0

@@ -5,7 +5,10 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
 
 * ``metrics.json`` (the DVC metric): ``main``: ``{dataset: {method: {metric: {mean, std, n}}}}``
   over seeds (``std``: sample standard deviation, ddof = 1; null with one seed); ``comparison``:
-  ``{dataset: {baseline: ...}}``, the paired tests of :mod:`experiments.analysis.statistics`;
+  ``{dataset: {baseline: ...}}``, TG-HEM against every other method and against itself at
+  lambda = 0 (``tghem_lambda0``): by seed (the primary paired t-interval) and by image
+  (descriptive), :func:`~experiments.analysis.summary.compare_methods`; ``failed``: the runs
+  that never detected anything (:data:`~experiments.analysis.summary.FAILED_RULE`);
   ``ablation``: ``{name: {value: {metric: {mean, std, n}}}}`` over the ablation seeds (with
   ``best_val_f1``, the checkpoint's validation F1); ``lambda_selection``: the lambda the
   validation split picks beside the configured one; ``convergence``: how much each method's val
@@ -15,9 +18,10 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
   ``game0``..``game3`` where the evaluations have them.
 * ``runs.csv``: one row per run: ``group`` (main/ablation), ``dataset``, ``method``, ``seed``,
   ``setting``, ``value``, ``checkpoint_iteration``, ``n_images``, ``match_radius``, the metrics,
-  ``best_val_f1`` and the ``crops_*`` summaries of its ``crops.csv``
-  (:data:`~experiments.analysis.collect.CROP_STATISTICS`).
-* ``per_image.csv``: the main runs' per-image rows pooled: ``dataset``, ``method``, ``seed``,
+  ``best_val_f1``, the ``crops_*`` summaries of its ``crops.csv``
+  (:data:`~experiments.analysis.collect.CROP_STATISTICS`) and ``failed`` (True/False).
+* ``per_image.csv``: the main runs' per-image rows pooled, and those of the lambda ablation's
+  lambda = 0 runs as method ``tghem_lambda0``: ``dataset``, ``method``, ``seed``,
   ``image_id``, ``n_gt``, ``n_pred``, ``tp``, ``fp``, ``fn``, ``f1`` (``2 tp / (2 tp + fp + fn)``, 1
   when the image has neither points nor predictions), ``abs_count_error`` (``|n_pred - n_gt|``).
 * ``curves.csv``: every run's training log thinned to at most
@@ -27,11 +31,15 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
   ``count_error_mean``.
 * ``val_curves.csv``: every run's validation curve (``val.csv``): identity, ``iteration``,
   ``f1``, ``precision``, ``recall``, ``mae``.
-* ``comparison.csv``: the paired comparisons, one row per dataset, baseline and quantity: the
-  image-level test over (seed, image) pairs, the hierarchical (seed, then image) bootstrap
-  interval and the seed-level paired t-test.
+* ``comparison.csv``: the paired comparisons, one row per dataset, baseline and quantity (F1,
+  count error): the seed-level t-interval, wins and t-test of the runs' F1 and MAE, and the
+  descriptive image-level bootstrap interval and Wilcoxon test over (seed, image) pairs.
 * ``qualitative.json``: everything the report's illustrative figures draw
   (:mod:`experiments.analysis.qualitative`).
+
+``python -m experiments.aggregate --from-tables`` recomputes ``metrics.json``, ``comparison.csv``
+and ``runs.csv``'s ``failed`` from ``runs.csv``, ``per_image.csv`` and ``val_curves.csv``
+(:func:`reaggregate`): the rules of the summaries can change without the runs.
 
 Nothing depends on the clock and no timing is copied, so the same runs give the same bytes;
 floats are rounded to 6 significant digits, and the JSON is strict (no NaN).
@@ -39,6 +47,7 @@ floats are rounded to 6 significant digits, and the JSON is strict (no NaN).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -46,13 +55,13 @@ import pandas as pd
 
 from ..core.fsutil import atomic_write_text, json_text
 from ..core.settings import read_params_file, validate
-from .collect import logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
+from .collect import EXTRA_SCORES, SCORES, logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
 from .pipeline import Pipeline
 from .qualitative import qualitative_example, qualitative_text
 from .statistics import round_float
-from .study import parse_study
-from .summary import (ablation_summary, compare_methods, comparison_rows, convergence_summary, dynamics_summary,
-                      lambda_selection, seed_summary, thin_curves)
+from .study import Study, parse_study
+from .summary import (LAMBDA_ZERO, ablation_summary, compare_methods, comparison_rows, convergence_summary,
+                      dynamics_summary, failed_runs, failed_summary, lambda_selection, seed_summary, thin_curves)
 
 OUTPUT_FILES = ("metrics.json", "runs.csv", "per_image.csv", "curves.csv", "val_curves.csv", "comparison.csv",
                 "qualitative.json")
@@ -64,6 +73,69 @@ def csv_text(frame: pd.DataFrame) -> str:
     buf = io.StringIO()
     rounded.to_csv(buf, index=False, lineterminator="\n", na_rep="")
     return buf.getvalue()
+
+
+def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, study: Study, params: dict) -> tuple[dict, pd.DataFrame]:
+    """Everything computed from the logged tables: ``metrics.json``'s content and ``runs.csv`` with ``failed``.
+
+    The single place the study's numbers are derived, whether the tables were just read from
+    the runs (:func:`aggregate`) or back from a results folder (:func:`reaggregate`).
+
+    Args:
+        runs: one row per run (``runs.csv``; a ``failed`` column, if any, is recomputed).
+        per_image: ``per_image.csv``'s rows.
+        val: every run's validation curve (``val_curves.csv``).
+        study: the study the runs belong to.
+        params: the validated run settings (``train.iterations``, ``tghem.lambda_pers``).
+
+    Returns:
+        ``(metrics, runs)``: ``runs`` with its ``failed`` column (:func:`~.summary.failed_runs`).
+    """
+    runs = runs.drop(columns=["failed"], errors="ignore")
+    runs = runs.assign(failed=failed_runs(runs))
+    names = [k for k in (*SCORES, *EXTRA_SCORES) if k in runs.columns and runs[k].notna().any()]
+    ablation_metrics = ablation_summary(runs, names)
+    metrics = {
+        "main": seed_summary(runs, study, names), "comparison": compare_methods(per_image, runs, study),
+        "ablation": ablation_metrics,
+        "lambda_selection": lambda_selection(ablation_metrics, params["tghem"]["lambda_pers"]),
+        "convergence": convergence_summary(val, runs, params["train"]["iterations"]),
+        "dynamics": dynamics_summary(runs, study),
+        "failed": failed_summary(runs),
+    }
+    return metrics, runs
+
+
+def _read_logged(path: Path) -> pd.DataFrame:
+    """A logged table of a results folder, identity columns as text (empty: NaN)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; run `python -m experiments.aggregate` first")
+    return pd.read_csv(path, dtype={"group": str, "dataset": str, "method": str, "setting": str, "value": str,
+                                    "image_id": str})
+
+
+def reaggregate(params_path: str | Path | None = None, out: str | Path = "results") -> dict:
+    """Recompute ``metrics.json``, ``comparison.csv`` and ``runs.csv``'s ``failed`` from the logged tables of ``out``.
+
+    Reads ``out``'s ``runs.csv``, ``per_image.csv`` and ``val_curves.csv`` (what :func:`aggregate`
+    logged from the runs) instead of the runs themselves, so the summaries and comparisons can
+    be recomputed under new rules where the runs are not at hand (an empty DVC cache). The
+    other files are left as they are.
+
+    Returns:
+        The content of ``metrics.json``.
+    """
+    out = Path(out)
+    raw, source = read_params_file(params_path)
+    study = parse_study(raw, source)
+    params = validate(raw, source)
+    runs, per_image, val = (_read_logged(out / name) for name in ("runs.csv", "per_image.csv", "val_curves.csv"))
+    metrics, runs = summarise(runs, per_image, val, study, params)
+    texts = {"metrics.json": json_text(metrics), "runs.csv": csv_text(runs),
+             "comparison.csv": csv_text(comparison_rows(metrics["comparison"]))}
+    for name, text in texts.items():  # everything computed before the first write
+        atomic_write_text(out / name, text)
+    return metrics
 
 
 def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out: str | Path = "results",
@@ -89,25 +161,19 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     params = validate(raw, source)  # the run settings of the same file, read once
     main, ablation = read_runs(study, Pipeline.read(raw, pipeline_path), root)
     names = metric_names([*main, *ablation])
-    runs = runs_frame([*main, *ablation], names)
-    per_image = per_image_frame(main)
-    summary = seed_summary(runs, study, names)
-    comparison = compare_methods(per_image, study)
-    ablation_metrics = ablation_summary(runs, names)
+    # TG-HEM at lambda = 0 (ablation runs) is compared image by image too: its rows join per_image.csv.
+    zero = [r for r in ablation if r.setting == "lambda_pers" and float(r.value) == 0 and r.dataset in study.datasets]
+    per_image = per_image_frame([*main, *(dataclasses.replace(r, method=LAMBDA_ZERO) for r in zero)])
     val = val_frame([*main, *ablation])
-    metrics = {
-        "main": summary, "comparison": comparison, "ablation": ablation_metrics,
-        "lambda_selection": lambda_selection(ablation_metrics, params["tghem"]["lambda_pers"]),
-        "convergence": convergence_summary(val, runs, params["train"]["iterations"]),
-        "dynamics": dynamics_summary(runs, study),
-    }
+    metrics, runs = summarise(runs_frame([*main, *ablation], names), per_image, val, study, params)
+    summary = metrics["main"]
     texts = {
         "metrics.json": json_text(metrics),
         "runs.csv": csv_text(runs),
         "per_image.csv": csv_text(per_image),
         "curves.csv": csv_text(thin_curves(logs_frame([*main, *ablation]))),
         "val_curves.csv": csv_text(val),
-        "comparison.csv": csv_text(comparison_rows(comparison)),
+        "comparison.csv": csv_text(comparison_rows(metrics["comparison"])),
         "qualitative.json": qualitative_text(qualitative_example(study, main, summary, data_dir, params)),
     }
     # Everything is computed before the first write, so an error leaves the old files intact.

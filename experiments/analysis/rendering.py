@@ -7,6 +7,7 @@ Writes:
 
 * ``RESULTS/tables/{main,ablation_<name>,comparison,dynamics,convergence,anchors}.{md,tex}``
   (:mod:`experiments.analysis.tables`, :mod:`experiments.analysis.anchors`);
+* ``RESULTS/tables/findings.md``: the effects and failed runs in words (:mod:`experiments.analysis.findings`);
 * ``RESULTS/figures/<name>.{png,pdf}`` for the names of :data:`FIGURES`
   (:mod:`experiments.analysis.figures`, :mod:`experiments.analysis.example_figures`).
 
@@ -32,6 +33,7 @@ from matplotlib.figure import Figure
 from ..core.fsutil import atomic_dir, atomic_write_text, read_json
 from ..core.prepared import prepared_dir, read_image
 from .example_figures import persistence_figure, qualitative_figure
+from .findings import findings_markdown
 from .anchors import anchors_table
 from .figures import STYLE, ablation_figure, convergence_figure, dynamics_figure, methods_figure, save_figure, training_figure
 from .study import ABLATIONS
@@ -39,6 +41,8 @@ from .tables import (ablation_table, comparison_table, convergence_table, dynami
                      render_markdown)
 
 TABLES = ("main", *(f"ablation_{name}" for name in ABLATIONS), "comparison", "dynamics", "convergence", "anchors")
+FINDINGS = "findings.md"
+"""The generated prose of the effects, beside the tables (``report --readme`` embeds it too)."""
 FIGURES = ("methods", *ABLATIONS, "training", "convergence", "dynamics", "qualitative", "persistence")
 RESULT_FILES = {"metrics": "metrics.json", "qualitative": "qualitative.json", "runs": "runs.csv", "curves": "curves.csv",
                 "val_curves": "val_curves.csv"}
@@ -122,6 +126,8 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
             for suffix, render in (("md", render_markdown), ("tex", render_latex)):
                 (table_dir / f"{name}.{suffix}").write_bytes(render(tables[name]).encode("utf-8"))
                 names.append(f"tables/{name}.{suffix}")
+        (table_dir / FINDINGS).write_bytes(findings_markdown(metrics).encode("utf-8"))
+        names.append(f"tables/{FINDINGS}")
         for name in FIGURES:
             with matplotlib.style.context("default"), matplotlib.rc_context(STYLE):
                 names += [f"figures/{p.name}" for p in save_figure(figures[name](), figure_dir, name)]
@@ -132,6 +138,13 @@ def readme_block_markers(table: str | Path = "results/cells/tables/main.md") -> 
     """The HTML comments around a table embedded in a README: the table's path, as given."""
     name = Path(table).as_posix()
     return f"<!-- {name} -->", f"<!-- /{name} -->"
+
+
+def has_block(readme: str | Path, table: str | Path) -> bool:
+    """Whether ``readme`` has the two markers of ``table``'s block, in order."""
+    text = Path(readme).read_text()
+    start, end = readme_block_markers(table)
+    return 0 <= text.find(start) < text.find(end)
 
 
 def embed_table(readme: str | Path, table: str | Path) -> bool:
@@ -153,3 +166,20 @@ def embed_table(readme: str | Path, table: str | Path) -> bool:
     if new != text:
         atomic_write_text(readme, new)
     return new != text
+
+
+def embed_in_readme(readme: str | Path, results: str | Path) -> list[Path]:
+    """Copy ``RESULTS/tables/main.md`` into ``readme``'s block, and ``findings.md`` where ``readme`` has its block.
+
+    Returns:
+        The tables whose blocks changed.
+
+    Raises:
+        ValueError: ``readme`` lacks the block of ``main.md``.
+    """
+    tables = Path(results) / "tables"
+    changed = [tables / "main.md"] if embed_table(readme, tables / "main.md") else []
+    findings = tables / FINDINGS
+    if has_block(readme, findings) and embed_table(readme, findings):
+        changed.append(findings)
+    return changed

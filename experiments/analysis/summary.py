@@ -3,8 +3,10 @@
 * :func:`seed_summary`: mean, sample standard deviation (ddof = 1; None with one seed) and count
   over seeds, per dataset, method and metric (a group-by);
 * :func:`ablation_summary`: each ablation value's metrics (one run each);
-* :func:`compare_methods`: the paired comparison of TG-HEM with every other method over
-  (seed, test image) pairs (:mod:`experiments.analysis.statistics`);
+* :func:`failed_runs`: which runs never detected anything (:data:`FAILED_RULE`);
+* :func:`compare_methods`: the paired comparison of TG-HEM with every other method and with
+  itself at lambda = 0 (:data:`LAMBDA_ZERO`): over seeds (the primary, paired t-interval) and
+  over (seed, test image) pairs (descriptive) (:mod:`experiments.analysis.statistics`);
 * :func:`thin_curves`: every run's training log reduced to a fixed number of points (the mean of
   each block of iterations; the maximum for ``weight_max``), so ``curves.csv`` stays small at any
   schedule length.
@@ -18,11 +20,19 @@ import numpy as np
 import pandas as pd
 
 from .collect import CURVE_FIELDS, RUN_KEYS
-from .statistics import hierarchical_bootstrap_interval, paired_statistics, round_float, seed_level_comparison
+from .statistics import paired_statistics, round_float, seed_level_comparison
 from .study import ABLATIONS, BASELINE_REFERENCE, Study
 
 COMPARED = ("f1", "abs_count_error")
-"""Per-image quantities of the paired comparison."""
+"""Per-image quantities of the descriptive image-level comparison (``per_image.csv`` columns)."""
+SEED_COMPARED = (("f1", True), ("mae", False))
+"""Per-run metrics of the primary seed-level comparison (``runs.csv`` columns, the main table's
+F1 and MAE) and whether higher is better."""
+LAMBDA_ZERO = "tghem_lambda0"
+"""The name under which TG-HEM at lambda = 0 (its per-crop OHEM selection, no topological weight;
+the lambda ablation's runs) is compared with TG-HEM and listed in ``per_image.csv``."""
+FAILED_RULE = "val F1 0 at every validation; a run without validation: test F1 0"
+"""When a run counts as failed (:func:`failed_runs`)."""
 CURVE_POINTS = 100
 """Rows per run in ``curves.csv``: the log is averaged over this many blocks of iterations."""
 
@@ -116,95 +126,201 @@ def convergence_summary(val: pd.DataFrame, runs: pd.DataFrame, total_iterations:
 
     For each run, over the validations at iterations >= 3/4 of ``total_iterations``: ``range``
     (max - min of val F1) and ``change`` (last minus first of them). Reported: the largest of
-    each over the seeds (the worst run), and ``converged``: every seed's range <= 0.01.
+    each over the seeds that did not fail (the worst run), the seeds that failed
+    (:func:`failed_runs`) and those that collapsed (val F1 0 at the last validation: the
+    run ended predicting nothing, whatever its checkpoint), and ``converged``: every seed's range
+    <= 0.01 with no seed failed or collapsed (a flat curve at 0 is not convergence).
     """
     main = val[val["group"] == "main"]
     start = (1 - LAST_FRACTION) * total_iterations
+    main_runs = runs[runs["group"] == "main"]
+    failed = {(r["dataset"], r["method"], int(r["seed"])) for _, r in main_runs[failed_runs(main_runs)].iterrows()}
     out: dict = {}
     for (d, m), frame in main.groupby(["dataset", "method"], sort=False):
-        ranges, changes = [], []
-        for _, run in frame.groupby("seed", sort=True):
-            late = run[run["iteration"] >= start].sort_values("iteration")
+        ranges, changes, failed_seeds, collapsed = [], [], [], []
+        for seed, run in frame.groupby("seed", sort=True):
+            if (d, m, int(seed)) in failed:
+                failed_seeds.append(int(seed))
+                continue
+            run = run.sort_values("iteration")
+            if run["f1"].iloc[-1] == 0:
+                collapsed.append(int(seed))
+            late = run[run["iteration"] >= start]
             if len(late):
                 ranges.append(float(late["f1"].max() - late["f1"].min()))
                 changes.append(float(late["f1"].iloc[-1] - late["f1"].iloc[0]))
         out.setdefault(d, {})[m] = {
-            "last_quarter_from": int(start), "n_seeds": len(ranges),
+            "last_quarter_from": int(start), "n_seeds": len(ranges) + len(failed_seeds),
             "max_range": round_float(max(ranges)) if ranges else None,
             "max_abs_change": round_float(max(abs(c) for c in changes)) if changes else None,
-            "converged": bool(ranges) and max(ranges) <= 0.01,
+            "failed_seeds": failed_seeds, "collapsed_seeds": collapsed,
+            "converged": bool(ranges) and max(ranges) <= 0.01 and not failed_seeds and not collapsed,
         }
     return out
 
 
-def compare_methods(per_image: pd.DataFrame, study: Study) -> dict:
-    """Paired comparison of tghem with every other method, per dataset.
+def failed_runs(runs: pd.DataFrame) -> pd.Series:
+    """Which runs failed (:data:`FAILED_RULE`): they never detected anything.
 
-    Pairs are (seed, test image): the same image evaluated for the same seed under both methods,
-    taken in (seed, image id) order whatever the files' row order.
+    ``best_val_f1`` is the highest validation F1 of the run (what selected its checkpoint), so
+    it is 0 exactly when every validation scored 0 (a model that predicts nothing scores 0 too).
+    A run without validation (``best_val_f1`` empty) fails when its test F1 is 0.
 
     Returns:
-        ``{dataset: {baseline: {"reference", "baseline", "difference", "n_seeds", "n_images",
-        "f1": paired_statistics, "abs_count_error": paired_statistics}}}``.
+        A boolean Series aligned with ``runs``.
+    """
+    val = pd.to_numeric(runs["best_val_f1"], errors="coerce")
+    test = pd.to_numeric(runs["f1"], errors="coerce")
+    return pd.Series(np.where(val.notna(), val == 0, test == 0), index=runs.index, dtype=bool)
+
+
+def failed_summary(runs: pd.DataFrame) -> dict:
+    """``metrics.json``'s ``failed``: the rule, how many runs failed of how many, and which."""
+    flags = failed_runs(runs)
+    listed = [{k: (None if pd.isna(r[k]) else (int(r[k]) if k == "seed" else str(r[k]))) for k in RUN_KEYS}
+              for _, r in runs[flags].iterrows()]
+    return {"rule": FAILED_RULE, "n_runs": len(runs), "n_failed": int(flags.sum()), "runs": listed}
+
+
+def _baseline_runs(runs: pd.DataFrame, dataset: str, baseline: str) -> tuple[pd.DataFrame, str]:
+    """The runs a baseline of the comparison stands for, and its kind (``method`` or ``ablation``)."""
+    if baseline == LAMBDA_ZERO:
+        a = runs[(runs["group"] == "ablation") & (runs["setting"] == "lambda_pers") & (runs["dataset"] == dataset)]
+        return a[pd.to_numeric(a["value"], errors="coerce") == 0], "ablation"
+    return runs[(runs["group"] == "main") & (runs["dataset"] == dataset) & (runs["method"] == baseline)], "method"
+
+
+def comparison_baselines(study: Study, dataset: str) -> list[str]:
+    """What TG-HEM is compared with on ``dataset``: every other method, then :data:`LAMBDA_ZERO`
+    on the ablation's dataset when the lambda ablation has lambda = 0."""
+    out = [m for m in study.methods if m != BASELINE_REFERENCE]
+    if dataset == study.ablation_dataset and any(float(v) == 0 for v in study.ablation["lambda_pers"]):
+        out.append(LAMBDA_ZERO)
+    return out
+
+
+def _seeds_text(seeds) -> str:
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
+
+
+def compare_methods(per_image: pd.DataFrame, runs: pd.DataFrame, study: Study) -> dict:
+    """Paired comparison of tghem with every other method (and with itself at lambda = 0), per dataset.
+
+    Two levels, both paired by seed (same initialisation and data order):
+
+    * **seed level, the primary comparison**: each run's test F1 and MAE (``runs.csv``, the main
+      table's numbers), compared over the seeds by
+      :func:`~experiments.analysis.statistics.seed_level_comparison` (paired t-interval and
+      t-test; wins counted by each metric's direction);
+    * **image level, descriptive**: per-image F1 and |count error| over (seed, test image)
+      pairs (``per_image.csv``) by :func:`~experiments.analysis.statistics.paired_statistics`,
+      which treats the pairs as independent.
+
+    Rules: a seed whose reference or baseline run failed (:func:`failed_runs`) is left out of
+    both levels and named in ``excluded_seeds``. :data:`LAMBDA_ZERO` is the lambda ablation's
+    lambda = 0 runs, on the ablation's dataset: they pair with the main TG-HEM runs of the same
+    seed, so only the seeds the ablation and the main study share are compared (a note says so
+    when they differ; no row when they share none). Its image level needs its per-image rows in
+    ``per_image.csv`` (method :data:`LAMBDA_ZERO`); where they were not logged it is null and a
+    note says so.
+
+    Returns:
+        ``{dataset: {baseline: {"reference", "baseline", "kind", "difference", "seeds",
+        "excluded_seeds", "n_seeds", "n_images", "seed_level": {"f1", "mae"},
+        "f1", "abs_count_error", "notes"}}}``: ``seeds`` the compared ones, ``f1`` and
+        ``abs_count_error`` the image-level statistics (or None).
 
     Raises:
         ValueError: the two methods' evaluations of a seed cover different test images.
     """
     keys = ["dataset", "seed", "image_id"]
-    reference = per_image[per_image["method"] == BASELINE_REFERENCE][[*keys, *COMPARED]]
+    flags = failed_runs(runs)
     out: dict = {}
     for d in study.datasets:
         out[d] = {}
-        for baseline in (m for m in study.methods if m != BASELINE_REFERENCE):
-            other = per_image[per_image["method"] == baseline][[*keys, *COMPARED]]
-            pairs = reference[reference["dataset"] == d].merge(
-                other[other["dataset"] == d], on=keys, how="outer", suffixes=("_ref", "_base"), indicator=True)
-            unpaired = pairs[pairs["_merge"] != "both"]
-            if len(unpaired):
-                first = unpaired.iloc[0]
-                raise ValueError(
-                    f"{d}, seed {first['seed']}: {BASELINE_REFERENCE} and {baseline} were evaluated on different test "
-                    f"images ({sorted(unpaired['image_id'])[:5]} ...); re-evaluate both on the current split"
-                )
-            pairs = pairs.sort_values(["seed", "image_id"], kind="stable")
-            hierarchical = {}
-            seed_level = {}
-            for q in COMPARED:
-                diff = pd.DataFrame({"seed": pairs["seed"], "image_id": pairs["image_id"],
-                                     "difference": pairs[f"{q}_ref"].astype(float) - pairs[f"{q}_base"].astype(float)})
-                hierarchical[q] = hierarchical_bootstrap_interval(diff) if len(diff) else None
-                per_seed = pairs.groupby("seed", sort=True)[[f"{q}_ref", f"{q}_base"]].mean()
-                seed_level[q] = seed_level_comparison(per_seed[f"{q}_ref"].astype(float), per_seed[f"{q}_base"].astype(float))
+        ref_runs = runs[(runs["group"] == "main") & (runs["dataset"] == d) & (runs["method"] == BASELINE_REFERENCE)]
+        for baseline in comparison_baselines(study, d):
+            base_runs, kind = _baseline_runs(runs, d, baseline)
+            notes: list[str] = []
+            ref_seeds, base_seeds = set(ref_runs["seed"].astype(int)), set(base_runs["seed"].astype(int))
+            common = sorted(ref_seeds & base_seeds)
+            if kind == "ablation":
+                if not common:
+                    continue  # nothing to pair: the ablation shares no seed with the main runs
+                if base_seeds != ref_seeds:
+                    notes.append(f"the lambda ablation's {_seeds_text(sorted(base_seeds))} differ from the main "
+                                 f"{_seeds_text(sorted(ref_seeds))}: paired on the common {_seeds_text(common)}")
+            failed = {}
+            for name, frame in ((BASELINE_REFERENCE, ref_runs), (baseline, base_runs)):
+                for seed in frame.loc[flags.loc[frame.index], "seed"].astype(int):
+                    failed.setdefault(int(seed), []).append(name)
+            excluded = sorted(s for s in common if s in failed)
+            seeds = [s for s in common if s not in failed]
+            if excluded:
+                notes.append("left out, failed runs: " + "; ".join(f"seed {s} ({', '.join(failed[s])})" for s in excluded))
+            ref_by_seed = ref_runs.set_index(ref_runs["seed"].astype(int))
+            base_by_seed = base_runs.set_index(base_runs["seed"].astype(int))
+            seed_level = {
+                q: seed_level_comparison(ref_by_seed.loc[seeds, q].astype(float).to_numpy(),
+                                         base_by_seed.loc[seeds, q].astype(float).to_numpy(), higher_is_better=higher)
+                for q, higher in SEED_COMPARED
+            }
+            reference = per_image[(per_image["method"] == BASELINE_REFERENCE) & (per_image["dataset"] == d)]
+            other = per_image[(per_image["method"] == baseline) & (per_image["dataset"] == d)]
+            reference, other = (f[f["seed"].astype(int).isin(seeds)][[*keys, *COMPARED]] for f in (reference, other))
+            image: dict = {q: None for q in COMPARED}
+            n_images = None
+            if len(other) or kind == "method":
+                pairs = reference.merge(other, on=keys, how="outer", suffixes=("_ref", "_base"), indicator=True)
+                unpaired = pairs[pairs["_merge"] != "both"]
+                if len(unpaired):
+                    first = unpaired.iloc[0]
+                    raise ValueError(
+                        f"{d}, seed {first['seed']}: {BASELINE_REFERENCE} and {baseline} were evaluated on different test "
+                        f"images ({sorted(unpaired['image_id'])[:5]} ...); re-evaluate both on the current split"
+                    )
+                pairs = pairs.sort_values(["seed", "image_id"], kind="stable")
+                n_images = int(pairs["image_id"].nunique())
+                image = {q: paired_statistics(pairs[f"{q}_ref"].astype(float), pairs[f"{q}_base"].astype(float))
+                         for q in COMPARED}
+            else:
+                notes.append("image level: the per-image rows of these runs were not logged")
             out[d][baseline] = {
-                "hierarchical": hierarchical,
-                "seed_level": seed_level,
-                "reference": BASELINE_REFERENCE,
-                "baseline": baseline,
+                "reference": BASELINE_REFERENCE, "baseline": baseline, "kind": kind,
                 "difference": f"{BASELINE_REFERENCE} minus {baseline}",
-                "n_seeds": len(study.seeds),
-                "n_images": int(pairs["image_id"].nunique()),
-                **{q: paired_statistics(pairs[f"{q}_ref"].astype(float), pairs[f"{q}_base"].astype(float))
-                   for q in COMPARED},
+                "seeds": seeds, "excluded_seeds": excluded, "n_seeds": len(seeds), "n_images": n_images,
+                "seed_level": seed_level, **image, "notes": notes,
             }
     return out
 
 
+COMPARISON_COLUMNS = (
+    "dataset", "reference", "baseline", "kind", "quantity", "seed_metric", "seed_n", "excluded_seeds", "seed_mean_diff",
+    "seed_sd_diff", "seed_ci95_low", "seed_ci95_high", "seed_p_value", "seed_wins", "seed_losses", "seed_ties",
+    "image_n_pairs", "image_mean_diff", "image_median_diff", "image_ci95_low", "image_ci95_high", "image_p_value",
+    "image_test", "note",
+)
+
+
 def comparison_rows(comparison: dict) -> pd.DataFrame:
-    """``comparison.csv``: one row per dataset, baseline and compared quantity."""
+    """``comparison.csv``: one row per dataset, baseline and quantity (F1; count error: the seed
+    level's MAE and the image level's |count error|)."""
     rows = []
     for d, by_baseline in comparison.items():
         for baseline, c in by_baseline.items():
-            for q in COMPARED:
-                h, s = c["hierarchical"][q] or {}, c["seed_level"][q]
-                rows.append({"dataset": d, "reference": c["reference"], "baseline": baseline, "quantity": q, **c[q],
-                             "hier_ci95_low": h.get("ci95_low"), "hier_ci95_high": h.get("ci95_high"),
-                             "seed_n": s["n_seeds"], "seed_mean_diff": s["mean_diff"], "seed_p_value": s["p_value"],
-                             "seed_wins": s["wins"], "seed_losses": s["losses"]})
-    return pd.DataFrame(rows, columns=[
-        "dataset", "reference", "baseline", "quantity", "n_pairs", "n_nonzero", "mean_diff", "median_diff",
-        "ci95_low", "ci95_high", "statistic", "p_value", "test", "note", "hier_ci95_low", "hier_ci95_high",
-        "seed_n", "seed_mean_diff", "seed_p_value", "seed_wins", "seed_losses",
-    ])
+            for quantity, (seed_key, _), image_key in zip(("f1", "count_error"), SEED_COMPARED, COMPARED):
+                s, i = c["seed_level"][seed_key], c[image_key] or {}
+                rows.append({
+                    "dataset": d, "reference": c["reference"], "baseline": baseline, "kind": c["kind"],
+                    "quantity": quantity, "seed_metric": seed_key, "seed_n": s["n_seeds"],
+                    "excluded_seeds": " ".join(str(x) for x in c["excluded_seeds"]),
+                    **{f"seed_{k}": s[k] for k in ("mean_diff", "sd_diff", "ci95_low", "ci95_high", "p_value", "wins",
+                                                    "losses", "ties")},
+                    "image_n_pairs": i.get("n_pairs"),
+                    **{f"image_{k}": i.get(k) for k in ("mean_diff", "median_diff", "ci95_low", "ci95_high", "p_value", "test")},
+                    "note": "; ".join([*c["notes"], *(n for n in (s["note"], i.get("note")) if n)]) or None,
+                })
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
 
 
 def thin_curves(logs: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFrame:

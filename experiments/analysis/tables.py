@@ -5,9 +5,10 @@
   (highest F1/P/R, lowest MAE/RMSE, compared as printed so ties are all bold);
 * :func:`ablation_table`: the values of one swept TG-HEM setting vs the same five metrics (one
   run each), best in bold;
-* :func:`comparison_table`: per dataset and baseline, the paired comparison over (seed, test
-  image) pairs: mean difference (tghem minus baseline) of per-image F1 and of per-image absolute
-  count error with the bootstrap 95% CI, and the Wilcoxon p-value.
+* :func:`comparison_table`: per dataset and baseline (and TG-HEM at lambda = 0), the paired
+  comparison by seed of the runs' F1 and MAE (t-interval, seeds won by each metric's direction,
+  t-test) and, descriptive, over (seed, test image) pairs (bootstrap CI, Wilcoxon p);
+* :func:`convergence_table`: how much val F1 still moves at the end, failed and collapsed seeds.
 
 Markdown is GitHub-flavoured (``DataFrame.to_markdown``, tabulate's pipe format); LaTeX is a
 ``tabular`` by ``Styler.to_latex`` with booktabs rules (``\\usepackage{booktabs}``), a
@@ -98,28 +99,62 @@ def best_flags(values: pd.Series, decimals: int, higher_is_better: bool) -> pd.S
     return shown == (shown.max() if higher_is_better else shown.min())
 
 
+def failed_seeds(metrics: dict, group: str = "main") -> dict[tuple, list[int]]:
+    """The failed runs of ``metrics["failed"]`` by (dataset, method) (main) or (setting, value) (ablation)."""
+    out: dict[tuple, list[int]] = {}
+    for r in metrics["failed"]["runs"]:
+        if r["group"] == group:
+            key = (r["dataset"], r["method"]) if group == "main" else (r["setting"], r["value"])
+            out.setdefault(key, []).append(r["seed"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def failed_text(seeds: list[int]) -> str:
+    """``' (failed: seed 1)'``, ``' (failed: seeds 0, 2)'``; empty without failed seeds."""
+    if not seeds:
+        return ""
+    return f" (failed: seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)})"
+
+
+ROW_KINDS = ("method",)
+"""Kinds of rows of the main table that compete for the bold "best" (other kinds, such as a
+reference row, are shown but never bold)."""
+
+
 def main_table(metrics: dict) -> Table:
-    """Dataset x method: mean ± std over seeds of the five table metrics."""
+    """Dataset x method: mean ± std over seeds of the five table metrics.
+
+    Rows are built from a frame with a ``kind`` column (:data:`ROW_KINDS`: ``method``), so rows
+    of another kind can join without competing for bold. A row with a failed run
+    (``metrics["failed"]``) names its seeds and is never bold.
+    """
+    failed = failed_seeds(metrics)
     records = [
-        {"dataset": d, "method": m, **{f"{c.key}.{s}": by_method[m][c.key][s] for c in COLUMNS for s in ("mean", "std", "n")}}
+        {"dataset": d, "method": m, "kind": "method", "failed": failed.get((d, m), []),
+         **{f"{c.key}.{s}": by_method[m][c.key][s] for c in COLUMNS for s in ("mean", "std", "n")}}
         for d, by_method in metrics["main"].items()
         for m in by_method
     ]
     frame = pd.DataFrame(records)
-    cells = pd.DataFrame({"Dataset": frame["dataset"], "Method": frame["method"]})
+    competes = frame["kind"].isin(ROW_KINDS) & (frame["failed"].map(len) == 0)
+    cells = pd.DataFrame({"Dataset": frame["dataset"], "Method": frame["method"] + frame["failed"].map(failed_text)})
     bold = pd.DataFrame(False, index=frame.index, columns=["Dataset", "Method"])
     for c in COLUMNS:
         mean, std = frame[f"{c.key}.mean"], frame[f"{c.key}.std"]
         cells[c.label] = [f"{format_number(a, c.decimals)} ± {format_number(b, c.decimals)}"
                           for a, b in zip(mean.astype(object), std.astype(object))]
-        bold[c.label] = frame.groupby("dataset", sort=False)[f"{c.key}.mean"].transform(
+        eligible = mean.astype(object).where(competes, None)
+        bold[c.label] = eligible.groupby(frame["dataset"], sort=False).transform(
             lambda v, c=c: best_flags(v.astype(object), c.decimals, c.higher_is_better)).astype(bool)
     seeds = set(frame[[f"{c.key}.n" for c in COLUMNS]].to_numpy().ravel().tolist())
     single = " (-: no spread with a single seed)" if 1 in seeds else ""
+    n_failed, n_runs = metrics["failed"]["n_failed"], metrics["failed"]["n_runs"]
     caption = (
         f"Test split, mean ± sample standard deviation over {seeds_text(seeds)}{single}. F1, precision "
         f"and recall pool the matches of all test images; MAE and RMSE are per-image count errors. "
-        f"Best mean per dataset in bold (highest F1, precision, recall; lowest MAE, RMSE)."
+        f"Best mean per dataset in bold (highest F1, precision, recall; lowest MAE, RMSE) among the rows "
+        f"without a failed run. Failed: the run never detected anything ({metrics['failed']['rule']}); "
+        f"the row's means include it. {n_failed} of the study's {n_runs} runs failed."
     )
     return Table(cells, bold, "ll" + "r" * len(COLUMNS), _group_starts(frame["dataset"]), caption)
 
@@ -144,10 +179,11 @@ def ablation_table(metrics: dict, runs: pd.DataFrame, name: str) -> Table:
     by_value = metrics["ablation"][name]
     values = sorted(by_value, key=lambda v: float(v) if v not in ("true", "false") else float(v == "true"))
     setting = ABLATIONS[name]
-    cells = pd.DataFrame({setting: values})
+    failed = [failed_seeds(metrics, "ablation").get((name, v), []) for v in values]
+    cells = pd.DataFrame({setting: [v + failed_text(f) for v, f in zip(values, failed)]})
     bold = pd.DataFrame({setting: [False] * len(values)})
     for c in ABLATION_COLUMNS:
-        means = pd.Series([by_value[v][c.key]["mean"] for v in values], dtype=object)
+        means = pd.Series([None if f else by_value[v][c.key]["mean"] for v, f in zip(values, failed)], dtype=object)
         cells[c.label] = [_moments_text(by_value[v][c.key], c.decimals) for v in values]
         bold[c.label] = best_flags(means, c.decimals, c.higher_is_better) if len(values) else []
     context = runs[(runs["group"] == "ablation") & (runs["setting"] == name)]
@@ -169,6 +205,8 @@ def ablation_table(metrics: dict, runs: pd.DataFrame, name: str) -> Table:
             than = "at least as high as" if selection["zero_at_least_as_good"] else "below"
             notes.append(f"λ = 0 (no topological weighting) scores {format_number(selection['zero_mean'], 3)} on val, "
                          f"{than} the best λ > 0.")
+    if any(failed):
+        notes.append(f"Failed runs never detected anything ({metrics['failed']['rule']}); their values are never bold.")
     return Table(cells, bold, "r" * (1 + len(ABLATION_COLUMNS)), (), caption, tuple(notes))
 
 
@@ -188,50 +226,69 @@ def _difference_text(stats: dict, decimals: int) -> str:
     return text
 
 
-def _interval_text(stats: dict | None, decimals: int) -> str:
-    if not stats or stats.get("ci95_low") is None:
+def _seed_cell(stats: dict, decimals: int) -> str:
+    """Seed-level mean difference and its t-interval: ``+0.003 [-0.002, +0.009]``."""
+    if stats["mean_diff"] is None:
         return "-"
-    low = format_number(stats["ci95_low"], decimals, signed=True)
-    high = format_number(stats["ci95_high"], decimals, signed=True)
-    return f"[{low}, {high}]"
+    text = format_number(stats["mean_diff"], decimals, signed=True)
+    if stats["ci95_low"] is not None:
+        text += f" [{format_number(stats['ci95_low'], decimals, signed=True)}, {format_number(stats['ci95_high'], decimals, signed=True)}]"
+    return text
 
 
 def _seed_text(stats: dict) -> str:
+    """Seeds where the reference is better (by the metric's direction) out of all, and the t-test's p."""
     if stats["mean_diff"] is None:
         return "-"
     return f"{stats['wins']}/{stats['n_seeds']}, p {format_p(stats['p_value'])}"
 
 
+def _image_cell(stats: dict | None, decimals: int) -> str:
+    if not stats or stats["mean_diff"] is None:
+        return "-"
+    return f"{_difference_text(stats, decimals)}, p {format_p(stats['p_value'])}"
+
+
+BASELINE_LABELS = {"tghem_lambda0": "tghem, λ = 0"}
+"""How a comparison row that is not a method of the study is named in the table."""
+
+
 def comparison_table(metrics: dict) -> Table:
-    """Per dataset and baseline: ΔF1 and Δ|count error| with three intervals/tests each."""
-    header = ("Dataset", "Baseline", "Pairs", "ΔF1 [image CI]", "[seed+image CI]", "p (image)", "seeds won, p",
-              "Δ|count error| [image CI]", "[seed+image CI] ", "p (image) ", "seeds won, p ")
+    """Per dataset and baseline: the seed-level ΔF1 and ΔMAE (primary) and the image-level differences (descriptive)."""
+    header = ("Dataset", "Baseline", "Seeds", "ΔF1 [95% t-CI]", "won, p", "ΔMAE [95% t-CI]", "won, p ",
+              "image ΔF1 [CI], p", "image Δ|count error| [CI], p")
     rows, notes = [], []
     for dataset, by_baseline in metrics["comparison"].items():
         for baseline, c in by_baseline.items():
-            f1, err = c["f1"], c["abs_count_error"]
-            h, sl = c["hierarchical"], c["seed_level"]
-            rows.append((dataset, baseline, str(f1["n_pairs"]),
-                         _difference_text(f1, 3), _interval_text(h["f1"], 3), format_p(f1["p_value"]), _seed_text(sl["f1"]),
-                         _difference_text(err, 2), _interval_text(h["abs_count_error"], 2), format_p(err["p_value"]),
-                         _seed_text(sl["abs_count_error"])))
-            for quantity, s_ in (("F1", f1), ("|count error|", err)):
-                if s_["note"]:
-                    notes.append(f"{dataset}, {baseline}, {quantity}: {s_['note']}.")
+            sf, sm = c["seed_level"]["f1"], c["seed_level"]["mae"]
+            label = BASELINE_LABELS.get(baseline, baseline)
+            excluded = c["excluded_seeds"]
+            seeds = str(c["n_seeds"]) + (f" ({len(excluded)} failed)" if excluded else "")
+            rows.append((dataset, label, seeds, _seed_cell(sf, 3), _seed_text(sf), _seed_cell(sm, 2), _seed_text(sm),
+                         _image_cell(c["f1"], 3), _image_cell(c["abs_count_error"], 2)))
+            lines = list(c["notes"])
+            if sf["note"] and sf["note"] == sm["note"]:
+                lines.append(f"seed level: {sf['note']}")
+            else:
+                lines += [f"seed-level {q}: {x['note']}" for q, x in (("F1", sf), ("MAE", sm)) if x["note"]]
+            lines += [f"image {q}: {x['note']}" for q, x in (("F1", c["f1"]), ("|count error|", c["abs_count_error"]))
+                      if x and x["note"]]
+            notes += [f"{dataset}, {label}: {line}." for line in lines]
     cells = pd.DataFrame(rows, columns=header)
     reference = BASELINE_REFERENCE
     caption = (
-        f"Paired comparison, differences {reference} minus the baseline (positive ΔF1 and negative Δ|count error| "
-        f"favour {reference}). Per-image F1 and |count error| over (seed, test image) pairs. Image CI: paired "
-        f"bootstrap over all pairs, as if independent; p (image): two-sided Wilcoxon signed-rank over the same "
-        f"pairs (zero differences dropped). Both ignore that one image appears once per seed and that seeds "
-        f"differ: read them as descriptive. Seed+image CI: hierarchical bootstrap (seeds resampled, then images "
-        f"within each), the interval that respects the design. Seeds won, p: seeds where {reference}'s mean "
-        f"is better (higher F1, lower count error) out of all, and the paired t-test over the seeds' means, "
-        f"which with 2-3 seeds can detect only large effects."
+        f"Paired comparison, differences {reference} minus the baseline, paired by training seed (positive ΔF1 "
+        f"and negative ΔMAE favour {reference}); {reference}, λ = 0: {reference} with no topological weight "
+        f"(its per-crop OHEM selection alone), the lambda ablation's runs. Primary, over seeds: ΔF1 and ΔMAE "
+        f"of the runs' test F1 and MAE (the main table's numbers) with the paired t-interval over seeds "
+        f"(95%; with 3 seeds it is wide: 2 degrees of freedom); won, p: seeds where {reference} is better "
+        f"(higher F1, lower MAE) out of all, and the paired t-test's p. Seeds whose run of either method "
+        f"failed are left out. Image columns, descriptive only: mean per-image difference over (seed, test "
+        f"image) pairs with a bootstrap CI and the Wilcoxon signed-rank p, which treat the pairs as "
+        f"independent (one image appears once per seed, and seeds differ), so they overstate the confidence."
     )
     bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
-    return Table(cells, bold, "llr" + "r" * 8, _group_starts(cells["Dataset"]), caption, tuple(notes))
+    return Table(cells, bold, "llr" + "r" * 6, _group_starts(cells["Dataset"]), caption, tuple(notes))
 
 
 DYNAMICS_COLUMNS = (
@@ -262,21 +319,25 @@ def dynamics_table(metrics: dict) -> Table:
 
 
 def convergence_table(metrics: dict) -> Table:
-    """Per dataset and method: how much val F1 moves over the last quarter of training (worst seed)."""
+    """Per dataset and method: how much val F1 moves over the last quarter of training (worst seed), failed and collapsed seeds."""
     rows = []
     start = None
     for dataset, by_method in metrics["convergence"].items():
         for method, c in by_method.items():
             start = c["last_quarter_from"]
+            flags = "; ".join(f"{what} {', '.join(str(s) for s in c[key])}"
+                              for what, key in (("failed", "failed_seeds"), ("collapsed", "collapsed_seeds")) if c[key])
             rows.append((dataset, method, format_number(c["max_range"], 3), format_number(c["max_abs_change"], 3),
-                         "yes" if c["converged"] else "no"))
-    cells = pd.DataFrame(rows, columns=("Dataset", "Method", "max - min", "|last - first|", "≤ 0.01"))
+                         "yes" if c["converged"] else "no", flags or "-"))
+    cells = pd.DataFrame(rows, columns=("Dataset", "Method", "max - min", "|last - first|", "converged", "seeds failed / collapsed"))
     caption = (
         f"Validation F1 over the last quarter of training (validations from iteration {start} on), the largest "
-        f"over the seeds: its range (max - min) and its net change. ≤ 0.01: every seed's range is at most 0.01."
+        f"over the seeds that did not fail: its range (max - min) and its net change. Converged: every seed's "
+        f"range is at most 0.01 and no seed failed (never detected anything: {metrics['failed']['rule']}) or "
+        f"collapsed (val F1 0 at the last validation: it ended predicting nothing; its checkpoint may be earlier)."
     )
     bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
-    return Table(cells, bold, "llrrl", _group_starts(cells["Dataset"]) if len(cells) else (), caption)
+    return Table(cells, bold, "llrrll", _group_starts(cells["Dataset"]) if len(cells) else (), caption)
 
 
 def _markdown_escape(text: str) -> str:
@@ -298,7 +359,7 @@ def render_markdown(table: Table) -> str:
 LATEX_SPECIALS = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "Δ": r"$\Delta$", "|": r"$|$",
-    "<": r"$<$", ">": r"$>$",
+    "<": r"$<$", ">": r"$>$", "λ": r"$\lambda$",
 }
 
 

@@ -4,7 +4,9 @@
 takes a :class:`TrainJob`. A mini-batch is K random crops of one training image (the paper's
 construction); Adam with weight decay and polynomial learning-rate decay run a fixed number of
 iterations; the val split is evaluated every ``train.val_every`` iterations by detection F1
-(:mod:`experiments.evaluation.inference`, as the evaluation stage does), keeping ``best.pt``.
+(:mod:`experiments.evaluation.inference`, as the evaluation stage does), keeping ``best.pt``: the
+model of the highest validation F1, ties going to the later iteration (:func:`is_new_best`), so a
+run whose F1 stays at 0 keeps its last model rather than its first, barely trained one.
 Everything random is seeded: the model's initialisation from the seed, and the batch of each
 iteration as a pure function of (seed, rank, iteration)
 (:meth:`experiments.training.crops.CropSampler.batch_at`), which makes resumed and distributed
@@ -106,6 +108,22 @@ class TrainJob:
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "overrides", tuple(self.overrides))
+
+
+def is_new_best(f1: float, best_f1: float | None) -> bool:
+    """Whether a validation of F1 ``f1`` replaces the best one so far (``best_f1``; None before the first).
+
+    The rule: the highest validation F1 wins, and a tie goes to the **later** iteration
+    (``f1 >= best_f1``). With equal F1 the later model has trained longer; in particular a run
+    whose validation F1 is 0 throughout keeps its final model, not the one of the first
+    validation. (The authors select by validation loss after a minimum number of epochs; this
+    study selects by the metric it reports.)
+
+    Example:
+        >>> is_new_best(0.5, None), is_new_best(0.5, 0.5), is_new_best(0.4, 0.5), is_new_best(0.0, 0.0)
+        (True, True, False, True)
+    """
+    return best_f1 is None or f1 >= best_f1
 
 
 def _check_resumable(state: dict, run: dict) -> None:
@@ -267,7 +285,7 @@ class Trainer:
                     metrics = self.validate(net)
                     if ctx.is_main:
                         logs["val"].write({"iteration": done, **{k: metrics[k] for k in VAL_FIELDS[1:]}})
-                        if self.best["f1"] is None or metrics["f1"] > self.best["f1"]:
+                        if is_new_best(metrics["f1"], self.best["f1"]):
                             self.best = {"f1": metrics["f1"], "iteration": done, "metrics": metrics}
                             save_checkpoint(out / "best.pt", self.best_state(done))
                 if ctx.is_main and (done % t["checkpoint_every"] == 0 or done == stop):

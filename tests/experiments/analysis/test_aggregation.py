@@ -201,11 +201,82 @@ def test_paired_comparison(study):
     e = c["abs_count_error"]
     assert (e["n_pairs"], e["n_nonzero"], e["mean_diff"], e["median_diff"]) == (6, 5, -2.0, -1.5)
     assert e["test"] == "permutation" and e["ci95_low"] <= -2.0 <= e["ci95_high"]
+    # Seed level, the runs' F1 and MAE: tghem 0.8, 0.9 vs ohem 0.6, 0.6; MAE 2, 1 vs 4, 3 (lower is better).
+    sf, sm = c["seed_level"]["f1"], c["seed_level"]["mae"]
+    assert (sf["n_seeds"], sf["mean_diff"], sf["wins"], sf["losses"]) == (2, 0.25, 2, 0)
+    half = stats.t.ppf(0.975, 1) * np.std([0.2, 0.3], ddof=1) / math.sqrt(2)
+    assert (sf["ci95_low"], sf["ci95_high"]) == pytest.approx((0.25 - half, 0.25 + half), rel=1e-5)
+    assert (sm["mean_diff"], sm["wins"], sm["losses"], sm["p_value"]) == (-2.0, 2, 0, None)  # both seeds -2: sd 0
+    assert c["kind"] == "method" and c["seeds"] == [0, 1] and c["excluded_seeds"] == [] and c["notes"] == []
     rows = read_csv(out / "comparison.csv")
-    assert [(r["dataset"], r["baseline"], r["quantity"]) for r in rows] == [
-        ("synthetic", "ohem", "f1"), ("synthetic", "ohem", "abs_count_error")]
-    assert float(rows[0]["p_value"]) == 0.03125 and rows[0]["note"] == ""
-    assert float(rows[1]["mean_diff"]) == -2.0
+    assert list(rows[0]) == list(summary.COMPARISON_COLUMNS)
+    assert [(r["dataset"], r["baseline"], r["kind"], r["quantity"], r["seed_metric"]) for r in rows] == [
+        ("synthetic", "ohem", "method", "f1", "f1"), ("synthetic", "ohem", "method", "count_error", "mae"),
+        ("synthetic", "tghem_lambda0", "ablation", "f1", "f1"),
+        ("synthetic", "tghem_lambda0", "ablation", "count_error", "mae")]
+    assert float(rows[0]["image_p_value"]) == 0.03125 and float(rows[0]["seed_mean_diff"]) == 0.25
+    assert float(rows[1]["image_mean_diff"]) == -2.0 and rows[1]["seed_wins"] == "2"
+
+
+def test_lambda_zero_is_compared_on_the_seeds_it_shares_with_the_main_runs(study):
+    *_, metrics = study
+    # The ablation has seed 0 only, the main runs 0 and 1: paired on seed 0, and said so.
+    c = metrics["comparison"]["synthetic"]["tghem_lambda0"]
+    assert (c["kind"], c["seeds"], c["n_seeds"], c["n_images"]) == ("ablation", [0], 1, 3)
+    assert c["notes"] == ["the lambda ablation's seed 0 differ from the main seeds 0, 1: paired on the common seed 0"]
+    assert c["seed_level"]["f1"]["mean_diff"] == pytest.approx(0.8 - 0.7) and c["seed_level"]["f1"]["ci95_low"] is None
+    # Its per-image rows (those of tghem's seed 0 in this fake study) are in per_image.csv: every difference 0.
+    assert c["f1"]["n_pairs"] == 3 and c["f1"]["mean_diff"] == 0.0 and c["f1"]["p_value"] == 1.0
+
+
+def _runs_frame(rows):
+    columns = ["group", "dataset", "method", "seed", "setting", "value", "f1", "mae", "best_val_f1"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_lambda_zero_without_a_shared_seed_has_no_row_and_failed_seeds_are_left_out():
+    from experiments.analysis.study import Study
+
+    study = Study("python", ("d",), ("tghem", "ohem"), (0, 1, 2), "d", (5,),
+                  {"lambda_pers": (0.0, 0.5), "ohem_min_kept": (500,), "top_dimension": (True,)})
+    runs = _runs_frame([
+        *[("main", "d", "tghem", s, None, None, 0.8 + 0.01 * s, 3.0, 0.7) for s in (0, 1, 2)],
+        *[("main", "d", "ohem", s, None, None, 0.7, 4.0 + s, 0.0 if s == 1 else 0.6) for s in (0, 1, 2)],
+        ("ablation", "d", "tghem", 5, "lambda_pers", "0.0", 0.75, 3.5, 0.6),
+    ])
+    assert summary.failed_runs(runs).tolist() == [False] * 4 + [True, False, False]
+    per_image = pd.DataFrame(columns=collect.PER_IMAGE_COLUMNS)
+    comparison = summary.compare_methods(per_image, runs, study)["d"]
+    assert list(comparison) == ["ohem"]  # lambda = 0 was trained with seed 5 only: nothing to pair
+    c = comparison["ohem"]
+    assert (c["seeds"], c["excluded_seeds"]) == ([0, 2], [1])
+    assert c["notes"] == ["left out, failed runs: seed 1 (ohem)"]
+    assert c["seed_level"]["f1"]["mean_diff"] == pytest.approx(0.11) and c["seed_level"]["mae"]["wins"] == 2
+    # Without validation a run fails when its test F1 is 0.
+    assert summary.failed_runs(_runs_frame([("main", "d", "x", 0, None, None, 0.0, 9.0, None),
+                                            ("main", "d", "x", 1, None, None, 0.1, 9.0, None)])).tolist() == [True, False]
+
+
+def test_tables_recomputed_from_the_logged_files_equal_the_aggregation(study, tmp_path):
+    params, _, _, out, metrics = study
+    copy = tmp_path / "results"
+    copy.mkdir()
+    for name in aggregation.OUTPUT_FILES:
+        (copy / name).write_bytes((out / name).read_bytes())
+    assert agg_cli.main(["--from-tables", "--params", str(params), "--out", str(copy), "--quiet"]) == 0
+    for name in aggregation.OUTPUT_FILES:
+        assert (copy / name).read_bytes() == (out / name).read_bytes(), name
+    # A run that never detected (val F1 0 throughout) is marked failed and left out of the comparison.
+    runs = pd.read_csv(copy / "runs.csv")
+    runs.loc[(runs["method"] == "ohem") & (runs["seed"] == 1), "best_val_f1"] = 0.0
+    runs.to_csv(copy / "runs.csv", index=False)
+    again = aggregation.reaggregate(params, copy)
+    assert again["failed"]["n_failed"] == 1 and again["failed"]["runs"][0]["method"] == "ohem"
+    assert read_csv(copy / "runs.csv")[3]["failed"] == "True"
+    c = again["comparison"]["synthetic"]["ohem"]
+    assert c["seeds"] == [0] and c["excluded_seeds"] == [1] and c["f1"]["n_pairs"] == 3
+    assert again["convergence"]["synthetic"]["ohem"]["failed_seeds"] == [1]
+    assert not again["convergence"]["synthetic"]["ohem"]["converged"]
 
 
 def test_ablation_summary(study):
@@ -228,7 +299,8 @@ def test_convergence_and_dynamics(study):
     params, root, *_, metrics = study
     # Convergence is judged from 3/4 of params' train.iterations (300: from 225); these fake runs stop at 4.
     assert metrics["convergence"]["synthetic"]["tghem"] == {
-        "last_quarter_from": 225, "n_seeds": 0, "max_range": None, "max_abs_change": None, "converged": False}
+        "last_quarter_from": 225, "n_seeds": 0, "max_range": None, "max_abs_change": None,
+        "failed_seeds": [], "collapsed_seeds": [], "converged": False}
     d = metrics["dynamics"]["synthetic"]
     expected = []
     for seed in (0, 1):
@@ -250,7 +322,9 @@ def test_runs_per_image_and_curves_csv(study):
         ("ablation", "tghem", "0", "top_dimension", "true")]
     assert float(runs[1]["f1"]) == 0.9 and float(runs[3]["mae"]) == 3.0 and runs[0]["checkpoint_iteration"] == "4"
     per_image = read_csv(out / "per_image.csv")
-    assert len(per_image) == 12 and list(per_image[0]) == list(collect.PER_IMAGE_COLUMNS)
+    assert len(per_image) == 12 + 3 and list(per_image[0]) == list(collect.PER_IMAGE_COLUMNS)
+    assert [r["method"] for r in per_image[12:]] == ["tghem_lambda0"] * 3  # the lambda = 0 ablation run's images
+    assert list(runs[0])[-1] == "failed" and {r["failed"] for r in runs} == {"False"}
     row = next(r for r in per_image if (r["method"], r["seed"], r["image_id"]) == ("ohem", "1", "b"))
     assert (row["n_gt"], row["n_pred"], row["tp"], row["fp"], row["fn"]) == ("20", "20", "15", "5", "5")
     assert float(row["f1"]) == 0.75 and row["abs_count_error"] == "0"

@@ -117,22 +117,39 @@ def test_comparison_table_shows_the_paired_statistics(results):
     c = json.loads((out / "metrics.json").read_text())["comparison"]["synthetic"]["ohem"]
     md = (out / "tables" / "comparison.md").read_text()
     cells = md_row(md, "synthetic", "ohem")
-    f1 = c["f1"]
-    assert cells[2] == str(f1["n_pairs"]) == "4"  # 2 seeds x 2 test images
-    assert cells[3] == f"{f1['mean_diff']:+.3f} [{f1['ci95_low']:+.3f}, {f1['ci95_high']:+.3f}]"
-    h, sl = c["hierarchical"]["f1"], c["seed_level"]["f1"]
-    assert cells[4] == f"[{h['ci95_low']:+.3f}, {h['ci95_high']:+.3f}]"  # seeds, then images resampled
-    assert cells[5] == f"{f1['p_value']:.3f}"
-    assert cells[6] == f"{sl['wins']}/2, p {sl['p_value']:.3f}" and sl["n_seeds"] == 2
-    assert "tghem minus the baseline" in md and "hierarchical bootstrap" in md
+    sf, sm, f1 = c["seed_level"]["f1"], c["seed_level"]["mae"], c["f1"]
+    assert cells[2] == str(sf["n_seeds"]) == "2"
+    assert cells[3] == f"{sf['mean_diff']:+.3f} [{sf['ci95_low']:+.3f}, {sf['ci95_high']:+.3f}]"  # the seed t-interval
+    assert cells[4] == f"{sf['wins']}/2, p {sf['p_value']:.3f}"
+    assert cells[6].startswith(f"{sm['wins']}/2, p ")
+    assert cells[7] == f"{f1['mean_diff']:+.3f} [{f1['ci95_low']:+.3f}, {f1['ci95_high']:+.3f}], p {f1['p_value']:.3f}"
+    assert "tghem minus the baseline" in md and "descriptive only" in md
     tex = (out / "tables" / "comparison.tex").read_text()
-    assert r"$\Delta$F1 [image CI]" in tex and r"\bottomrule" in tex
+    assert r"$\Delta$F1 [95\% t-CI]" in tex and r"\bottomrule" in tex
+
+
+def test_findings_state_each_comparison_with_its_numbers_and_verdict(results):
+    from experiments.analysis.findings import verdict
+
+    out, _ = results
+    metrics = json.loads((out / "metrics.json").read_text())
+    text = (out / "tables" / rendering.FINDINGS).read_text()
+    for baseline, c in metrics["comparison"]["synthetic"].items():
+        sf, sm = c["seed_level"]["f1"], c["seed_level"]["mae"]
+        if sf["n_seeds"] < 2:
+            continue
+        label = tables.BASELINE_LABELS.get(baseline, baseline)
+        line = next(l for l in text.splitlines() if l.startswith(f"- vs {label}:"))
+        assert f"ΔF1 {tables.format_number(sf['mean_diff'], 3, signed=True)} " in line
+        assert f"{sf['wins']}/{sf['n_seeds']} seeds: {verdict(sf, True)};" in line
+        assert f"{sm['wins']}/{sm['n_seeds']} seeds: {verdict(sm, False)}" in line
+    assert f"{metrics['failed']['n_failed']} of {metrics['failed']['n_runs']}" in text
 
 
 def test_report_writes_every_file_and_is_byte_identical_when_run_again(results):
     out, data_dir = results
     expected = {f"tables/{n}.{s}" for n in rendering.TABLES for s in ("md", "tex")}
-    expected |= {f"figures/{n}.{s}" for n in rendering.FIGURES for s in ("png", "pdf")}
+    expected |= {f"figures/{n}.{s}" for n in rendering.FIGURES for s in ("png", "pdf")} | {f"tables/{rendering.FINDINGS}"}
     first = {k: v for k, v in digests(out).items() if k.startswith(("tables/", "figures/"))}
     assert set(first) == expected
     rendering.report(out, data_dir)
@@ -185,6 +202,22 @@ def test_a_study_without_any_prediction_still_renders(tmp_path):
     assert "all differences are zero" in (out / "tables" / "comparison.md").read_text()
     for name in rendering.FIGURES:
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
+
+
+def test_readme_blocks_are_filled_with_the_main_table_and_the_findings(tmp_path):
+    tables_dir = tmp_path / "results" / "tables"
+    tables_dir.mkdir(parents=True)
+    (tables_dir / "main.md").write_text("| a |\n")
+    (tables_dir / rendering.FINDINGS).write_text("- vs ohem: no detectable difference.\n")
+    main, findings = (rendering.readme_block_markers(tables_dir / n) for n in ("main.md", rendering.FINDINGS))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{main[0]}\nold\n{main[1]}\ntext\n{findings[0]}\n{findings[1]}\n")
+    assert rendering.embed_in_readme(readme, tmp_path / "results") == [tables_dir / "main.md", tables_dir / rendering.FINDINGS]
+    assert readme.read_text() == (f"# x\n{main[0]}\n| a |\n{main[1]}\ntext\n{findings[0]}\n"
+                                  f"- vs ohem: no detectable difference.\n{findings[1]}\n")
+    assert rendering.embed_in_readme(readme, tmp_path / "results") == []  # nothing left to change
+    readme.write_text(f"{main[0]}\n{main[1]}\n")  # no findings block: the main table alone
+    assert rendering.embed_in_readme(readme, tmp_path / "results") == [tables_dir / "main.md"]
 
 
 def test_missing_results_are_a_one_line_error(tmp_path, capsys):

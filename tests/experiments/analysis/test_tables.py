@@ -31,20 +31,38 @@ METRICS = {
     },
     "lambda_selection": {"metric": "best_val_f1 (mean over seeds)", "best_value": 0.5, "best_mean": 0.79, "configured": 0.5,
                          "configured_mean": 0.79, "matches": True, "zero_mean": 0.69, "zero_at_least_as_good": False},
-    "comparison": {"ds_1": {"dice_bce": {
-        "reference": "tghem", "baseline": "dice_bce",
-        "f1": {"n_pairs": 6, "mean_diff": -0.0384, "ci95_low": -0.0591, "ci95_high": 0.0176, "p_value": 0.0003, "note": None},
-        "abs_count_error": {"n_pairs": 6, "mean_diff": 2.0, "ci95_low": None, "ci95_high": None, "p_value": None,
-                            "note": "1 pair, fewer than 2: no test and no interval"},
-        "hierarchical": {"f1": {"n_seeds": 2, "ci95_low": -0.0812, "ci95_high": 0.0301}, "abs_count_error": None},
-        "seed_level": {"f1": {"n_seeds": 2, "mean_diff": -0.04, "p_value": 0.21, "wins": 0},
-                       "abs_count_error": {"n_seeds": 2, "mean_diff": None, "p_value": None, "wins": 0}},
-    }}},
+    "comparison": {"ds_1": {
+        "dice_bce": {
+            "reference": "tghem", "baseline": "dice_bce", "kind": "method", "n_seeds": 2, "excluded_seeds": [], "notes": [],
+            "f1": {"n_pairs": 6, "mean_diff": -0.0384, "ci95_low": -0.0591, "ci95_high": 0.0176, "p_value": 0.0003, "note": None},
+            "abs_count_error": {"n_pairs": 6, "mean_diff": 2.0, "ci95_low": None, "ci95_high": None, "p_value": None,
+                                "note": "1 pair, fewer than 2: no test and no interval"},
+            "seed_level": {"f1": {"n_seeds": 2, "mean_diff": -0.04, "ci95_low": -0.0812, "ci95_high": 0.0301,
+                                  "p_value": 0.21, "wins": 0, "losses": 2, "note": None},
+                           "mae": {"n_seeds": 2, "mean_diff": -1.5, "ci95_low": -1.5, "ci95_high": -1.5, "p_value": None,
+                                   "wins": 2, "losses": 0, "note": "all differences are equal (sd 0): the t-test is undefined, no p-value"}},
+        },
+        "tghem_lambda0": {
+            "reference": "tghem", "baseline": "tghem_lambda0", "kind": "ablation", "n_seeds": 1, "excluded_seeds": [1],
+            "notes": ["left out, failed runs: seed 1 (tghem_lambda0)", "image level: the per-image rows of these runs were not logged"],
+            "f1": None, "abs_count_error": None,
+            "seed_level": {q: {"n_seeds": 1, "mean_diff": 0.01, "ci95_low": None, "ci95_high": None, "p_value": None,
+                               "wins": 1, "losses": 0, "note": "1 seed, fewer than 2: no spread, no test and no interval"}
+                           for q in ("f1", "mae")},
+        },
+    }},
+    "failed": {"rule": "val F1 0 at every validation", "n_failed": 1, "n_runs": 12, "runs": [
+        {"group": "main", "dataset": "ds3", "method": "dice_bce", "seed": 1, "setting": None, "value": None}]},
+}
+METRICS["main"]["ds3"] = {
+    m: {k: {"mean": v, "std": 0.1, "n": 2} for k, v in zip(("f1", "precision", "recall", "mae", "rmse"), values)}
+    for m, values in (("tghem", (0.5, 0.5, 0.5, 9.0, 9.0)), ("dice_bce", (0.6, 0.6, 0.6, 1.0, 1.0)),
+                      ("focal", (0.4, 0.4, 0.4, 10.0, 10.0)))
 }
 
 
 def md_row(text: str, *first_cells: str) -> list[str]:
-    line = next(l for l in text.splitlines() if l.replace(" ", "").startswith("|" + "|".join(first_cells) + "|"))
+    line = next(l for l in text.splitlines() if l.replace(" ", "").startswith("|" + "|".join(first_cells).replace(" ", "") + "|"))
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
@@ -64,6 +82,16 @@ def test_main_table_bold_marks_the_best_mean_per_dataset_and_column():
     assert "(-: no spread with a single seed)" in md and "over 1 or 2 seeds" in md
 
 
+def test_a_row_with_a_failed_run_is_named_and_never_bold():
+    md = tables.render_markdown(tables.main_table(METRICS))
+    # dice_bce has the best means of ds3 but a failed seed: named, not bold; tghem leads the others.
+    assert md_row(md, "ds3", "dice_bce (failed: seed 1)")[2:] == [
+        "0.600 ± 0.100", "0.600 ± 0.100", "0.600 ± 0.100", "1.00 ± 0.10", "1.00 ± 0.10"]
+    assert md_row(md, "ds3", "tghem")[2:] == ["**0.500 ± 0.100**"] * 3 + ["**9.00 ± 0.10**"] * 2
+    assert "1 of the study's 12 runs failed" in md and "val F1 0 at every validation" in md
+    assert tables.failed_text([0, 2]) == " (failed: seeds 0, 2)" and tables.failed_text([]) == ""
+
+
 def test_main_table_latex_is_booktabs_with_a_rule_between_datasets():
     tex = tables.render_latex(tables.main_table(METRICS))
     lines = tex.splitlines()
@@ -76,7 +104,7 @@ def test_main_table_latex_is_booktabs_with_a_rule_between_datasets():
            r"0.50 $\pm$ -- & 0.50 $\pm$ -- \\" in lines
     assert "dice_bce" not in tex.replace(r"dice\_bce", "")  # every underscore escaped
     # One rule under the header and one between the two datasets, before ds2's first row.
-    assert tex.count(r"\midrule") == 2
+    assert tex.count(r"\midrule") == 3
     assert lines[lines.index(r"\midrule", 6) + 1].startswith("ds2 & tghem")
 
 
@@ -97,15 +125,32 @@ def test_ablation_table_sorts_values_and_marks_the_best():
     assert r"ohem.min\_kept & Val F1 & F1" in empty and r"\bottomrule" in empty
 
 
-def test_comparison_table_shows_signed_differences_intervals_p_and_notes():
+def test_an_ablation_value_with_a_failed_run_is_named_and_never_bold():
+    failed = {"rule": "val F1 0 at every validation", "n_failed": 1, "n_runs": 12, "runs": [
+        {"group": "ablation", "dataset": "ds_1", "method": "tghem", "seed": 3, "setting": "lambda_pers", "value": "0.5"}]}
+    runs = pd.DataFrame({"group": ["ablation"], "setting": ["lambda_pers"], "dataset": ["ds_1"], "seed": [3]})
+    md = tables.render_markdown(tables.ablation_table({**METRICS, "failed": failed}, runs, "lambda_pers"))
+    assert md_row(md, "0.5 (failed: seed 3)")[1:3] == ["0.790 ± 0.020", "0.800 ± 0.020"]
+    assert md_row(md, "0.0")[1] == "0.690 ± 0.010"  # the only value left: nothing is best
+    assert "their values are never bold" in md
+
+
+def test_comparison_table_shows_seed_level_intervals_wins_and_descriptive_image_columns():
     table = tables.comparison_table(METRICS)
     md = tables.render_markdown(table)
-    assert md_row(md, "ds_1", "dice_bce")[2:] == ["6", "-0.038 [-0.059, +0.018]", "[-0.081, +0.030]", "<0.001",
-                                                  "0/2, p 0.210", "+2.00", "-", "-", "-"]
-    assert "*ds_1, dice_bce, \\|count error\\|: 1 pair, fewer than 2: no test and no interval.*" in md
+    assert md_row(md, "Dataset")[2:8] == ["Seeds", "ΔF1 [95% t-CI]", "won, p", "ΔMAE [95% t-CI]", "won, p",
+                                          "image ΔF1 [CI], p"]
+    assert md_row(md, "ds_1", "dice_bce")[2:] == ["2", "-0.040 [-0.081, +0.030]", "0/2, p 0.210", "-1.50 [-1.50, -1.50]",
+                                                  "2/2, p -", "-0.038 [-0.059, +0.018], p <0.001", "+2.00, p -"]
+    # lambda = 0 is a row of its own, its failed seed counted, its missing per-image rows a dash.
+    assert md_row(md, "ds_1", "tghem, λ = 0")[2:] == ["1 (1 failed)", "+0.010", "1/1, p -", "+0.01", "1/1, p -", "-", "-"]
+    assert "*ds_1, tghem, λ = 0: left out, failed runs: seed 1 (tghem_lambda0).*" in md
+    assert r"*ds_1, dice_bce: image \|count error\|: 1 pair, fewer than 2: no test and no interval.*" in md
+    assert "*ds_1, dice_bce: seed-level MAE: all differences are equal (sd 0)" in md
+    assert "descriptive only" in md and "paired t-interval over seeds" in md
     tex = tables.render_latex(table)
-    assert r"$-$0.038 [$-$0.059, +0.018] & [$-$0.081, +0.030] & $<$0.001 & 0/2, p 0.210 & +2.00 & -- & -- & -- \\" in tex
-    assert r"$\Delta$$|$count error$|$ [image CI]" in tex
+    assert r"$-$0.040 [$-$0.081, +0.030] & 0/2, p 0.210 & $-$1.50 [$-$1.50, $-$1.50] & 2/2, p - & " in tex
+    assert r"ds\_1 & tghem, $\lambda$ = 0 & 1 (1 failed) & " in tex
 
 
 def test_number_formats():

@@ -166,6 +166,23 @@ def test_every_baseline_trains(method, tmp_path):
     assert load_checkpoint(out / "best.pt")["iteration"] == 2
 
 
+def test_best_checkpoint_ties_go_to_the_later_iteration(tmp_path, monkeypatch):
+    """Validation F1 tied (here 0 at every validation, a run that never detects): best.pt is the last one."""
+    from experiments.training import loop
+
+    validate = loop.Trainer.validate
+
+    def never_detects(self, net):
+        return {**validate(self, net), "f1": 0.0}
+
+    monkeypatch.setattr(loop.Trainer, "validate", never_detects)
+    out = run_train(tmp_path / "tied", extra=["train.iterations=2", "train.val_every=1", "train.checkpoint_every=2"])
+    summary = json.loads((out / "train.json").read_text())
+    assert [r["f1"] for r in read_csv(out / "val.csv")] == ["0.0", "0.0"]
+    assert summary["best_val_f1"] == 0.0 and summary["best_iteration"] == 2
+    assert load_checkpoint(out / "best.pt")["iteration"] == 2
+
+
 def test_cli_errors(tmp_path, capsys):
     data = str(tiny_data_dir())
     base = ["--dataset", "synthetic", "--method", "tghem", "--data-dir", data, "--quiet"]
