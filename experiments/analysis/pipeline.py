@@ -79,6 +79,10 @@ class Pipeline:
             raise ValueError(f"pipeline: {path} has no 'stages' mapping")
         return cls(raw["stages"], params, str(path))
 
+    def has_group(self, group: str) -> bool:
+        """Whether the pipeline defines the stage group ``group`` (e.g. ``oracle``)."""
+        return group in self.stages
+
     def _group(self, group: str) -> dict:
         definition = self.stages.get(group)
         if not isinstance(definition, dict) or not ("matrix" in definition or "foreach" in definition):

@@ -121,32 +121,48 @@ ROW_KINDS = ("method",)
 reference row, are shown but never bold)."""
 
 
-def main_table(metrics: dict) -> Table:
-    """Dataset x method: mean ± std over seeds of the five table metrics.
+AUTHORS_COLUMN = Column("f1_authors", "F1 (authors)", 3, True)
+"""The authors' F1 (greedy within 10 px, averaged over images), shown where the evaluations have it."""
+ORACLE_LABEL = "oracle (target)"
+"""The main table's row of a dataset's training target itself scored as a prediction."""
 
-    Rows are built from a frame with a ``kind`` column (:data:`ROW_KINDS`: ``method``), so rows
-    of another kind can join without competing for bold. A row with a failed run
-    (``metrics["failed"]``) names its seeds and is never bold.
+
+def main_table(metrics: dict) -> Table:
+    """Dataset x method: mean ± std over seeds of the table metrics, and each dataset's oracle.
+
+    Rows are built from a frame with a ``kind`` column (:data:`ROW_KINDS`: ``method``; ``oracle``:
+    the training target scored as a prediction, ``metrics["oracle"]``, a single value, first in
+    its dataset and never bold), so rows of another kind join without competing for bold. A row
+    with a failed run (``metrics["failed"]``) names its seeds and is never bold. The authors' F1
+    (:data:`AUTHORS_COLUMN`) is a column where the evaluations have it.
     """
     failed = failed_seeds(metrics)
-    records = [
-        {"dataset": d, "method": m, "kind": "method", "failed": failed.get((d, m), []),
-         **{f"{c.key}.{s}": by_method[m][c.key][s] for c in COLUMNS for s in ("mean", "std", "n")}}
-        for d, by_method in metrics["main"].items()
-        for m in by_method
-    ]
+    first = next(iter(next(iter(metrics["main"].values())).values()))
+    columns = (*COLUMNS, AUTHORS_COLUMN) if AUTHORS_COLUMN.key in first else COLUMNS
+    oracle = metrics.get("oracle", {})
+    records = []
+    for d, by_method in metrics["main"].items():
+        if d in oracle:
+            records.append({"dataset": d, "method": ORACLE_LABEL, "kind": "oracle", "failed": [],
+                            **{f"{c.key}.{s}": v for c in columns
+                               for s, v in (("mean", oracle[d].get(c.key)), ("std", None), ("n", None))}})
+        records += [{"dataset": d, "method": m, "kind": "method", "failed": failed.get((d, m), []),
+                     **{f"{c.key}.{s}": by_method[m][c.key][s] for c in columns for s in ("mean", "std", "n")}}
+                    for m in by_method]
     frame = pd.DataFrame(records)
     competes = frame["kind"].isin(ROW_KINDS) & (frame["failed"].map(len) == 0)
     cells = pd.DataFrame({"Dataset": frame["dataset"], "Method": frame["method"] + frame["failed"].map(failed_text)})
     bold = pd.DataFrame(False, index=frame.index, columns=["Dataset", "Method"])
-    for c in COLUMNS:
+    for c in columns:
         mean, std = frame[f"{c.key}.mean"], frame[f"{c.key}.std"]
-        cells[c.label] = [f"{format_number(a, c.decimals)} ± {format_number(b, c.decimals)}"
-                          for a, b in zip(mean.astype(object), std.astype(object))]
+        cells[c.label] = [format_number(a, c.decimals) if kind == "oracle" else
+                          f"{format_number(a, c.decimals)} ± {format_number(b, c.decimals)}"
+                          for a, b, kind in zip(mean.astype(object), std.astype(object), frame["kind"])]
         eligible = mean.astype(object).where(competes, None)
         bold[c.label] = eligible.groupby(frame["dataset"], sort=False).transform(
             lambda v, c=c: best_flags(v.astype(object), c.decimals, c.higher_is_better)).astype(bool)
-    seeds = set(frame[[f"{c.key}.n" for c in COLUMNS]].to_numpy().ravel().tolist())
+    methods = frame[frame["kind"] == "method"]
+    seeds = {int(n) for n in methods[[f"{c.key}.n" for c in columns]].to_numpy().ravel().tolist() if n == n and n is not None}
     single = " (-: no spread with a single seed)" if 1 in seeds else ""
     n_failed, n_runs = metrics["failed"]["n_failed"], metrics["failed"]["n_runs"]
     caption = (
@@ -156,7 +172,15 @@ def main_table(metrics: dict) -> Table:
         f"without a failed run. Failed: the run never detected anything ({metrics['failed']['rule']}); "
         f"the row's means include it. {n_failed} of the study's {n_runs} runs failed."
     )
-    return Table(cells, bold, "ll" + "r" * len(COLUMNS), _group_starts(frame["dataset"]), caption)
+    if oracle:
+        caption += (f" {ORACLE_LABEL}: the training target itself (the disks training builds around the "
+                    f"ground-truth dots) taken as the prediction, through the same point extraction and "
+                    f"matching: what the target allows, never bold.")
+    if columns[-1] is AUTHORS_COLUMN:
+        caption += (" F1 (authors): the authors' test metric, greedy matching of each ground-truth point "
+                    "(row-major order) to its nearest free prediction within 10 px, F1 per image, averaged "
+                    "over images; ours is the primary one.")
+    return Table(cells, bold, "ll" + "r" * len(columns), _group_starts(frame["dataset"]), caption)
 
 
 def _group_starts(labels: pd.Series) -> tuple[int, ...]:
