@@ -1,7 +1,8 @@
 """Every number of the study, gathered from exactly the runs it defines: what ``aggregate`` runs.
 
 Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
-(:mod:`experiments.analysis.collect`) and writes into the results folder, each file atomically:
+(:mod:`experiments.analysis.collect`) and writes into the results folder, the files as one
+(:func:`experiments.core.fsutil.publish_files`: a reader sees all old or all new ones):
 
 * ``metrics.json`` (the DVC metric): ``main``: ``{dataset: {method: {metric: {mean, std, n}}}}``
   over seeds (``std``: sample standard deviation, ddof = 1; null with one seed); ``comparison``:
@@ -44,7 +45,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.fsutil import atomic_write_text, json_text
+from ..core.fsutil import json_text, publish_files
 from ..core.settings import read_params_file, validate
 from .collect import logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
 from .pipeline import Pipeline
@@ -110,8 +111,7 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
         "comparison.csv": csv_text(comparison_rows(comparison)),
         "qualitative.json": qualitative_text(qualitative_example(study, main, summary, data_dir, params)),
     }
-    # Everything is computed before the first write, so an error leaves the old files intact.
-    for name in OUTPUT_FILES:
-        atomic_write_text(Path(out) / name, texts[name])
+    # Everything is computed before the first write; the files are published as one (all old or all new).
+    publish_files(out, {name: texts[name] for name in OUTPUT_FILES}, "aggregate")
     return metrics
 

@@ -8,14 +8,16 @@ shared run), and a folder the user may not write to is reported by name
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 class UnwritableError(PermissionError):
@@ -56,20 +58,26 @@ def writing_into(folder: str | Path) -> Iterator[None]:
 
 
 def _make_parent(path: Path) -> None:
-    with writing_into(path.parent):
+    with writing_into(path.parent), reporting_os_errors(path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+    """Write ``data`` to ``path`` through a temporary file ``.NAME.PID-XXXXXXXX.tmp`` in the same
+    folder and ``os.replace``; such files of dead processes are removed first (:func:`remove_leftovers`).
 
     Raises:
         UnwritableError: the folder is not writable (the message names it).
+        OutputError: a full disk or another system error (the message names the path); the
+            temporary file is removed and ``path`` keeps its previous content.
     """
     path = Path(path)
+    if path.is_dir():
+        raise NotAnOutputError(f"{path} is an existing folder; name a file path instead")
     _make_parent(path)
-    with writing_into(path.parent):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with writing_into(path.parent), reporting_os_errors(path):
+        remove_leftovers(path.parent, path.name)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -135,8 +143,103 @@ def read_json(path: str | Path, fix: str) -> Any:
     return document
 
 
+OUTPUT_MARKER = ".tghem-output"
+"""File a stage writes into every folder it replaces whole, holding the stage's name (and a
+newline): the proof that the folder is that stage's previous output, which it may replace. Its
+content never varies, and ``.dvcignore`` keeps it out of DVC's hashes (a folder DVC restores
+from its cache lacks it and is recognised by its content instead, see :func:`check_replaceable`)."""
+
+PUBLISHING = ".publishing"
+"""Folder of a :func:`publish_files` batch that is complete but not yet wholly moved into place."""
+
+# tempfile's random part is 8 characters of [a-z0-9_]; the pid before it tells a leftover of a
+# dead process from a live writer's folder.
+_PARTIAL = r"\.{stem}\.(?:(\d+)-)?[a-z0-9_]{{8}}\.(?:partial|tmp)|\.{stem}\.old-(\d+)"
+
+
+class NotAnOutputError(ValueError):
+    """An existing path a stage would replace but did not write; the message names it and the fix."""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (another user's counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(folder: str | Path, stem: str) -> list[Path]:
+    """Delete what a killed write of ``folder/stem`` left beside it: ``.STEM.PID-XXXXXXXX.partial``
+    folders, ``.STEM.PID-XXXXXXXX.tmp`` files and ``.STEM.old-PID`` folders whose process is no
+    longer running. (Names without a pid, from before pids were recorded, are left to the
+    callers that hold a lock proving them stale.)
+
+    Returns:
+        The paths removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(_PARTIAL.format(stem=re.escape(stem)))
+    removed = []
+    for p in sorted(folder.iterdir()):
+        m = pattern.fullmatch(p.name)
+        pid = m and (m.group(1) or m.group(2))
+        if pid and not pid_alive(int(pid)):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def _marker_stage(folder: Path) -> str | None:
+    try:
+        return (folder / OUTPUT_MARKER).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def check_replaceable(final: str | Path, stage: str, option: str,
+                      recognise: Callable[[set[str]], bool] | None = None) -> None:
+    """Refuse to replace ``final`` unless it is missing, empty, or a previous output of ``stage``.
+
+    A previous output carries :data:`OUTPUT_MARKER` naming ``stage``; one written before markers
+    existed (or restored by DVC, which does not hash the marker) is recognised by
+    ``recognise(set of its entry names)``.
+
+    Raises:
+        NotAnOutputError: ``final`` is a file, or a folder of someone else's (the message names
+            it, ``option`` and what to do).
+    """
+    final = Path(final)
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise NotAnOutputError(
+            f"{option}: {final} is an existing file, not a folder; name a new folder (or a previous {stage} output)")
+    if not final.exists():
+        return
+    entries = {p.name for p in final.iterdir()}
+    if not entries or _marker_stage(final) == stage:
+        return
+    if recognise is not None and recognise(entries - {OUTPUT_MARKER}):
+        return
+    raise NotAnOutputError(
+        f"{option}: {final} exists and is not an output of {stage} (it lacks a {OUTPUT_MARKER} file naming "
+        f"{stage}); {stage} replaces its output folder whole and never deletes what it did not write: name a "
+        f"new folder, or move {final} away")
+
+
 def temp_dir_beside(final: str | Path) -> Path:
-    """Create an empty temporary folder next to ``final`` (same file system, so renames are atomic).
+    """Create an empty temporary folder ``.NAME.PID-XXXXXXXX.partial`` next to ``final`` (same
+    file system, so renames are atomic), after removing those of dead processes
+    (:func:`remove_leftovers`).
 
     Its mode follows the umask (as ``mkdir``'s), not ``tempfile``'s 0700.
 
@@ -146,7 +249,8 @@ def temp_dir_beside(final: str | Path) -> Path:
     final = Path(final)
     _make_parent(final)
     with writing_into(final.parent):
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+        remove_leftovers(final.parent, final.name)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.{os.getpid()}-", suffix=".partial"))
         os.chmod(tmp, 0o777 & ~current_umask())
     return tmp
 
@@ -155,7 +259,7 @@ def replace_dir(tmp: str | Path, final: str | Path) -> None:
     """Move a completed folder ``tmp`` to ``final``, replacing any previous ``final``.
 
     The old folder is first renamed aside so ``final`` is always either the old or the new
-    complete folder.
+    complete folder. Callers check first that ``final`` may be replaced (:func:`check_replaceable`).
     """
     tmp, final = Path(tmp), Path(final)
     old = None
@@ -171,22 +275,117 @@ def replace_dir(tmp: str | Path, final: str | Path) -> None:
 
 
 @contextmanager
-def atomic_dir(final: str | Path) -> Iterator[Path]:
+def atomic_dir(final: str | Path, stage: str, option: str = "output folder",
+               recognise: Callable[[set[str]], bool] | None = None) -> Iterator[Path]:
     """Build a folder in a temporary place and move it to ``final`` only if the block succeeds.
 
+    ``final`` must be missing, empty or a previous output of ``stage`` (:func:`check_replaceable`,
+    checked before and again just before the swap); the new folder gets :data:`OUTPUT_MARKER`.
     Yields the empty temporary folder (beside ``final``, so the rename is atomic). On any
     exception it is deleted and ``final`` keeps its previous content.
 
+    Args:
+        final: the folder to write.
+        stage: the stage's name, written into the marker.
+        option: how the user named ``final`` (``--out``), for messages.
+        recognise: tells an unmarked previous output by its entry names.
+
     Raises:
+        NotAnOutputError: ``final`` is a file or someone else's folder.
         UnwritableError: the folder holding ``final`` is not writable.
+        OSError: the disk is full (or another system error): the message names ``final``.
     """
-    tmp = temp_dir_beside(final)
+    check_replaceable(final, stage, option, recognise)
+    with reporting_os_errors(final, option):
+        tmp = temp_dir_beside(final)
+        try:
+            yield tmp
+            (tmp / OUTPUT_MARKER).write_text(stage + "\n", encoding="utf-8")
+            check_replaceable(final, stage, option, recognise)
+            replace_dir(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+class OutputError(ValueError):
+    """A system error (full disk, a file where a folder should be...) while writing an output;
+    the message names the path and what to do. Nothing partial was left."""
+
+
+@contextmanager
+def reporting_os_errors(path: str | Path, option: str = "output") -> Iterator[None]:
+    """Turn an ``OSError`` of the block (other than a permission error, reported by
+    :func:`writing_into`, or a missing file) into an :class:`OutputError` naming ``path``."""
     try:
-        yield tmp
-        replace_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        yield
+    except (PermissionError, FileNotFoundError):
         raise
+    except OSError as err:
+        if isinstance(err, (NotADirectoryError, FileExistsError)):
+            fix = "a path on the way is an existing file: name a folder path instead"
+        elif err.errno == errno.ENOSPC:
+            fix = "the disk is full: free space or write elsewhere; nothing partial was left"
+        elif err.errno == errno.EDQUOT:
+            fix = "the disk quota is exceeded: free space or write elsewhere; nothing partial was left"
+        elif err.errno == errno.EROFS:
+            fix = "the file system is read-only: write elsewhere"
+        else:
+            fix = "fix the cause or write elsewhere; nothing partial was left"
+        where = f" ({err.filename})" if err.filename else ""
+        raise OutputError(f"{option}: cannot write {path}{where}: {err.strerror or err}; {fix}") from None
+
+
+def settle(folder: str | Path) -> None:
+    """Finish a :func:`publish_files` batch a killed process committed but had not wholly moved:
+    readers call this first, so they see all old or all new files."""
+    folder = Path(folder)
+    ready = folder / PUBLISHING
+    if not ready.is_dir():
+        return
+    for p in sorted(ready.iterdir()):
+        os.replace(p, folder / p.name)
+    ready.rmdir()
+
+
+def publish_files(folder: str | Path, texts: dict[str, str], stage: str, option: str = "--out") -> None:
+    """Write several files into ``folder`` as one: readers (after :func:`settle`) see all old or
+    all new ones.
+
+    The files are written into a temporary ``.publishing.PID-XXXXXXXX.partial`` folder, which is
+    renamed to :data:`PUBLISHING` (the commit point), then each file is moved into place. A
+    process killed before the commit leaves a ``.partial`` folder that the next call removes; one
+    killed after it leaves :data:`PUBLISHING`, which :func:`settle` finishes. ``folder`` must
+    not hold these files unless it is a previous output of ``stage`` (:data:`OUTPUT_MARKER`, or
+    all of them present); other files in it are left alone.
+
+    Raises:
+        NotAnOutputError: ``folder`` is a file, or holds some of the files but is not ``stage``'s.
+        OutputError: a system error (full disk...) before the commit; the old files stay.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotAnOutputError(f"{option}: {folder} is an existing file, not a folder; name a folder")
+    present = [name for name in texts if (folder / name).exists()]
+    if present and len(present) < len(texts) and _marker_stage(folder) != stage:
+        raise NotAnOutputError(
+            f"{option}: {folder} holds {', '.join(present)} but is not an output of {stage} (no {OUTPUT_MARKER} "
+            f"naming it); {stage} would overwrite them: name a new folder, or move them away")
+    _make_parent(folder / "x")
+    with writing_into(folder), reporting_os_errors(folder, option):
+        settle(folder)
+        remove_leftovers(folder, PUBLISHING.lstrip("."))
+        tmp = Path(tempfile.mkdtemp(dir=folder, prefix=f"{PUBLISHING}.{os.getpid()}-", suffix=".partial"))
+        try:
+            os.chmod(tmp, 0o777 & ~current_umask())
+            for name, text in {**texts, OUTPUT_MARKER: stage + "\n"}.items():
+                (tmp / name).write_bytes(text.encode("utf-8"))
+                os.chmod(tmp / name, 0o666 & ~current_umask())
+            os.replace(tmp, folder / PUBLISHING)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        settle(folder)
 
 
 def link_or_copy(src: str | Path, dst: str | Path) -> None:

@@ -39,6 +39,8 @@ from .readers import PREPARED_SPLITS, ROW_FIX, decoded_image, name_some, read_po
 
 READABLE_SPLITS = ("train", "val", "test", "unused", "all")
 PREPARED = "prepared"
+PREPARED_ENTRIES = frozenset({"images", "points", "split.csv", "meta.json"})
+"""What a prepared folder holds (besides its marker): how one written before markers is recognised."""
 """The folder of prepared datasets inside a data folder."""
 
 
@@ -209,7 +211,7 @@ def write_prepared(
     meta["image_sizes"] = dict(sorted(sizes.items()))
     meta["points_clipped_into_image"] = int(sum(r.clipped for r in records))
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "prepare", "--data-dir", PREPARED_ENTRIES.__eq__) as tmp:
         (tmp / "images").mkdir()
         (tmp / "points").mkdir()
         for r in records:
@@ -279,13 +281,16 @@ def read_meta(prepared: str | Path) -> dict:
 
 
 def image_file(prepared: str | Path, image_id: str) -> Path:
-    """The file of image ``image_id`` in a prepared folder.
+    """The file of image ``image_id`` in a prepared folder: ``images/<image_id>.<suffix>``, the id
+    matched exactly (not as a pattern: ids ``a`` and ``a.b``, or ``img[1]``, are told apart).
 
     Raises:
         FileNotFoundError: no such image.
     """
     prepared = Path(prepared)
-    found = sorted((prepared / "images").glob(f"{image_id}.*")) if (prepared / "images").is_dir() else []
+    images = prepared / "images"
+    found = sorted(p for p in images.iterdir() if p.stem == image_id and not p.name.startswith(".")) \
+        if images.is_dir() else []
     if not found:
         raise FileNotFoundError(
             f"{prepared / 'images' / image_id}.*: no such image; prepare the dataset again with "

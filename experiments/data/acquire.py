@@ -149,7 +149,7 @@ def _build_verified(spec: DatasetSpec, extracted: Path, fill, where: str, quiet:
     becomes the ``extracted/`` that later runs reuse. The digest found is recorded beside the
     layout (:data:`VERIFIED_MARKER`) so a later change to ``extracted/`` is noticed.
     """
-    with atomic_dir(extracted) as tmp:
+    with atomic_dir(extracted, "prepare", "--data-dir", lambda entries: VERIFIED_MARKER in entries) as tmp:
         fill(tmp)
         root = find_layout(spec, tmp)
         if root is None:

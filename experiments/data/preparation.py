@@ -42,7 +42,8 @@ def generate_synthetic(raw_dir: Path, cfg: SyntheticConfig, seed: int) -> Path:
     Returns:
         ``raw_dir``, holding ``images/``, ``points/``, ``split.csv`` and ``generator.json``.
     """
-    with atomic_dir(raw_dir) as tmp:
+    with atomic_dir(raw_dir, "prepare", "--data-dir",
+                    {"images", "points", "split.csv", "generator.json"}.__eq__) as tmp:
         (tmp / "images").mkdir()
         (tmp / "points").mkdir()
         assign = {}

@@ -24,7 +24,7 @@ except ImportError:  # not on Windows: there, no lock (and no cleanup of others'
     fcntl = None
 
 # tempfile.mkdtemp's random part is 8 characters of [a-z0-9_].
-_LEFTOVER = r"\.{stem}\.(?:[a-z0-9_]{{8}}\.partial|old-\d+)"
+_LEFTOVER = r"\.{stem}\.(?:(?:\d+-)?[a-z0-9_]{{8}}\.partial|old-\d+)"
 
 
 class PreparationBusyError(ValueError):

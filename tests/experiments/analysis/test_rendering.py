@@ -133,6 +133,7 @@ def test_report_writes_every_file_and_is_byte_identical_when_run_again(results):
     out, data_dir = results
     expected = {f"tables/{n}.{s}" for n in rendering.TABLES for s in ("md", "tex")}
     expected |= {f"figures/{n}.{s}" for n in rendering.FIGURES for s in ("png", "pdf")}
+    expected |= {"tables/.tghem-output", "figures/.tghem-output"}  # each folder marked as report's output
     first = {k: v for k, v in digests(out).items() if k.startswith(("tables/", "figures/"))}
     assert set(first) == expected
     rendering.report(out, data_dir)
@@ -226,7 +227,7 @@ def test_an_interrupted_report_leaves_the_previous_tables_and_figures(results, t
         rendering.report(out, results[1])
     assert calls and digests(out) == before
     assert sorted(p.name for p in out.iterdir()) == sorted(["figures", "tables", *rendering.RESULT_FILES.values(),
-                                                            "per_image.csv", "comparison.csv"])  # no .partial left
+                                                            "per_image.csv", "comparison.csv", ".tghem-output"])  # no .partial left
 
 
 def test_a_report_replaces_whole_folders_and_keeps_their_modes(results, tmp_path):
