@@ -16,8 +16,9 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
   ``game0``..``game3`` where the evaluations have them.
 * ``runs.csv``: one row per run: ``group`` (main/ablation), ``dataset``, ``method``, ``seed``,
   ``setting``, ``value``, ``checkpoint_iteration``, ``n_images``, ``match_radius``, the metrics,
-  ``best_val_f1`` and the ``crops_*`` summaries of its ``crops.csv``
-  (:data:`~experiments.analysis.collect.CROP_STATISTICS`).
+  ``best_val_f1``, the ``crops_*`` summaries of its ``crops.csv``
+  (:data:`~experiments.analysis.collect.CROP_STATISTICS`) and ``cpu_kind``, the kind of CPU that
+  trained it (e.g. ``Intel Xeon / AMX-BF16``; bf16 results differ in the last bits between kinds).
 * ``per_image.csv``: the main runs' per-image rows pooled: ``dataset``, ``method``, ``seed``,
   ``image_id``, ``n_gt``, ``n_pred``, ``tp``, ``fp``, ``fn``, ``f1`` (``2 tp / (2 tp + fp + fn)``, 1
   when the image has neither points nor predictions), ``abs_count_error`` (``|n_pred - n_gt|``).

@@ -22,12 +22,16 @@ DESCRIPTION_WIDTH = 88
 
 
 def run_stage(main: Callable[[], int], extra_errors: Tuple[Type[BaseException], ...] = ()) -> None:
-    """Exit with ``main()``'s status; a user error prints ``error: ...`` and exits with 1."""
+    """Exit with ``main()``'s status; a user error prints ``error: ...`` and exits with 1, Ctrl-C
+    one line and 130 (every write is atomic, so nothing half-written stays)."""
     try:
         sys.exit(main())
     except USER_ERRORS + extra_errors as err:
         print(f"error: {user_message(err)}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted (SIGINT): stopped; nothing half-written was kept", file=sys.stderr)
+        sys.exit(130)
 
 
 def user_message(err: BaseException) -> str:

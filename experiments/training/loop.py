@@ -22,13 +22,24 @@ Writes into the run folder (rank 0 only):
   ``train.json`` it belongs to): what varies between runs; no DVC hash covers them.
 * ``.run.lock`` while the run is being written (:mod:`experiments.core.runlock`): a second
   process aiming at the folder fails at once; gone when training ends.
+
+``train.json`` and the checkpoints record the determinism environment (torch's threads, the CPU
+kind, its kernel capability and bf16-relevant ISA flags:
+:func:`experiments.core.runtime.determinism_environment`); ``--resume`` in another one is refused,
+since the result would no longer equal the uninterrupted run bit for bit. SIGTERM (a scheduler's
+pre-emption) or SIGINT (Ctrl-C) stops a single-process run after the current iteration with
+``last.pt`` saved (exit status 128 + the signal); a second signal stops it at once. A NaN or
+infinite loss stops training at once, naming the iteration, the crop weights and D.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +48,14 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..core.fsutil import atomic_write_json, json_text, atomic_write_text
+from ..core.fsutil import atomic_write_json, json_text, atomic_write_text, remove_leftovers
 from ..core.prepared import load_split, read_meta, require_prepared
 from ..core.runlock import run_lock
 from ..core.runtime import (
     autocast,
     check_amp,
     configure_determinism,
+    determinism_environment,
     host_environment,
     package_versions,
     rng_states,
@@ -61,6 +73,23 @@ from .methods import METHODS, build_method
 
 RESUME_IDENTITY = ("dataset", "method", "seed", "world_size")
 """What a checkpoint must share with the run that resumes it (besides every setting)."""
+RESUME_ENVIRONMENT = ("torch_threads", "cpu_kind", "cpu_capability", "cpu_flags", "gpu")
+"""What of :func:`~experiments.core.runtime.determinism_environment` a resumed run must share
+with its checkpoint for the result to equal an uninterrupted run's bit for bit."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+RUN_OUTPUTS = ("last.pt", "best.pt", "train.json", "log.csv", "val.csv", "crops.csv", "timing.csv", "environment.json")
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM or SIGINT stopped training after ``last.pt`` was saved; ``exit_code`` is 128 + the signal."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class NonFiniteLossError(ValueError):
+    """The loss of an iteration is NaN or infinite; the message names the iteration, weights and D."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +158,41 @@ def _check_resumable(state: dict, run: dict) -> None:
             f"{k}: {a[k] if k in a else saved[k]!r} in last.pt, {b[k] if k in b else run[k]!r} now" for k in diffs
         )
         raise ValueError(f"--resume: last.pt belongs to a different run ({detail}); resume with the same settings")
+    before, now = saved.get("environment"), run.get("environment")
+    if before is None or now is None:  # checkpoints from before environments were recorded
+        return
+    changed = [k for k in RESUME_ENVIRONMENT if before.get(k) != now.get(k)]
+    if changed:
+        detail = ", ".join(f"{k}: {before.get(k)!r} in last.pt, {now.get(k)!r} now" for k in changed)
+        raise ValueError(
+            f"--resume: last.pt was trained in another environment ({detail}); the resumed run would not be "
+            f"bitwise equal to an uninterrupted one: resume with OMP_NUM_THREADS={before.get('torch_threads')} on "
+            f"a {before.get('cpu_kind')} machine, or train anew in another --out")
+
+
+def _catch_stop_signals(caught: list[int]) -> dict | None:
+    """Until :func:`_restore_signals`, SIGTERM and SIGINT append their number to ``caught``, so the
+    loop checkpoints after the current iteration and stops; a second one stops at once (the
+    previous handler). Only in the main thread (where Python delivers signals); else None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+    def handler(signum, frame):
+        if caught:
+            _restore_signals(previous)
+            signal.raise_signal(signum)
+            return
+        caught.append(signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 class Trainer:
@@ -149,7 +213,7 @@ class Trainer:
         configure_determinism(ctx.device, t["deterministic"])
         self.run_info = {"dataset": job.dataset, "dataset_digest": meta.get("content_digest"), "method": job.method,
                          "seed": job.seed, "world_size": ctx.world_size, "config": cfg,
-                         "versions": package_versions()}
+                         "versions": package_versions(), "environment": determinism_environment(ctx.device)}
         mask_radius = cfg["data"]["mask_radius"] if cfg["data"]["mask_radius"] is not None else meta.get("mask_radius", 3)
         self.sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=mask_radius, flips=t["flips"],
                                    rot90=t["rot90"], channels=cfg["data"]["channels"], seed=job.seed)
@@ -197,6 +261,8 @@ class Trainer:
         with autocast(ctx.device, self.autocast_dtype):
             logits = net(image)
         loss = self.criterion(logits, mask, dots)
+        if not math.isfinite(self.criterion.last_stats.get("loss", 0.0)):
+            raise self._non_finite(iteration)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -206,6 +272,16 @@ class Trainer:
         rows = [row for part in distributed.gather_objects(ctx, self.criterion.last_crops) for row in part]
         stats = distributed.reduce_stats(ctx, self.criterion.last_stats, max_keys=("weight_max",))
         return stats, rows, lr
+
+    def _non_finite(self, iteration: int) -> NonFiniteLossError:
+        crops = self.criterion.last_crops
+        weights = [round(c["weight"], 6) if math.isfinite(c["weight"]) else c["weight"] for c in crops]
+        ds = [round(c["discrepancy"], 6) if math.isfinite(c["discrepancy"]) else c["discrepancy"] for c in crops]
+        stats = self.criterion.last_stats
+        return NonFiniteLossError(
+            f"iteration {iteration + 1}: the {self.job.method} loss is {stats.get('loss')} (pixel term "
+            f"{stats.get('seg_loss')}); crop weights {weights}, D {ds}: a setting makes the loss overflow (e.g. "
+            f"tghem.lambda_pers x D beyond float32) or the training diverged; lower it (or train.lr) and train anew")
 
     def validate(self, net: torch.nn.Module) -> dict:
         """Detection metrics on the val split, each rank taking every world_size-th image."""
@@ -246,6 +322,8 @@ class Trainer:
                    disable=True if (job.quiet or not ctx.is_main) else None)
         self.model.train()
         done = self.start
+        stop_signal: list[int] = []
+        previous = _catch_stop_signals(stop_signal) if not ctx.distributed else None
         try:
             for it in range(self.start, stop):
                 step_start = time.perf_counter()
@@ -267,15 +345,25 @@ class Trainer:
                         if self.best["f1"] is None or metrics["f1"] > self.best["f1"]:
                             self.best = {"f1": metrics["f1"], "iteration": done, "metrics": metrics}
                             save_checkpoint(out / "best.pt", self.best_state(done))
-                if ctx.is_main and (done % t["checkpoint_every"] == 0 or done == stop):
+                if ctx.is_main and (done % t["checkpoint_every"] == 0 or done == stop or stop_signal):
                     save_checkpoint(out / "last.pt", self.last_state(done))
+                if stop_signal:
+                    break
         finally:
+            if previous is not None:
+                _restore_signals(previous)
             bar.close()
             for log in (logs or {}).values():
                 log.close()
         if not ctx.is_main:
             return {}
-        return self._write_summary(done, total, train_seconds, wall_start)
+        summary = self._write_summary(done, total, train_seconds, wall_start)
+        if stop_signal and done < stop:
+            name = signal.Signals(stop_signal[0]).name
+            raise TrainingInterrupted(
+                f"{name}: training stopped at iteration {done} of {total}, {out / 'last.pt'} saved; continue "
+                f"with --resume (bitwise the uninterrupted run)", 128 + stop_signal[0])
+        return summary
 
     def _write_summary(self, done: int, total: int, train_seconds: float, wall_start: float) -> dict:
         finished = done == total
@@ -290,7 +378,7 @@ class Trainer:
             "best_iteration": self.best["iteration"] if self.validates else (done if finished else None),
             "validated": self.validates, "device": self.ctx.device.type, "world_size": self.ctx.world_size,
             "amp": t["amp"], "crops_per_iteration": t["crops_per_image"] * self.ctx.world_size,
-            "config": self.cfg, "versions": self.run_info["versions"],
+            "config": self.cfg, "versions": self.run_info["versions"], "environment": self.run_info["environment"],
         }
         text = json_text(summary)
         atomic_write_text(job.out / "train.json", text)
@@ -336,6 +424,8 @@ def train(job: TrainJob) -> dict:
             if not job.resume and last.is_file():
                 raise ValueError(f"--out: {job.out} already holds a run (last.pt); pass --resume to continue it, "
                                  f"or choose another folder")
+            for name in RUN_OUTPUTS:  # what a killed write left (the lock proves no one else writes here)
+                remove_leftovers(job.out, name)
         ctx = distributed.setup(job.device)
         try:
             if cfg["model"]["norm"] == "sync" and ctx.distributed and ctx.device.type != "cuda":
