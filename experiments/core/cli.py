@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Tuple, Type
 
+from .fsutil import os_error_fix
 from .settings import ConfigError
 
 # Errors that are the user's (a bad path, value or setting, a file or folder the user may not
@@ -28,6 +29,10 @@ def run_stage(main: Callable[[], int], extra_errors: Tuple[Type[BaseException], 
         sys.exit(main())
     except USER_ERRORS + extra_errors as err:
         print(f"error: {user_message(err)}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as err:  # a full disk, a file where a folder goes...: one line naming the path
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}; {os_error_fix(err)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted (SIGINT): stopped; nothing half-written was kept", file=sys.stderr)

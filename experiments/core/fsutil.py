@@ -322,18 +322,21 @@ def reporting_os_errors(path: str | Path, option: str = "output") -> Iterator[No
     except (PermissionError, FileNotFoundError):
         raise
     except OSError as err:
-        if isinstance(err, (NotADirectoryError, FileExistsError)):
-            fix = "a path on the way is an existing file: name a folder path instead"
-        elif err.errno == errno.ENOSPC:
-            fix = "the disk is full: free space or write elsewhere; nothing partial was left"
-        elif err.errno == errno.EDQUOT:
-            fix = "the disk quota is exceeded: free space or write elsewhere; nothing partial was left"
-        elif err.errno == errno.EROFS:
-            fix = "the file system is read-only: write elsewhere"
-        else:
-            fix = "fix the cause or write elsewhere; nothing partial was left"
-        where = f" ({err.filename})" if err.filename else ""
-        raise OutputError(f"{option}: cannot write {path}{where}: {err.strerror or err}; {fix}") from None
+        where = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
+        raise OutputError(f"{option}: cannot write {path}{where}: {err.strerror or err}; {os_error_fix(err)}") from None
+
+
+def os_error_fix(err: OSError) -> str:
+    """What to do about a system error while writing (the end of a one-line message)."""
+    if isinstance(err, (NotADirectoryError, FileExistsError, IsADirectoryError)):
+        return "a path on the way is an existing file (or a folder where a file goes): name another path"
+    if err.errno == errno.ENOSPC:
+        return "the disk is full: free space or write elsewhere; nothing partial was left"
+    if err.errno == errno.EDQUOT:
+        return "the disk quota is exceeded: free space or write elsewhere; nothing partial was left"
+    if err.errno == errno.EROFS:
+        return "the file system is read-only: write elsewhere"
+    return "fix the cause or write elsewhere; nothing partial was left"
 
 
 def settle(folder: str | Path) -> None:

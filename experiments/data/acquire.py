@@ -51,9 +51,23 @@ class Acquired:
 
 
 def mirror_from_env(mirror: str | Path | None) -> Path | None:
-    """Return the mirror folder: the argument if given, else ``$TGHEM_DATA_MIRROR``, else None."""
+    """Return the mirror folder: the argument if given, else ``$TGHEM_DATA_MIRROR``, else None.
+
+    Raises:
+        FileNotFoundError: the mirror named is missing, not a folder, or empty (at once, rather
+            than after a download's retries); the message names it and where it came from.
+    """
     m = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
-    return Path(m) if m is not None else None
+    if m is None:
+        return None
+    where = "--mirror" if mirror is not None else f"${MIRROR_ENV}"
+    path = Path(m)
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise FileNotFoundError(f"{where}: {path} {what}; name the folder holding the datasets (or unset it to download)")
+    if next(path.iterdir(), None) is None:
+        raise FileNotFoundError(f"{where}: {path} is empty; name the folder holding the datasets (or unset it to download)")
+    return path
 
 
 def find_layout(spec: DatasetSpec, base: Path) -> Path | None:

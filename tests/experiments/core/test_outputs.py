@@ -179,3 +179,37 @@ def test_a_file_where_a_folder_is_needed_is_one_line(tmp_path):
         with atomic_dir(tmp_path / "f", "evaluate"):
             pass
     assert (tmp_path / "f").read_text() == "keep"
+
+
+def test_train_out_naming_a_file_and_a_missing_or_empty_mirror_are_one_line(tmp_path, capsys, monkeypatch):
+    from experiments import prepare, train
+
+    (tmp_path / "file").write_text("keep")
+    with pytest.raises(SystemExit) as code:
+        run_stage(lambda: train.main(["--dataset", "synthetic", "--method", "tghem", "--data-dir", str(tmp_path),
+                                      "--out", str(tmp_path / "file"), "--quiet"]))
+    assert code.value.code == 1
+    assert capsys.readouterr().err == (f"error: --out: {tmp_path / 'file'} is an existing file, not a folder; name "
+                                       f"a folder for the run\n")
+    assert (tmp_path / "file").read_text() == "keep"
+    (tmp_path / "empty").mkdir()
+    monkeypatch.delenv("TGHEM_DATA_MIRROR", raising=False)
+    for mirror, what in ((tmp_path / "nope", "does not exist"), (tmp_path / "empty", "is empty"),
+                         (tmp_path / "file", "is not a folder")):
+        with pytest.raises(SystemExit) as code:
+            run_stage(lambda: prepare.main(["--dataset", "vgg_cells", "--data-dir", str(tmp_path / "data"),
+                                            "--mirror", str(mirror), "--quiet"]))
+        assert code.value.code == 1
+        assert capsys.readouterr().err == (f"error: --mirror: {mirror} {what}; name the folder holding the datasets "
+                                           f"(or unset it to download)\n")
+
+
+def test_a_system_error_anywhere_in_a_stage_is_one_line(capsys):
+    def main():
+        raise OSError(errno.ENOSPC, "No space left on device", "/runs/x/log.csv")
+
+    with pytest.raises(SystemExit) as code:
+        run_stage(main)
+    assert code.value.code == 1
+    assert capsys.readouterr().err == ("error: /runs/x/log.csv: No space left on device; the disk is full: free "
+                                       "space or write elsewhere; nothing partial was left\n")
