@@ -275,3 +275,26 @@ def test_dvc_keeps_the_report_folders_for_the_stage_to_replace():
     outs = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["outs"]
     assert outs == [{"results/synthetic/tables": {"cache": False, "persist": True}},
                     {"results/synthetic/figures": {"cache": False, "persist": True}}]
+
+
+@pytest.mark.parametrize("image_file", ["../../../outside.png", "/etc/hostname", "split.csv"])
+def test_report_reads_only_images_of_the_data_folder(results, tmp_path, image_file):
+    out = copy_results(results, tmp_path)
+    q = json.loads((out / "qualitative.json").read_text())
+    q["image_file"] = image_file
+    (out / "qualitative.json").write_text(json.dumps(q))
+    before = digests(out)
+    with pytest.raises(ValueError, match=rf"^{out / 'qualitative.json'}: image_file '{image_file}' is not an image "
+                                         rf"under .*/prepared/synthetic/images; report reads only the prepared data"):
+        rendering.report(out, results[1])
+    assert digests(out) == before
+
+
+def test_a_batch_a_killed_aggregate_committed_is_finished_before_reading(results, tmp_path):
+    from experiments.core.fsutil import PUBLISHING
+
+    out = copy_results(results, tmp_path)
+    (out / PUBLISHING).mkdir()
+    (out / "metrics.json").rename(out / PUBLISHING / "metrics.json")  # moved in a batch, not yet into place
+    assert rendering.read_results(out)["metrics"]["main"]
+    assert (out / "metrics.json").is_file() and not (out / PUBLISHING).exists()
