@@ -77,6 +77,8 @@ RESUME_ENVIRONMENT = ("torch_threads", "cpu_kind", "cpu_capability", "cpu_flags"
 """What of :func:`~experiments.core.runtime.determinism_environment` a resumed run must share
 with its checkpoint for the result to equal an uninterrupted run's bit for bit."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+MAX_SEED = 2 ** 32 - 1
+"""The largest seed: numpy's global generator takes seeds below 2**32."""
 RUN_OUTPUTS = ("last.pt", "best.pt", "train.json", "log.csv", "val.csv", "crops.csv", "timing.csv", "environment.json")
 
 
@@ -126,8 +128,8 @@ class TrainJob:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"--method: expected one of {sorted(METHODS)}, got {self.method!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"--seed: expected an int >= 0, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed: expected an int in [0, {MAX_SEED}] (2**32 - 1, numpy's seed range), got {self.seed!r}")
         stop = self.stop_after
         if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or stop < 1):
             raise ValueError(f"--stop-after: expected an int >= 1, got {stop!r}")
