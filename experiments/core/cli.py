@@ -7,6 +7,7 @@ the option helpers here), ``main(argv)`` (one call into a library subpackage) an
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import textwrap
 from contextlib import contextmanager
@@ -25,6 +26,8 @@ DESCRIPTION_WIDTH = 88
 def run_stage(main: Callable[[], int], extra_errors: Tuple[Type[BaseException], ...] = ()) -> None:
     """Exit with ``main()``'s status; a user error prints ``error: ...`` and exits with 1, Ctrl-C
     one line and 130 (every write is atomic, so nothing half-written stays)."""
+    if getattr(signal.getsignal(signal.SIGINT), "__name__", None) == "_interrupted_while_starting":  # experiments/__init__.py
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         sys.exit(main())
     except USER_ERRORS + extra_errors as err:

@@ -126,3 +126,18 @@ def test_leftovers_in_the_run_folder_are_removed_at_start(tmp_path):
     leftover.write_bytes(b"half a checkpoint")
     assert train.main(argv(out, "--stop-after", "1")) == 0
     assert not leftover.exists()
+
+
+def test_ctrl_c_while_a_stage_starts_is_one_line():
+    import subprocess
+    import sys
+
+    from tests.helpers.paths import ROOT
+
+    p = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.argv[0] = '-m'; import experiments; "
+                          "print('ready', flush=True); time.sleep(30)"],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "ready\n"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and err == "interrupted (SIGINT) while starting; nothing was written\n"
