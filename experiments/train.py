@@ -16,7 +16,8 @@ from pathlib import Path
 from .core.cli import add_device_option, add_quiet_option, add_settings_options, parsed_arguments, run_stage, stage_parser
 from .core.runtime import AMP_CHOICES
 from .core.settings import ConfigError, params_help, read_params
-from .training.loop import TrainJob, TrainingInterrupted, train
+from .training.loop import TrainJob, train
+from .training.stopping import TrainingInterrupted
 from .training.methods import METHODS
 
 

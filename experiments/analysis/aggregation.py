@@ -2,7 +2,7 @@
 
 Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
 (:mod:`experiments.analysis.collect`) and writes into the results folder, the files as one
-(:func:`experiments.core.fsutil.publish_files`: a reader sees all old or all new ones):
+(:func:`experiments.core.outputs.publish_files`: a reader sees all old or all new ones):
 
 * ``metrics.json`` (the DVC metric): ``main``: ``{dataset: {method: {metric: {mean, std, n}}}}``
   over seeds (``std``: sample standard deviation, ddof = 1; null with one seed); ``comparison``:
@@ -46,7 +46,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.fsutil import json_text, publish_files
+from ..core.fsutil import json_text
+from ..core.outputs import publish_files
 from ..core.settings import read_params_file, validate
 from .collect import logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
 from .pipeline import Pipeline

@@ -29,7 +29,8 @@ import matplotlib.style
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..core.fsutil import atomic_dir, atomic_write_text, read_json, settle
+from ..core.fsutil import atomic_write_text, read_json
+from ..core.outputs import atomic_dir, settle
 from ..core.prepared import prepared_dir, read_image
 from .example_figures import persistence_figure, qualitative_figure
 from .anchors import anchors_table

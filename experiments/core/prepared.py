@@ -25,15 +25,14 @@ import csv
 import io
 import json
 import math
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from .fsutil import atomic_dir
+from .depth import copy_as_8bit
+from .outputs import atomic_dir
 # The checked readers are part of the prepared format: callers import them from here.
 from .readers import PREPARED_SPLITS, ROW_FIX, decoded_image, name_some, read_points_csv, read_split_csv  # noqa: F401
 
@@ -169,54 +168,6 @@ def _check_records(records: list[Record]) -> None:
                 f"{r.image_path}: point {pts[bad][0].tolist()} of its annotation is not a finite point of the "
                 f"{r.width}x{r.height} image; fix the annotation"
             )
-
-
-EIGHT_BIT_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr")
-"""PIL modes :func:`read_image` reads (8 bits per channel)."""
-
-
-def to_8bit(values: np.ndarray) -> np.ndarray:
-    """An image of more than 8 bits (16-bit or 32-bit integers, floats) as uint8: its own range
-    ``[min, max]`` stretched linearly onto ``[0, 255]`` and rounded (a constant image gives 0).
-
-    Example:
-        >>> to_8bit(np.array([[1000, 3000], [2000, 1000]], np.uint16)).tolist()
-        [[0, 255], [128, 0]]
-    """
-    values = np.asarray(values, np.float64)
-    if not np.isfinite(values).all():
-        raise ValueError("the image holds NaN or infinite pixels")
-    low, high = float(values.min()), float(values.max())
-    if high == low:
-        return np.zeros(values.shape, np.uint8)
-    return np.rint((values - low) * (255.0 / (high - low))).astype(np.uint8)
-
-
-def copy_as_8bit(src: Path, folder: Path, image_id: str) -> Path:
-    """Copy image ``src`` into ``folder`` as ``<image_id><suffix>``; one that is not 8-bit (16-bit
-    microscopy, float) is converted by :func:`to_8bit` and written as ``<image_id>.png``, since
-    the later stages read 8-bit images (:func:`read_image`).
-
-    Raises:
-        ValueError: the image cannot be converted (NaN pixels, a multi-channel high-depth mode);
-            the message names it.
-    """
-    with decoded_image(src, f"fix or remove {src}") as im:
-        mode = im.mode
-        if mode in EIGHT_BIT_MODES:
-            dst = folder / f"{image_id}{src.suffix.lower()}"
-            shutil.copyfile(src, dst)
-            return dst
-        if not (mode.startswith("I") or mode == "F"):
-            raise ValueError(f"{src}: PIL mode {mode!r} is neither 8-bit nor a single-channel 16-bit, 32-bit or float "
-                             f"image; convert it to 8-bit (PNG) first")
-        try:
-            pixels = to_8bit(np.asarray(im))
-        except ValueError as err:
-            raise ValueError(f"{src}: {err}; fix or remove it") from None
-    dst = folder / f"{image_id}.png"
-    Image.fromarray(pixels, mode="L").save(dst, format="PNG")
-    return dst
 
 
 def write_prepared(

@@ -21,7 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.fsutil import atomic_dir, json_text
+from ..core.fsutil import json_text
+from ..core.outputs import atomic_dir
 from .crowd import resolve_shanghaitech_root
 from .download import MIRROR_ENV, DownloadError, download, extract_into
 from .integrity import DigestMismatchError, build_manifest, content_digest, sha256_file, verify_manifest

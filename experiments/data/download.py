@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.fsutil import atomic_dir
+from ..core.outputs import atomic_dir
 from .integrity import DigestMismatchError, sha256_file
 
 MIRROR_ENV = "TGHEM_DATA_MIRROR"

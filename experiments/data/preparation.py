@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..core.fsutil import atomic_dir
+from ..core.outputs import atomic_dir
 from ..core.prepared import name_some, points_csv_text, prepared_dir, split_csv_text, write_prepared
 from .acquire import acquire, mirror_from_env
 from .download import MIRROR_ENV

@@ -1,7 +1,7 @@
 """One ``prepare`` per dataset name at a time, and what an interrupted one left behind removed.
 
 Every folder ``prepare`` writes is built in a temporary ``.<name>.XXXXXXXX.partial`` folder
-beside its final place and renamed into place (:func:`experiments.core.fsutil.atomic_dir`); a
+beside its final place and renamed into place (:func:`experiments.core.outputs.atomic_dir`); a
 ``kill -9`` leaves that folder (or a ``.<name>.old-PID`` one) behind. :func:`preparation_lock`
 makes the preparation of a name exclusive, so whoever holds it knows such folders are stale
 and :func:`remove_stale` deletes them.

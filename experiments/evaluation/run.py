@@ -19,7 +19,8 @@ import io
 import time
 from pathlib import Path
 
-from ..core.fsutil import NotAnOutputError, atomic_dir, check_replaceable, json_text
+from ..core.fsutil import NotAnOutputError, json_text
+from ..core.outputs import atomic_dir, check_replaceable
 from ..core.prepared import load_split, points_csv_text, read_meta, require_prepared
 from ..core.runlock import LOCK_NAME, lock_holder
 from ..core.runtime import check_amp, select_device

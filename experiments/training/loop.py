@@ -23,13 +23,9 @@ Writes into the run folder (rank 0 only):
 * ``.run.lock`` while the run is being written (:mod:`experiments.core.runlock`): a second
   process aiming at the folder fails at once; gone when training ends.
 
-``train.json`` and the checkpoints record the determinism environment (torch's threads, the CPU
-kind, its kernel capability and bf16-relevant ISA flags:
-:func:`experiments.core.runtime.determinism_environment`); ``--resume`` in another one is refused,
-since the result would no longer equal the uninterrupted run bit for bit. SIGTERM (a scheduler's
-pre-emption) or SIGINT (Ctrl-C) stops a single-process run after the current iteration with
-``last.pt`` saved (exit status 128 + the signal); a second signal stops it at once. A NaN or
-infinite loss stops training at once, naming the iteration, the crop weights and D.
+``train.json`` and the checkpoints record the determinism environment
+(:func:`experiments.core.runtime.determinism_environment`); ``--resume`` in another is refused.
+SIGTERM/SIGINT and a non-finite loss stop a run as :mod:`experiments.training.stopping` describes.
 """
 
 from __future__ import annotations
@@ -39,7 +35,6 @@ import hashlib
 import math
 import os
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,28 +65,16 @@ from . import distributed
 from .crops import CropSampler
 from .logs import CROP_FIELDS, LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS, CsvLog
 from .methods import METHODS, build_method
+from .stopping import TrainingInterrupted, catch_stop_signals, non_finite_loss, restore_signals
 
 RESUME_IDENTITY = ("dataset", "method", "seed", "world_size")
 """What a checkpoint must share with the run that resumes it (besides every setting)."""
 RESUME_ENVIRONMENT = ("torch_threads", "cpu_kind", "cpu_capability", "cpu_flags", "gpu")
 """What of :func:`~experiments.core.runtime.determinism_environment` a resumed run must share
 with its checkpoint for the result to equal an uninterrupted run's bit for bit."""
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 MAX_SEED = 2 ** 32 - 1
 """The largest seed: numpy's global generator takes seeds below 2**32."""
 RUN_OUTPUTS = ("last.pt", "best.pt", "train.json", "log.csv", "val.csv", "crops.csv", "timing.csv", "environment.json")
-
-
-class TrainingInterrupted(Exception):
-    """SIGTERM or SIGINT stopped training after ``last.pt`` was saved; ``exit_code`` is 128 + the signal."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class NonFiniteLossError(ValueError):
-    """The loss of an iteration is NaN or infinite; the message names the iteration, weights and D."""
 
 
 @dataclass(frozen=True)
@@ -172,31 +155,6 @@ def _check_resumable(state: dict, run: dict) -> None:
             f"a {before.get('cpu_kind')} machine, or train anew in another --out")
 
 
-def _catch_stop_signals(caught: list[int]) -> dict | None:
-    """Until :func:`_restore_signals`, SIGTERM and SIGINT append their number to ``caught``, so the
-    loop checkpoints after the current iteration and stops; a second one stops at once (the
-    previous handler). Only in the main thread (where Python delivers signals); else None."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-
-    def handler(signum, frame):
-        if caught:
-            _restore_signals(previous)
-            signal.raise_signal(signum)
-            return
-        caught.append(signum)
-
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, handler)
-    return previous
-
-
-def _restore_signals(previous: dict) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
-
-
 class Trainer:
     """The state of one run on one process: data, model, loss, optimiser, logs and the loop."""
 
@@ -264,7 +222,7 @@ class Trainer:
             logits = net(image)
         loss = self.criterion(logits, mask, dots)
         if not math.isfinite(self.criterion.last_stats.get("loss", 0.0)):
-            raise self._non_finite(iteration)
+            raise non_finite_loss(iteration, self.job.method, self.criterion)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -274,16 +232,6 @@ class Trainer:
         rows = [row for part in distributed.gather_objects(ctx, self.criterion.last_crops) for row in part]
         stats = distributed.reduce_stats(ctx, self.criterion.last_stats, max_keys=("weight_max",))
         return stats, rows, lr
-
-    def _non_finite(self, iteration: int) -> NonFiniteLossError:
-        crops = self.criterion.last_crops
-        weights = [round(c["weight"], 6) if math.isfinite(c["weight"]) else c["weight"] for c in crops]
-        ds = [round(c["discrepancy"], 6) if math.isfinite(c["discrepancy"]) else c["discrepancy"] for c in crops]
-        stats = self.criterion.last_stats
-        return NonFiniteLossError(
-            f"iteration {iteration + 1}: the {self.job.method} loss is {stats.get('loss')} (pixel term "
-            f"{stats.get('seg_loss')}); crop weights {weights}, D {ds}: a setting makes the loss overflow (e.g. "
-            f"tghem.lambda_pers x D beyond float32) or the training diverged; lower it (or train.lr) and train anew")
 
     def validate(self, net: torch.nn.Module) -> dict:
         """Detection metrics on the val split, each rank taking every world_size-th image."""
@@ -325,7 +273,7 @@ class Trainer:
         self.model.train()
         done = self.start
         stop_signal: list[int] = []
-        previous = _catch_stop_signals(stop_signal) if not ctx.distributed else None
+        previous = catch_stop_signals(stop_signal) if not ctx.distributed else None
         try:
             for it in range(self.start, stop):
                 step_start = time.perf_counter()
@@ -353,7 +301,7 @@ class Trainer:
                     break
         finally:
             if previous is not None:
-                _restore_signals(previous)
+                restore_signals(previous)
             bar.close()
             for log in (logs or {}).values():
                 log.close()

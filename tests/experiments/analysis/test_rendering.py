@@ -291,7 +291,7 @@ def test_report_reads_only_images_of_the_data_folder(results, tmp_path, image_fi
 
 
 def test_a_batch_a_killed_aggregate_committed_is_finished_before_reading(results, tmp_path):
-    from experiments.core.fsutil import PUBLISHING
+    from experiments.core.outputs import PUBLISHING
 
     out = copy_results(results, tmp_path)
     (out / PUBLISHING).mkdir()

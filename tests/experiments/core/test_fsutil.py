@@ -14,7 +14,8 @@ import pytest
 
 from experiments.core import fsutil
 from experiments.core.cli import run_stage
-from experiments.core.fsutil import UnwritableError, atomic_dir, atomic_write_bytes, read_json
+from experiments.core.fsutil import UnwritableError, atomic_write_bytes, read_json
+from experiments.core.outputs import atomic_dir
 from tests.helpers.paths import ROOT
 
 
@@ -92,7 +93,8 @@ def without_override() -> list[str]:
 WRITE = """
 import sys
 from experiments.core.cli import run_stage
-from experiments.core.fsutil import atomic_dir, atomic_write_bytes
+from experiments.core.fsutil import atomic_write_bytes
+from experiments.core.outputs import atomic_dir
 target, what = sys.argv[1], sys.argv[2]
 if what == "file":
     run_stage(lambda: atomic_write_bytes(target, b"x"))

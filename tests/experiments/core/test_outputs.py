@@ -12,8 +12,8 @@ import pytest
 from experiments import evaluate
 from experiments.core import fsutil
 from experiments.core.cli import run_stage
-from experiments.core.fsutil import (OUTPUT_MARKER, PUBLISHING, NotAnOutputError, OutputError, atomic_dir,
-                                     atomic_write_bytes, publish_files, settle)
+from experiments.core.fsutil import NotAnOutputError, OutputError, atomic_write_bytes
+from experiments.core.outputs import OUTPUT_MARKER, PUBLISHING, atomic_dir, publish_files, settle
 from tests.helpers.paths import ROOT
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments.core.prepared import image_file, load_split, read_image, to_8bit
+from experiments.core.depth import to_8bit
+from experiments.core.prepared import image_file, load_split, read_image
 from experiments.data import preparation as prep
 
 

@@ -14,7 +14,7 @@ import torch
 from experiments import train
 from experiments.core import runtime
 from experiments.model.checkpoint import load_checkpoint
-from experiments.training import loop, methods
+from experiments.training import loop, methods, stopping
 from tests.helpers.tiny_run import TINY, tiny_data_dir
 
 TRACKED = ("best.pt", "last.pt", "train.json", "val.csv", "log.csv", "crops.csv")
@@ -113,7 +113,7 @@ def test_a_non_finite_loss_stops_at_once_naming_iteration_weights_and_d(tmp_path
 
     monkeypatch.setattr(methods.MethodLoss, "forward", overflowing)
     out = tmp_path / "run"
-    with pytest.raises(loop.NonFiniteLossError, match=r"^iteration 2: the tghem loss is inf \(pixel term [0-9.]+\); "
+    with pytest.raises(stopping.NonFiniteLossError, match=r"^iteration 2: the tghem loss is inf \(pixel term [0-9.]+\); "
                                                       r"crop weights \[inf, [0-9.]+\], D \[[0-9.]+, [0-9.]+\]"):
         train.main(argv(out))
     assert not (out / "last.pt").exists()
