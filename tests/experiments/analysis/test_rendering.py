@@ -150,6 +150,7 @@ def test_report_writes_every_file_and_is_byte_identical_when_run_again(results):
     out, data_dir = results
     expected = {f"tables/{n}.{s}" for n in rendering.TABLES for s in ("md", "tex")}
     expected |= {f"figures/{n}.{s}" for n in rendering.FIGURES for s in ("png", "pdf")} | {f"tables/{rendering.FINDINGS}"}
+    expected |= {"tables/.tghem-output", "figures/.tghem-output"}  # each folder marked as report's output
     first = {k: v for k, v in digests(out).items() if k.startswith(("tables/", "figures/"))}
     assert set(first) == expected
     rendering.report(out, data_dir)
@@ -259,7 +260,7 @@ def test_an_interrupted_report_leaves_the_previous_tables_and_figures(results, t
         rendering.report(out, results[1])
     assert calls and digests(out) == before
     assert sorted(p.name for p in out.iterdir()) == sorted(["figures", "tables", *rendering.RESULT_FILES.values(),
-                                                            "per_image.csv", "comparison.csv"])  # no .partial left
+                                                            "per_image.csv", "comparison.csv", ".tghem-output"])  # no .partial left
 
 
 def test_a_report_replaces_whole_folders_and_keeps_their_modes(results, tmp_path):
@@ -307,3 +308,26 @@ def test_dvc_keeps_the_report_folders_for_the_stage_to_replace():
     outs = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["outs"]
     assert outs == [{"results/synthetic/tables": {"cache": False, "persist": True}},
                     {"results/synthetic/figures": {"cache": False, "persist": True}}]
+
+
+@pytest.mark.parametrize("image_file", ["../../../outside.png", "/etc/hostname", "split.csv"])
+def test_report_reads_only_images_of_the_data_folder(results, tmp_path, image_file):
+    out = copy_results(results, tmp_path)
+    q = json.loads((out / "qualitative.json").read_text())
+    q["image_file"] = image_file
+    (out / "qualitative.json").write_text(json.dumps(q))
+    before = digests(out)
+    with pytest.raises(ValueError, match=rf"^{out / 'qualitative.json'}: image_file '{image_file}' is not an image "
+                                         rf"under .*/prepared/synthetic/images; report reads only the prepared data"):
+        rendering.report(out, results[1])
+    assert digests(out) == before
+
+
+def test_a_batch_a_killed_aggregate_committed_is_finished_before_reading(results, tmp_path):
+    from experiments.core.outputs import PUBLISHING
+
+    out = copy_results(results, tmp_path)
+    (out / PUBLISHING).mkdir()
+    (out / "metrics.json").rename(out / PUBLISHING / "metrics.json")  # moved in a batch, not yet into place
+    assert rendering.read_results(out)["metrics"]["main"]
+    assert (out / "metrics.json").is_file() and not (out / PUBLISHING).exists()
