@@ -22,3 +22,17 @@ Subpackages, each importing only from those listed before it:
 
 No stage module imports another stage, and no subpackage imports a stage.
 """
+
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"]:  # `python -m experiments.<stage>` is importing it (runpy sets argv[0] later)
+    import signal as _signal
+
+    def _interrupted_while_starting(signum, frame):
+        # Ctrl-C before the stage has started: one line, not a traceback of the imports.
+        # experiments.core.cli.run_stage puts Python's own handler back once the stage runs.
+        print("interrupted (SIGINT) while starting; nothing was written", file=_sys.stderr)
+        raise SystemExit(130)
+
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+        _signal.signal(_signal.SIGINT, _interrupted_while_starting)

@@ -10,12 +10,14 @@ and the files of the run folder.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .core.cli import add_device_option, add_quiet_option, add_settings_options, parsed_arguments, run_stage, stage_parser
 from .core.runtime import AMP_CHOICES
 from .core.settings import ConfigError, params_help, read_params
 from .training.loop import TrainJob, train
+from .training.stopping import TrainingInterrupted
 from .training.methods import METHODS
 
 
@@ -65,9 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the stage; returns the exit status (setting errors exit with status 2)."""
     with parsed_arguments(build_parser(), argv) as args:
         overrides = [*args.overrides, *([f"train.amp={args.amp}", f"eval.amp={args.amp}"] if args.amp else [])]
-        summary = train(TrainJob(args.dataset, args.method, args.seed, args.out, args.data_dir, args.params,
-                                 tuple(overrides), resume=args.resume, stop_after=args.stop_after,
-                                 device=args.device, quiet=args.quiet))
+        try:
+            summary = train(TrainJob(args.dataset, args.method, args.seed, args.out, args.data_dir, args.params,
+                                     tuple(overrides), resume=args.resume, stop_after=args.stop_after,
+                                     device=args.device, quiet=args.quiet))
+        except TrainingInterrupted as stopped:
+            print(f"interrupted: {stopped}", file=sys.stderr)
+            return stopped.exit_code
     if summary and not args.quiet:
         best = summary["best_val_f1"]
         best_text = f"best val F1 {best:.4f} at iteration {summary['best_iteration']}" if best is not None else "no validation"

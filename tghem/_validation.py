@@ -72,8 +72,22 @@ def check_optional_int(name: str, value) -> Optional[int]:
     return check_int(name, value)
 
 
+def check_ignore_index(value) -> Optional[int]:
+    """``ignore_index``: None or an int other than the mask's labels 0 and 1 (which would leave
+    every background or foreground pixel out of the loss)."""
+    value = check_optional_int("ignore_index", value)
+    if value in (0, 1):
+        raise ValueError(f"ignore_index must not be {value}, a label of the mask (0 background, 1 foreground): every "
+                         f"{'background' if value == 0 else 'foreground'} pixel would be ignored; use e.g. 255 or None")
+    return value
+
+
 def as_pairs_array(name: str, value, what: str) -> np.ndarray:
-    """``value`` as a finite (K, 2) float64 array (K may be 0); ``what`` names a row in errors."""
+    """``value`` as a finite (K, 2) float64 array (K may be 0); ``what`` names a row in errors.
+    Tensors of any floating dtype (bfloat16 included) are accepted."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        value = value.double() if value.is_floating_point() else value
     array = np.asarray(value, dtype=np.float64)
     if array.size == 0:
         return np.zeros((0, 2))

@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from tghem._validation import REDUCTIONS, check_choice, check_inputs, check_optional_int, check_real
+from tghem._validation import REDUCTIONS, check_choice, check_ignore_index, check_inputs, check_real
 
 
 def valid_pixels(gt_mask: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
@@ -48,7 +48,7 @@ class PixelLoss(nn.Module):
 
     def __init__(self, ignore_index: Optional[int] = None, reduction: str = "mean") -> None:
         super().__init__()
-        self.ignore_index = check_optional_int("ignore_index", ignore_index)
+        self.ignore_index = check_ignore_index(ignore_index)
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
 
     @staticmethod

@@ -21,6 +21,31 @@ def binarize_prediction(pred_logits: torch.Tensor, gt_mask: torch.Tensor, ignore
     return binary
 
 
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def check_weight_bound(lambda_pers: float, epsilon: float) -> None:
+    r"""Refuse a ``lambda_pers`` whose weights overflow float32 on ordinary crops.
+
+    Rule: :math:`\lambda\,\epsilon/\sqrt{2} < 3.4\cdot 10^{38}` (float32's largest value). A
+    diagram point :math:`(b, d)` with :math:`0 \le b \le d \le \epsilon` lies at most
+    :math:`\epsilon/\sqrt{2}` from the diagonal, so one unmatched bar adds up to
+    :math:`\epsilon/\sqrt{2}` to :math:`D` (a missed isolated cell adds exactly that with
+    ``top_dimension=True``); beyond the bound a single such bar makes :math:`w = 1 + \lambda D`
+    infinite. In general :math:`D \le (|PD(P)| + |PD(G)|)\,\epsilon/\sqrt{2}`, which depends on the
+    crop, so a call whose weighted loss still overflows is refused then, with the bound for that
+    batch.
+
+    Raises:
+        ValueError: the product reaches float32's largest value (the message gives the bound).
+    """
+    if lambda_pers * epsilon / 2 ** 0.5 >= FLOAT32_MAX:
+        raise ValueError(
+            f"lambda_pers * topo_epsilon / sqrt(2) must be < {FLOAT32_MAX:.3g} (float32's largest value; one "
+            f"unmatched diagram bar adds up to topo_epsilon / sqrt(2) to D), got lambda_pers={lambda_pers:g}, "
+            f"topo_epsilon={epsilon:g}: use lambda_pers < {FLOAT32_MAX * 2 ** 0.5 / epsilon:.3g}")
+
+
 class TGHEM(PixelLoss):
     r"""Topology-Guided Hard Example Mining loss.
 
@@ -129,24 +154,46 @@ class TGHEM(PixelLoss):
         elif not isinstance(topo_guide, TopoGuide):
             raise TypeError(f"topo_guide must be a TopoGuide or None, got {type(topo_guide).__name__}")
         self.topo = topo_guide
+        check_weight_bound(self.lambda_pers, self.topo.epsilon)
         self.weighting = True
         self.last_weights: Optional[torch.Tensor] = None
         self.last_discrepancy: Optional[torch.Tensor] = None
 
     def forward(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
         pred_logits = self.check(pred_logits, gt_mask, gt_dots)
-        with torch.no_grad():
-            pred_binary = binarize_prediction(pred_logits, gt_mask, self.ignore_index)
-            # The topology runs in the worker processes while this one computes the pixel term.
-            pending = self.topo.submit(gt_dots, pred_binary)
+        # The topology runs in the worker processes while this one computes the pixel term.
+        pending = self._submit_topology(pred_logits, gt_mask, gt_dots)
         per_crop = self.segmentation.compute(pred_logits, gt_mask)
+        discrepancy = self._collect_topology(pending, per_crop)
         with torch.no_grad():
-            discrepancy = torch.from_numpy(pending.result())
-            discrepancy = discrepancy.to(device=per_crop.device, dtype=per_crop.dtype)
             weights = self.crop_weights(discrepancy)
+        weighted = weights * per_crop
+        self._check_finite(weights, per_crop, discrepancy)
         self.last_weights = weights
         self.last_discrepancy = discrepancy
-        return self.reduce(weights * per_crop)
+        return self.reduce(weighted)
+
+    # numpy, numba and worker processes: kept out of torch.compile's graph (a graph break), so
+    # ``torch.compile(TGHEM(...))`` runs them eagerly and gives the eager value.
+    @torch.compiler.disable
+    def _submit_topology(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor):
+        with torch.no_grad():
+            return self.topo.submit(gt_dots, binarize_prediction(pred_logits, gt_mask, self.ignore_index))
+
+    @torch.compiler.disable
+    def _collect_topology(self, pending, like: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(pending.result()).to(device=like.device, dtype=like.dtype)
+
+    @torch.compiler.disable
+    def _check_finite(self, weights: torch.Tensor, per_crop: torch.Tensor, discrepancy: torch.Tensor) -> None:
+        if bool(torch.isfinite(weights * per_crop.detach()).all()):
+            return
+        worst = int(torch.argmax(discrepancy))
+        d, loss = float(discrepancy[worst]), float(per_crop.detach().max())
+        bound = FLOAT32_MAX / max(d * max(loss, 1.0), 1e-300)
+        raise ValueError(
+            f"lambda_pers={self.lambda_pers:g} overflows the loss in float32: crop {worst} has D = {d:g} and pixel "
+            f"loss up to {loss:g}, so lambda_pers * D * loss exceeds {FLOAT32_MAX:.3g}; use lambda_pers < {bound:.3g}")
 
     def crop_weights(self, discrepancy: torch.Tensor) -> torch.Tensor:
         r"""The (B,) crop weights :math:`w_b = 1 + \lambda D_b` of a batch's (B,) discrepancies.

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from tghem._validation import check_int, check_real
+from tghem._validation import check_ignore_index, check_int, check_real
 from tghem.base import PixelLoss, valid_pixels
 from tghem.dice import dice_per_image
 
@@ -63,6 +63,7 @@ def select_hard_pixels(
     never chosen. With ``per_image=False`` the whole batch is one group and
     ``min_kept * B`` pixels are kept.
     """
+    check_ignore_index(ignore_index)
     logits = pred_logits[:, 0].detach()
     valid = valid_pixels(gt_mask, ignore_index)
     target = torch.where(valid, gt_mask, torch.zeros_like(gt_mask)).to(logits.dtype)

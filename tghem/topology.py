@@ -36,16 +36,29 @@ _MIN_POINTS_FOR_WORKERS = 64
 _ONE_SIXTH = 0.16666666666666666666666666666667  # the literal cv2.moments scales by
 
 
-def _as_2d_array(name: str, value: ArrayLike) -> np.ndarray:
+def _as_array(name: str, value: ArrayLike, ndim: int) -> np.ndarray:
+    """``value`` as a numpy array of ``ndim`` dimensions with a bool, integer or floating dtype,
+    every value finite. A tensor of a dtype numpy lacks (bfloat16) is converted to float32 (which
+    holds its values exactly), so every floating dtype is accepted."""
+    shape = "(H, W)" if ndim == 2 else "(B, H, W)"
     if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        if value.dtype == torch.bfloat16:
+            value = value.float()
+        value = value.numpy()
     if not isinstance(value, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array or torch.Tensor of shape (H, W), got {type(value).__name__}")
-    if value.ndim != 2:
-        raise ValueError(f"{name} must have shape (H, W), got shape {value.shape}")
+        raise TypeError(f"{name} must be a numpy array or torch.Tensor of shape {shape}, got {type(value).__name__}")
+    if value.ndim != ndim:
+        raise ValueError(f"{name} must have shape {shape}, got shape {value.shape}")
     if value.dtype.kind not in "biuf":
         raise TypeError(f"{name} must have a bool, integer or floating dtype, got {value.dtype}")
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise ValueError(f"{name} must be finite, got {int(np.count_nonzero(~np.isfinite(value)))} NaN/inf value(s)")
     return value
+
+
+def _as_2d_array(name: str, value: ArrayLike) -> np.ndarray:
+    return _as_array(name, value, 2)
 
 
 def dot_points(dots: ArrayLike) -> np.ndarray:
@@ -372,15 +385,8 @@ class TopoGuide:
 
     def _tasks(self, gt_dots: ArrayLike, pred_binary: ArrayLike) -> tuple[list, list, Workers]:
         """The per-crop tasks of a batch, their cost estimates and the workers to use (input checked)."""
-        if isinstance(gt_dots, torch.Tensor):
-            gt_dots = gt_dots.detach().cpu().numpy()
-        if isinstance(pred_binary, torch.Tensor):
-            pred_binary = pred_binary.detach().cpu().numpy()
-        for name, value in (("gt_dots", gt_dots), ("pred_binary", pred_binary)):
-            if not isinstance(value, np.ndarray):
-                raise TypeError(f"{name} must be a numpy array or torch.Tensor of shape (B, H, W), got {type(value).__name__}")
-            if value.ndim != 3:
-                raise ValueError(f"{name} must have shape (B, H, W), got shape {value.shape}")
+        gt_dots = _as_array("gt_dots", gt_dots, 3)
+        pred_binary = _as_array("pred_binary", pred_binary, 3)
         if gt_dots.shape != pred_binary.shape:
             raise ValueError(
                 f"gt_dots and pred_binary must have the same shape (B, H, W), got {gt_dots.shape} and {pred_binary.shape}"

@@ -1,7 +1,8 @@
 """Every number of the study, gathered from exactly the runs it defines: what ``aggregate`` runs.
 
 Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
-(:mod:`experiments.analysis.collect`) and writes into the results folder, each file atomically:
+(:mod:`experiments.analysis.collect`) and writes into the results folder, the files as one
+(:func:`experiments.core.outputs.publish_files`: a reader sees all old or all new ones):
 
 * ``metrics.json`` (the DVC metric): ``main``: ``{dataset: {method: {metric: {mean, std, n}}}}``
   over seeds (``std``: sample standard deviation, ddof = 1; null with one seed); ``comparison``:
@@ -19,7 +20,9 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
 * ``runs.csv``: one row per run: ``group`` (main/ablation), ``dataset``, ``method``, ``seed``,
   ``setting``, ``value``, ``checkpoint_iteration``, ``n_images``, ``match_radius``, the metrics,
   ``best_val_f1``, the ``crops_*`` summaries of its ``crops.csv``
-  (:data:`~experiments.analysis.collect.CROP_STATISTICS`) and ``failed`` (True/False).
+  (:data:`~experiments.analysis.collect.CROP_STATISTICS`), ``cpu_kind``, the kind of CPU that
+  trained it (e.g. ``Intel Xeon / AMX-BF16``; bf16 results differ in the last bits between kinds),
+  and ``failed`` (True/False).
 * ``per_image.csv``: the main runs' per-image rows pooled, and those of the lambda ablation's
   lambda = 0 runs as method ``tghem_lambda0``: ``dataset``, ``method``, ``seed``,
   ``image_id``, ``n_gt``, ``n_pred``, ``tp``, ``fp``, ``fn``, ``f1`` (``2 tp / (2 tp + fp + fn)``, 1
@@ -55,7 +58,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.fsutil import atomic_write_text, json_text
+from ..core.fsutil import json_text
+from ..core.outputs import publish_files
 from ..core.settings import read_params_file, validate
 from .collect import EXTRA_SCORES, SCORES, logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
 from .pipeline import Pipeline
@@ -142,8 +146,7 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
     metrics, runs = summarise(runs, per_image, val, study, params, oracle)
     texts = {"metrics.json": json_text(metrics), "runs.csv": csv_text(runs),
              "comparison.csv": csv_text(comparison_rows(metrics["comparison"]))}
-    for name, text in texts.items():  # everything computed before the first write
-        atomic_write_text(out / name, text)
+    publish_files(out, texts, "aggregate")  # everything computed before the first write; published as one
     return metrics
 
 
@@ -188,8 +191,7 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
         "qualitative.json": qualitative_text(qualitative_example(study, main, summary, data_dir, params)),
         "oracle.csv": csv_text(oracle[list(ORACLE_COLUMNS)]),
     }
-    # Everything is computed before the first write, so an error leaves the old files intact.
-    for name in OUTPUT_FILES:
-        atomic_write_text(Path(out) / name, texts[name])
+    # Everything is computed before the first write; the files are published as one (all old or all new).
+    publish_files(out, {name: texts[name] for name in OUTPUT_FILES}, "aggregate")
     return metrics
 

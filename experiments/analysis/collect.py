@@ -60,6 +60,8 @@ class Run:
         val: its training ``val.csv`` (validation curve), empty when it never validated.
         best_val_f1: the validation F1 of the checkpoint evaluated (``train.json``), or None.
         crop_statistics: :data:`CROP_STATISTICS` of its ``crops.csv``.
+        cpu_kind: the kind of CPU that trained it (``train.json``'s ``environment``), None for
+            runs from before it was recorded.
     """
 
     group: str
@@ -75,6 +77,7 @@ class Run:
     val: pd.DataFrame
     best_val_f1: float | None
     crop_statistics: dict
+    cpu_kind: str | None = None
 
     def key(self) -> dict:
         """The run's identity columns (:data:`RUN_KEYS`)."""
@@ -155,7 +158,7 @@ def read_run(group: str, dataset: str, method: str, seed: int, setting: str | No
     crops = read_crops_csv(train_dir / "crops.csv", train_fix)
     value = format_value(raw_value) if setting is not None else None
     return Run(group, dataset, method, seed, setting, value, metrics, per_image, eval_dir / "points", log, val,
-               summary.get("best_val_f1"), crop_statistics(crops))
+               summary.get("best_val_f1"), crop_statistics(crops), (summary.get("environment") or {}).get("cpu_kind"))
 
 
 def _spearman(a: pd.Series, b: pd.Series) -> float | None:
@@ -203,11 +206,12 @@ def runs_frame(runs: Sequence[Run], metrics: Sequence[str]) -> pd.DataFrame:
     rows = [
         {**r.key(), "checkpoint_iteration": r.metrics.get("iteration"), "n_images": r.metrics.get("n_images"),
          "match_radius": r.metrics.get("match_radius"), **{k: r.metrics.get(k) for k in metrics},
-         "best_val_f1": r.best_val_f1, **{f"crops_{k}": v for k, v in r.crop_statistics.items()}}
+         "best_val_f1": r.best_val_f1, **{f"crops_{k}": v for k, v in r.crop_statistics.items()},
+         "cpu_kind": r.cpu_kind}
         for r in runs
     ]
     columns = [*RUN_KEYS, "checkpoint_iteration", "n_images", "match_radius", *metrics, "best_val_f1",
-               *(f"crops_{k}" for k in CROP_STATISTICS)]
+               *(f"crops_{k}" for k in CROP_STATISTICS), "cpu_kind"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -30,7 +30,8 @@ import matplotlib.style
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..core.fsutil import atomic_dir, atomic_write_text, read_json
+from ..core.fsutil import atomic_write_text, read_json
+from ..core.outputs import atomic_dir, settle
 from ..core.prepared import prepared_dir, read_image
 from .example_figures import persistence_figure, qualitative_figure
 from .findings import findings_markdown
@@ -67,6 +68,7 @@ def read_results(results: Path) -> dict:
         ValueError: a file is damaged (truncated, not JSON/CSV, NaN in a JSON file; the message
             names it and says how to make it again).
     """
+    settle(results)  # an aggregate killed while publishing: finish it (all new files)
     out = {}
     make = f"`python -m experiments.aggregate --out {results}` (or `dvc repro aggregate`)"
     fix = f"make it again with {make}"
@@ -108,7 +110,12 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
     results, data_dir = Path(results), Path(data_dir)
     r = read_results(results)
     metrics, runs, curves, q = r["metrics"], r["runs"], r["curves"], r["qualitative"]
-    image_path = prepared_dir(data_dir, q["dataset"]) / q["image_file"]
+    prepared = prepared_dir(data_dir, q["dataset"])
+    image_path = prepared / q["image_file"]
+    if not isinstance(q["image_file"], str) or not image_path.resolve().is_relative_to((prepared / "images").resolve()):
+        raise ValueError(f"{results / RESULT_FILES['qualitative']}: image_file {q['image_file']!r} is not an image "
+                         f"under {prepared / 'images'}; report reads only the prepared data of --data-dir: make it "
+                         f"again with `python -m experiments.aggregate --out {results}`")
     if not image_path.is_file():
         raise FileNotFoundError(
             f"--data-dir: {image_path} does not exist; prepare the dataset with "
@@ -133,7 +140,10 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
     }
     names: list[str] = []
     # Rendered into temporary folders; both are renamed into place only once every file is made.
-    with atomic_dir(results / "tables") as table_dir, atomic_dir(results / "figures") as figure_dir:
+    tables_ok = lambda entries: all(Path(n).suffix in (".md", ".tex") for n in entries)  # noqa: E731
+    figures_ok = lambda entries: all(Path(n).suffix in (".png", ".pdf") for n in entries)  # noqa: E731
+    with atomic_dir(results / "tables", "report", "--results", tables_ok) as table_dir, \
+            atomic_dir(results / "figures", "report", "--results", figures_ok) as figure_dir:
         table_names, figure_names = rendered_names(metrics)
         for name in table_names:
             for suffix, render in (("md", render_markdown), ("tex", render_latex)):

@@ -7,12 +7,14 @@ the option helpers here), ``main(argv)`` (one call into a library subpackage) an
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Tuple, Type
 
+from .fsutil import os_error_fix
 from .settings import ConfigError
 
 # Errors that are the user's (a bad path, value or setting, a file or folder the user may not
@@ -22,12 +24,22 @@ DESCRIPTION_WIDTH = 88
 
 
 def run_stage(main: Callable[[], int], extra_errors: Tuple[Type[BaseException], ...] = ()) -> None:
-    """Exit with ``main()``'s status; a user error prints ``error: ...`` and exits with 1."""
+    """Exit with ``main()``'s status; a user error prints ``error: ...`` and exits with 1, Ctrl-C
+    one line and 130 (every write is atomic, so nothing half-written stays)."""
+    if getattr(signal.getsignal(signal.SIGINT), "__name__", None) == "_interrupted_while_starting":  # experiments/__init__.py
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         sys.exit(main())
     except USER_ERRORS + extra_errors as err:
         print(f"error: {user_message(err)}", file=sys.stderr)
         sys.exit(1)
+    except OSError as err:  # a full disk, a file where a folder goes...: one line naming the path
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}; {os_error_fix(err)}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted (SIGINT): stopped; nothing half-written was kept", file=sys.stderr)
+        sys.exit(130)
 
 
 def user_message(err: BaseException) -> str:

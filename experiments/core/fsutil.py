@@ -1,4 +1,6 @@
-"""Atomic file-system writes (readers never see a partial file or folder) and strict JSON text.
+"""Atomic file writes (readers never see a partial file), their leftovers, system errors as one line, and strict JSON text.
+
+Whole folders and multi-file outputs: :mod:`experiments.core.outputs`.
 
 Files and folders made here get the modes a plain ``open``/``mkdir`` would give under the
 user's umask (``tempfile`` creates them 0600/0700, which would keep a colleague from reading a
@@ -8,9 +10,11 @@ shared run), and a folder the user may not write to is reported by name
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -55,21 +59,28 @@ def writing_into(folder: str | Path) -> Iterator[None]:
         ) from None
 
 
-def _make_parent(path: Path) -> None:
-    with writing_into(path.parent):
+def make_parent(path: Path) -> None:
+    """Create the folder holding ``path`` (a permission or system error is one line naming it)."""
+    with writing_into(path.parent), reporting_os_errors(path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+    """Write ``data`` to ``path`` through a temporary file ``.NAME.PID-XXXXXXXX.tmp`` in the same
+    folder and ``os.replace``; such files of dead processes are removed first (:func:`remove_leftovers`).
 
     Raises:
         UnwritableError: the folder is not writable (the message names it).
+        OutputError: a full disk or another system error (the message names the path); the
+            temporary file is removed and ``path`` keeps its previous content.
     """
     path = Path(path)
-    _make_parent(path)
-    with writing_into(path.parent):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise NotAnOutputError(f"{path} is an existing folder; name a file path instead")
+    make_parent(path)
+    with writing_into(path.parent), reporting_os_errors(path):
+        remove_leftovers(path.parent, path.name)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -135,58 +146,83 @@ def read_json(path: str | Path, fix: str) -> Any:
     return document
 
 
-def temp_dir_beside(final: str | Path) -> Path:
-    """Create an empty temporary folder next to ``final`` (same file system, so renames are atomic).
+# tempfile's random part is 8 characters of [a-z0-9_]; the pid before it tells a leftover of a
+# dead process from a live writer's folder.
+_PARTIAL = r"\.{stem}\.(?:(\d+)-)?[a-z0-9_]{{8}}\.(?:partial|tmp)|\.{stem}\.old-(\d+)"
 
-    Its mode follows the umask (as ``mkdir``'s), not ``tempfile``'s 0700.
 
-    Raises:
-        UnwritableError: the parent folder is not writable.
+class NotAnOutputError(ValueError):
+    """An existing path a stage would replace but did not write; the message names it and the fix."""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (another user's counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(folder: str | Path, stem: str) -> list[Path]:
+    """Delete what a killed write of ``folder/stem`` left beside it: ``.STEM.PID-XXXXXXXX.partial``
+    folders, ``.STEM.PID-XXXXXXXX.tmp`` files and ``.STEM.old-PID`` folders whose process is no
+    longer running. (Names without a pid, from before pids were recorded, are left to the
+    callers that hold a lock proving them stale.)
+
+    Returns:
+        The paths removed.
     """
-    final = Path(final)
-    _make_parent(final)
-    with writing_into(final.parent):
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
-        os.chmod(tmp, 0o777 & ~current_umask())
-    return tmp
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(_PARTIAL.format(stem=re.escape(stem)))
+    removed = []
+    for p in sorted(folder.iterdir()):
+        m = pattern.fullmatch(p.name)
+        pid = m and (m.group(1) or m.group(2))
+        if pid and not pid_alive(int(pid)):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
-def replace_dir(tmp: str | Path, final: str | Path) -> None:
-    """Move a completed folder ``tmp`` to ``final``, replacing any previous ``final``.
-
-    The old folder is first renamed aside so ``final`` is always either the old or the new
-    complete folder.
-    """
-    tmp, final = Path(tmp), Path(final)
-    old = None
-    with writing_into(final.parent):
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(final, old)
-        os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+class OutputError(ValueError):
+    """A system error (full disk, a file where a folder should be...) while writing an output;
+    the message names the path and what to do. Nothing partial was left."""
 
 
 @contextmanager
-def atomic_dir(final: str | Path) -> Iterator[Path]:
-    """Build a folder in a temporary place and move it to ``final`` only if the block succeeds.
-
-    Yields the empty temporary folder (beside ``final``, so the rename is atomic). On any
-    exception it is deleted and ``final`` keeps its previous content.
-
-    Raises:
-        UnwritableError: the folder holding ``final`` is not writable.
-    """
-    tmp = temp_dir_beside(final)
+def reporting_os_errors(path: str | Path, option: str = "output") -> Iterator[None]:
+    """Turn an ``OSError`` of the block (other than a permission error, reported by
+    :func:`writing_into`, or a missing file) into an :class:`OutputError` naming ``path``."""
     try:
-        yield tmp
-        replace_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        yield
+    except (PermissionError, FileNotFoundError):
         raise
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
+        raise OutputError(f"{option}: cannot write {path}{where}: {err.strerror or err}; {os_error_fix(err)}") from None
+
+
+def os_error_fix(err: OSError) -> str:
+    """What to do about a system error while writing (the end of a one-line message)."""
+    if isinstance(err, (NotADirectoryError, FileExistsError, IsADirectoryError)):
+        return "a path on the way is an existing file (or a folder where a file goes): name another path"
+    if err.errno == errno.ENOSPC:
+        return "the disk is full: free space or write elsewhere; nothing partial was left"
+    if err.errno == errno.EDQUOT:
+        return "the disk quota is exceeded: free space or write elsewhere; nothing partial was left"
+    if err.errno == errno.EROFS:
+        return "the file system is read-only: write elsewhere"
+    return "fix the cause or write elsewhere; nothing partial was left"
 
 
 def link_or_copy(src: str | Path, dst: str | Path) -> None:

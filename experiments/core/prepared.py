@@ -25,20 +25,22 @@ import csv
 import io
 import json
 import math
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .fsutil import atomic_dir
+from .depth import copy_as_8bit
+from .outputs import atomic_dir
 # The checked readers are part of the prepared format: callers import them from here.
 from .readers import PREPARED_SPLITS, ROW_FIX, decoded_image, name_some, read_points_csv, read_split_csv  # noqa: F401
 
 
 READABLE_SPLITS = ("train", "val", "test", "unused", "all")
 PREPARED = "prepared"
+PREPARED_ENTRIES = frozenset({"images", "points", "split.csv", "meta.json"})
+"""What a prepared folder holds (besides its marker): how one written before markers is recognised."""
 """The folder of prepared datasets inside a data folder."""
 
 
@@ -153,6 +155,9 @@ def read_image(path: str | Path, fix: str | None = None) -> np.ndarray:
 def _check_records(records: list[Record]) -> None:
     seen: dict[str, Path] = {}
     for r in records:
+        if r.image_id.startswith(".") or "/" in r.image_id or not r.image_id:
+            raise ValueError(f"records: image id {r.image_id!r} of {r.image_path} would be a hidden or misplaced "
+                             f"file; rename the image")
         if r.image_id in seen:
             raise ValueError(f"records: image id {r.image_id!r} of {r.image_path} is also the id of {seen[r.image_id]}")
         seen[r.image_id] = r.image_path
@@ -209,11 +214,11 @@ def write_prepared(
     meta["image_sizes"] = dict(sorted(sizes.items()))
     meta["points_clipped_into_image"] = int(sum(r.clipped for r in records))
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "prepare", "--data-dir", PREPARED_ENTRIES.__eq__) as tmp:
         (tmp / "images").mkdir()
         (tmp / "points").mkdir()
         for r in records:
-            shutil.copyfile(r.image_path, tmp / "images" / f"{r.image_id}{r.image_path.suffix.lower()}")
+            copy_as_8bit(r.image_path, tmp / "images", r.image_id)
             (tmp / "points" / f"{r.image_id}.csv").write_bytes(points_csv_text(r.points).encode())
         (tmp / "split.csv").write_bytes(split_csv_text(ordered).encode())
         text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n"
@@ -279,13 +284,16 @@ def read_meta(prepared: str | Path) -> dict:
 
 
 def image_file(prepared: str | Path, image_id: str) -> Path:
-    """The file of image ``image_id`` in a prepared folder.
+    """The file of image ``image_id`` in a prepared folder: ``images/<image_id>.<suffix>``, the id
+    matched exactly (not as a pattern: ids ``a`` and ``a.b``, or ``img[1]``, are told apart).
 
     Raises:
         FileNotFoundError: no such image.
     """
     prepared = Path(prepared)
-    found = sorted((prepared / "images").glob(f"{image_id}.*")) if (prepared / "images").is_dir() else []
+    images = prepared / "images"
+    found = sorted(p for p in images.iterdir() if p.stem == image_id and not p.name.startswith(".")) \
+        if images.is_dir() else []
     if not found:
         raise FileNotFoundError(
             f"{prepared / 'images' / image_id}.*: no such image; prepare the dataset again with "

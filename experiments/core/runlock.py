@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .fsutil import writing_into
+from .fsutil import NotAnOutputError, reporting_os_errors, writing_into
 
 try:
     import fcntl
@@ -140,11 +140,14 @@ def run_lock(folder: str | Path, option: str = "--out") -> Iterator[Path]:
     Raises:
         RunInUseError: a live process owns the folder (the message gives its pid and host and
             the lock file).
+        NotAnOutputError: ``folder`` is an existing file.
         UnwritableError: the folder cannot be written.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotAnOutputError(f"{option}: {folder} is an existing file, not a folder; name a folder for the run")
     created = not folder.exists()
-    with writing_into(folder.parent):
+    with writing_into(folder.parent), reporting_os_errors(folder, option):
         folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     try:

@@ -165,6 +165,66 @@ def package_versions() -> dict:
     }
 
 
+ISA_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")
+"""The /proc/cpuinfo flags that choose torch's CPU kernels for bf16 and float32 (their presence
+changes which kernel runs, hence the last bits of a result)."""
+
+
+def _cpuinfo() -> tuple[str | None, set[str]]:
+    """The CPU's model name and flags (Linux's /proc/cpuinfo; elsewhere ``platform.processor()``, no flags)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or None, set()
+    model, flags = None, set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model is None:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+    return model, flags
+
+
+def cpu_kind(model: str | None, flags: set[str]) -> str:
+    """A short name of the kind of CPU: the model's first two words without trademarks, and the
+    best bf16-relevant instruction set, e.g. ``"Intel Xeon / AMX-BF16"``.
+
+    Example:
+        >>> cpu_kind("Intel(R) Xeon(R) Platinum 8480+", {"avx2", "avx512f", "amx_bf16"})
+        'Intel Xeon / AMX-BF16'
+        >>> cpu_kind("AMD EPYC 7763 64-Core Processor", {"avx2"})
+        'AMD EPYC / AVX2'
+    """
+    words = (model or "unknown CPU").replace("(R)", "").replace("(TM)", "").replace("(tm)", "").split()
+    isa = next((name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"),
+                                        ("avx512f", "AVX512"), ("avx2", "AVX2")) if flag in flags), "no AVX2")
+    return f"{' '.join(words[:2])} / {isa}"
+
+
+def determinism_environment(device: torch.device | None = None) -> dict:
+    """What decides the last bits of a run besides its settings and software: torch's thread
+    count, the CPU (model, kind, torch's kernel capability, the bf16-relevant ISA flags) and,
+    on CUDA, the GPU's name.
+
+    The same on every machine of one kind run with the same thread count, with no host name,
+    time or pid: it may go into DVC-hashed files (``train.json``, checkpoints), and a resumed
+    run compares it (:func:`experiments.training.loop.train`).
+    """
+    model, flags = _cpuinfo()
+    env = {
+        "torch_threads": torch.get_num_threads(),
+        "cpu_model": model,
+        "cpu_kind": cpu_kind(model, flags),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_flags": sorted(f for f in ISA_FLAGS if f in flags),
+    }
+    if device is not None and device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
 def host_environment() -> dict:
     """Where and with which code a run ran: platform, host, torch threads and the git commit.
 
@@ -175,6 +235,7 @@ def host_environment() -> dict:
         "platform": platform.platform(),
         "host": platform.node(),
         "torch_threads": torch.get_num_threads(),
+        "cpu_kind": cpu_kind(*_cpuinfo()),
         "git_commit": _git_commit(),
     }
 

@@ -255,19 +255,43 @@ def validate(cfg: dict, source: str = "params") -> dict:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last
+    silently; DVC refuses such a file)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{node.start_mark.name}: line {line}: key {key!r} given twice in one section (first "
+                                  f"at line {seen[key]}); keep one")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_params_file(path: str | Path | None = None) -> tuple[Any, str]:
     """The parsed, unchecked content of a ``params.yaml`` (default: :data:`PARAMS_PATH`) and its name.
 
     Raises:
-        ConfigError: the file is missing or is not valid YAML.
+        ConfigError: the file is missing, a folder, not valid YAML, or gives a key twice in one
+            section (the message names the key and its lines).
     """
     path = Path(path) if path is not None else PARAMS_PATH
+    if path.is_dir():
+        raise ConfigError(f"params: {path} is a folder; pass --params PATH to a params.yaml file (e.g. {path / 'params.yaml'})")
     if not path.is_file():
         raise ConfigError(f"params: {path} does not exist; pass --params PATH to a params.yaml")
     try:
-        return yaml.safe_load(path.read_text()), str(path)
+        with open(path, encoding="utf-8") as f:
+            return yaml.load(f, Loader=_UniqueKeyLoader), str(path)
     except yaml.YAMLError as err:
         raise ConfigError(f"params: {path} is not valid YAML: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"params: {path} is not UTF-8 text; pass --params PATH to a params.yaml") from None
 
 
 def read_params(path: str | Path | None = None) -> dict:

@@ -21,7 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.fsutil import atomic_dir, json_text
+from ..core.fsutil import json_text
+from ..core.outputs import atomic_dir
 from .crowd import resolve_shanghaitech_root
 from .download import MIRROR_ENV, DownloadError, download, extract_into
 from .integrity import DigestMismatchError, build_manifest, content_digest, sha256_file, verify_manifest
@@ -51,9 +52,23 @@ class Acquired:
 
 
 def mirror_from_env(mirror: str | Path | None) -> Path | None:
-    """Return the mirror folder: the argument if given, else ``$TGHEM_DATA_MIRROR``, else None."""
+    """Return the mirror folder: the argument if given, else ``$TGHEM_DATA_MIRROR``, else None.
+
+    Raises:
+        FileNotFoundError: the mirror named is missing, not a folder, or empty (at once, rather
+            than after a download's retries); the message names it and where it came from.
+    """
     m = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
-    return Path(m) if m is not None else None
+    if m is None:
+        return None
+    where = "--mirror" if mirror is not None else f"${MIRROR_ENV}"
+    path = Path(m)
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise FileNotFoundError(f"{where}: {path} {what}; name the folder holding the datasets (or unset it to download)")
+    if next(path.iterdir(), None) is None:
+        raise FileNotFoundError(f"{where}: {path} is empty; name the folder holding the datasets (or unset it to download)")
+    return path
 
 
 def find_layout(spec: DatasetSpec, base: Path) -> Path | None:
@@ -149,7 +164,7 @@ def _build_verified(spec: DatasetSpec, extracted: Path, fill, where: str, quiet:
     becomes the ``extracted/`` that later runs reuse. The digest found is recorded beside the
     layout (:data:`VERIFIED_MARKER`) so a later change to ``extracted/`` is noticed.
     """
-    with atomic_dir(extracted) as tmp:
+    with atomic_dir(extracted, "prepare", "--data-dir", lambda entries: VERIFIED_MARKER in entries) as tmp:
         fill(tmp)
         root = find_layout(spec, tmp)
         if root is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.fsutil import atomic_dir
+from ..core.outputs import atomic_dir
 from .integrity import DigestMismatchError, sha256_file
 
 MIRROR_ENV = "TGHEM_DATA_MIRROR"
@@ -159,7 +159,7 @@ def extract_archive(archive: str | Path, dest: str | Path) -> Path:
 
     Args:
         archive: the .zip file.
-        dest: folder to create; replaced if it exists.
+        dest: folder to create; replaced if it is a previous extraction (refused if it holds anything else).
 
     Returns:
         ``dest``.
@@ -170,7 +170,7 @@ def extract_archive(archive: str | Path, dest: str | Path) -> Path:
     archive, dest = Path(archive), Path(dest)
     if not zipfile.is_zipfile(archive):
         raise ValueError(f"archive: expected a .zip file, got {archive}")
-    with atomic_dir(dest) as tmp:
+    with atomic_dir(dest, "extract_zip", "dest") as tmp:
         try:
             extract_into(archive, tmp)
         except ValueError as err:

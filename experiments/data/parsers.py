@@ -151,7 +151,9 @@ class FolderParser:
         d = Path(root) / "images"
         if not d.is_dir():
             raise FileNotFoundError(f"folder dataset: expected an images/ folder in {root}")
-        images = sorted((p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS), key=natural_key)
+        # Hidden files (.x.png: editor or OS leftovers) are skipped here as every reader skips them.
+        images = sorted((p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")),
+                        key=natural_key)
         if not images:
             raise ValueError(f"folder dataset: no images ({', '.join(IMAGE_EXTENSIONS)}) in {d}")
         return images
@@ -196,7 +198,8 @@ class FolderParser:
     def _check_orphans(self, root: Path, ids: set[str]) -> None:
         for sub, suffix in (("points", ".csv"), ("dots", ".png")):
             d = Path(root) / sub
-            orphans = sorted(p.name for p in d.glob(f"*{suffix}") if p.stem not in ids) if d.is_dir() else []
+            orphans = sorted(p.name for p in d.glob(f"*{suffix}") if p.stem not in ids and not p.name.startswith(".")) \
+                if d.is_dir() else []
             if orphans:
                 raise ValueError(
                     f"{d}: annotations of images that {Path(root) / 'images'} lacks: {name_some(orphans)}; "

@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..core.fsutil import atomic_dir
+from ..core.outputs import atomic_dir
 from ..core.prepared import name_some, points_csv_text, prepared_dir, split_csv_text, write_prepared
 from .acquire import acquire, mirror_from_env
 from .download import MIRROR_ENV
@@ -42,7 +42,8 @@ def generate_synthetic(raw_dir: Path, cfg: SyntheticConfig, seed: int) -> Path:
     Returns:
         ``raw_dir``, holding ``images/``, ``points/``, ``split.csv`` and ``generator.json``.
     """
-    with atomic_dir(raw_dir) as tmp:
+    with atomic_dir(raw_dir, "prepare", "--data-dir",
+                    {"images", "points", "split.csv", "generator.json"}.__eq__) as tmp:
         (tmp / "images").mkdir()
         (tmp / "points").mkdir()
         assign = {}

@@ -1,7 +1,7 @@
 """One ``prepare`` per dataset name at a time, and what an interrupted one left behind removed.
 
 Every folder ``prepare`` writes is built in a temporary ``.<name>.XXXXXXXX.partial`` folder
-beside its final place and renamed into place (:func:`experiments.core.fsutil.atomic_dir`); a
+beside its final place and renamed into place (:func:`experiments.core.outputs.atomic_dir`); a
 ``kill -9`` leaves that folder (or a ``.<name>.old-PID`` one) behind. :func:`preparation_lock`
 makes the preparation of a name exclusive, so whoever holds it knows such folders are stale
 and :func:`remove_stale` deletes them.
@@ -24,7 +24,7 @@ except ImportError:  # not on Windows: there, no lock (and no cleanup of others'
     fcntl = None
 
 # tempfile.mkdtemp's random part is 8 characters of [a-z0-9_].
-_LEFTOVER = r"\.{stem}\.(?:[a-z0-9_]{{8}}\.partial|old-\d+)"
+_LEFTOVER = r"\.{stem}\.(?:(?:\d+-)?[a-z0-9_]{{8}}\.partial|old-\d+)"
 
 
 class PreparationBusyError(ValueError):

@@ -19,7 +19,8 @@ import io
 import time
 from pathlib import Path
 
-from ..core.fsutil import atomic_dir, json_text
+from ..core.fsutil import NotAnOutputError, json_text
+from ..core.outputs import atomic_dir, check_replaceable
 from ..core.prepared import load_split, points_csv_text, read_meta, require_prepared
 from ..core.runlock import LOCK_NAME, lock_holder
 from ..core.runtime import check_amp, select_device
@@ -30,6 +31,32 @@ from .metrics import ImageResult, summarize
 
 CHECKPOINT_CHOICES = ("best", "last")
 PER_IMAGE_FIELDS = ("image_id", "n_gt", "n_pred", "tp", "fp", "fn", "tp_greedy")
+OUTPUT_ENTRIES = frozenset({"metrics.json", "per_image.csv", "points"})
+"""What an evaluation folder holds (besides its marker): how one written before markers is recognised."""
+RUN_FILES = ("train.json", "last.pt", "best.pt", ".run.lock")
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a training run (any of its files)."""
+    return any((folder / name).exists() for name in RUN_FILES)
+
+
+def check_out(out: Path, run_dir: Path) -> None:
+    """Refuse an ``--out`` that would replace a run folder, or write into one elsewhere than its ``eval/``.
+
+    Raises:
+        NotAnOutputError: ``out`` is, holds or lies inside a run folder (not under its ``eval/``),
+            or is an existing file or folder that is not an evaluation (:func:`check_replaceable`).
+    """
+    resolved, run = out.resolve(), run_dir.resolve()
+    if resolved == run or run.is_relative_to(resolved):
+        raise NotAnOutputError(f"--out: {out} is or holds the run {run_dir}; evaluate replaces its --out whole, "
+                               f"which would delete the run: omit --out (default {run_dir / 'eval' / 'SPLIT'}) or name a new folder")
+    for parent in resolved.parents:
+        if is_run_folder(parent) and resolved.relative_to(parent).parts[0] != "eval":
+            raise NotAnOutputError(f"--out: {out} lies inside the run folder {parent}; write evaluations "
+                                   f"under {parent / 'eval'} (the default) or outside the run")
+    check_replaceable(out, "evaluate", "--out", OUTPUT_ENTRIES.__eq__)
 
 
 def per_image_csv_text(results: list[ImageResult]) -> str:
@@ -86,7 +113,8 @@ def evaluate_run(
         run_dir: output folder of ``python -m experiments.train``.
         data_dir: data folder holding ``prepared/<dataset>``.
         split: split to evaluate.
-        out: output folder (default ``run_dir/eval/<split>``), replaced atomically.
+        out: output folder (default ``run_dir/eval/<split>``), replaced atomically; it must be
+            missing, empty or a previous evaluation (:func:`check_out`).
         checkpoint: ``'best'`` (best validation F1) or ``'last'``.
         params_path: settings file whose ``eval`` section applies (default: the repository's).
         overrides: ``eval.*`` overrides (``section.key=value``).
@@ -102,6 +130,8 @@ def evaluate_run(
         ConfigError: an override outside the ``eval`` section, or a bad setting.
         FileNotFoundError: no such checkpoint, or the dataset is not prepared.
         PermissionError: the output folder cannot be written (the message names it).
+        NotAnOutputError: ``out`` is a run folder, lies in one, or is someone else's file or folder.
+        OutputError: the disk is full (or another system error) while writing ``out``.
     """
     if checkpoint not in CHECKPOINT_CHOICES:
         raise ValueError(f"checkpoint: expected one of {CHECKPOINT_CHOICES}, got {checkpoint!r}")
@@ -118,6 +148,8 @@ def evaluate_run(
         )
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"--run: {ckpt_path} does not exist; is {run_dir} the --out of a finished training run?")
+    out = Path(out) if out is not None else run_dir / "eval" / split
+    check_out(out, run_dir)
     state = load_checkpoint(ckpt_path, checkpoint)
     dev = select_device(device)
     model, cfg = model_from_checkpoint(state, dev, ckpt_path)
@@ -139,8 +171,7 @@ def evaluate_run(
         checkpoint=checkpoint, iteration=state["iteration"], tile_size=settings["tile"],
         tile_overlap=settings["overlap"], centroid_mode=settings["centroid_mode"], amp=cfg["eval"]["amp"],
     )
-    out = Path(out) if out is not None else run_dir / "eval" / split
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "evaluate", "--out", OUTPUT_ENTRIES.__eq__) as tmp:
         (tmp / "points").mkdir()
         for r, p in zip(results, points):
             (tmp / "points" / f"{r.image_id}.csv").write_bytes(points_csv_text(p).encode())

@@ -24,13 +24,19 @@ Writes into the run folder (rank 0 only):
   ``train.json`` it belongs to): what varies between runs; no DVC hash covers them.
 * ``.run.lock`` while the run is being written (:mod:`experiments.core.runlock`): a second
   process aiming at the folder fails at once; gone when training ends.
+
+``train.json`` and the checkpoints record the determinism environment
+(:func:`experiments.core.runtime.determinism_environment`); ``--resume`` in another is refused.
+SIGTERM/SIGINT and a non-finite loss stop a run as :mod:`experiments.training.stopping` describes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +45,14 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..core.fsutil import atomic_write_json, json_text, atomic_write_text
+from ..core.fsutil import atomic_write_json, json_text, atomic_write_text, remove_leftovers
 from ..core.prepared import load_split, read_meta, require_prepared
 from ..core.runlock import run_lock
 from ..core.runtime import (
     autocast,
     check_amp,
     configure_determinism,
+    determinism_environment,
     host_environment,
     package_versions,
     rng_states,
@@ -61,9 +68,16 @@ from . import distributed
 from .crops import CropSampler
 from .logs import CROP_FIELDS, LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS, CsvLog
 from .methods import METHODS, build_method
+from .stopping import TrainingInterrupted, catch_stop_signals, non_finite_loss, restore_signals
 
 RESUME_IDENTITY = ("dataset", "method", "seed", "world_size")
 """What a checkpoint must share with the run that resumes it (besides every setting)."""
+RESUME_ENVIRONMENT = ("torch_threads", "cpu_kind", "cpu_capability", "cpu_flags", "gpu")
+"""What of :func:`~experiments.core.runtime.determinism_environment` a resumed run must share
+with its checkpoint for the result to equal an uninterrupted run's bit for bit."""
+MAX_SEED = 2 ** 32 - 1
+"""The largest seed: numpy's global generator takes seeds below 2**32."""
+RUN_OUTPUTS = ("last.pt", "best.pt", "train.json", "log.csv", "val.csv", "crops.csv", "timing.csv", "environment.json")
 
 
 @dataclass(frozen=True)
@@ -100,8 +114,8 @@ class TrainJob:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"--method: expected one of {sorted(METHODS)}, got {self.method!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"--seed: expected an int >= 0, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed: expected an int in [0, {MAX_SEED}] (2**32 - 1, numpy's seed range), got {self.seed!r}")
         stop = self.stop_after
         if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or stop < 1):
             raise ValueError(f"--stop-after: expected an int >= 1, got {stop!r}")
@@ -148,6 +162,16 @@ def _check_resumable(state: dict, run: dict) -> None:
             f"{k}: {a[k] if k in a else saved[k]!r} in last.pt, {b[k] if k in b else run[k]!r} now" for k in diffs
         )
         raise ValueError(f"--resume: last.pt belongs to a different run ({detail}); resume with the same settings")
+    before, now = saved.get("environment"), run.get("environment")
+    if before is None or now is None:  # checkpoints from before environments were recorded
+        return
+    changed = [k for k in RESUME_ENVIRONMENT if before.get(k) != now.get(k)]
+    if changed:
+        detail = ", ".join(f"{k}: {before.get(k)!r} in last.pt, {now.get(k)!r} now" for k in changed)
+        raise ValueError(
+            f"--resume: last.pt was trained in another environment ({detail}); the resumed run would not be "
+            f"bitwise equal to an uninterrupted one: resume with OMP_NUM_THREADS={before.get('torch_threads')} on "
+            f"a {before.get('cpu_kind')} machine, or train anew in another --out")
 
 
 class Trainer:
@@ -168,7 +192,7 @@ class Trainer:
         configure_determinism(ctx.device, t["deterministic"])
         self.run_info = {"dataset": job.dataset, "dataset_digest": meta.get("content_digest"), "method": job.method,
                          "seed": job.seed, "world_size": ctx.world_size, "config": cfg,
-                         "versions": package_versions()}
+                         "versions": package_versions(), "environment": determinism_environment(ctx.device)}
         target = target_rule(cfg, meta)
         self.sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=target["radius"], gap=target["gap"],
                                    flips=t["flips"],
@@ -218,6 +242,8 @@ class Trainer:
         with autocast(ctx.device, self.autocast_dtype):
             logits = net(image)
         loss = self.criterion(logits, mask, dots)
+        if not math.isfinite(self.criterion.last_stats.get("loss", 0.0)):
+            raise non_finite_loss(iteration, self.job.method, self.criterion)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -267,6 +293,8 @@ class Trainer:
                    disable=True if (job.quiet or not ctx.is_main) else None)
         self.model.train()
         done = self.start
+        stop_signal: list[int] = []
+        previous = catch_stop_signals(stop_signal) if not ctx.distributed else None
         try:
             for it in range(self.start, stop):
                 step_start = time.perf_counter()
@@ -288,15 +316,25 @@ class Trainer:
                         if is_new_best(metrics["f1"], self.best["f1"]):
                             self.best = {"f1": metrics["f1"], "iteration": done, "metrics": metrics}
                             save_checkpoint(out / "best.pt", self.best_state(done))
-                if ctx.is_main and (done % t["checkpoint_every"] == 0 or done == stop):
+                if ctx.is_main and (done % t["checkpoint_every"] == 0 or done == stop or stop_signal):
                     save_checkpoint(out / "last.pt", self.last_state(done))
+                if stop_signal:
+                    break
         finally:
+            if previous is not None:
+                restore_signals(previous)
             bar.close()
             for log in (logs or {}).values():
                 log.close()
         if not ctx.is_main:
             return {}
-        return self._write_summary(done, total, train_seconds, wall_start)
+        summary = self._write_summary(done, total, train_seconds, wall_start)
+        if stop_signal and done < stop:
+            name = signal.Signals(stop_signal[0]).name
+            raise TrainingInterrupted(
+                f"{name}: training stopped at iteration {done} of {total}, {out / 'last.pt'} saved; continue "
+                f"with --resume (bitwise the uninterrupted run)", 128 + stop_signal[0])
+        return summary
 
     def _write_summary(self, done: int, total: int, train_seconds: float, wall_start: float) -> dict:
         finished = done == total
@@ -311,7 +349,7 @@ class Trainer:
             "best_iteration": self.best["iteration"] if self.validates else (done if finished else None),
             "validated": self.validates, "device": self.ctx.device.type, "world_size": self.ctx.world_size,
             "amp": t["amp"], "crops_per_iteration": t["crops_per_image"] * self.ctx.world_size,
-            "config": self.cfg, "versions": self.run_info["versions"],
+            "config": self.cfg, "versions": self.run_info["versions"], "environment": self.run_info["environment"],
         }
         text = json_text(summary)
         atomic_write_text(job.out / "train.json", text)
@@ -357,6 +395,8 @@ def train(job: TrainJob) -> dict:
             if not job.resume and last.is_file():
                 raise ValueError(f"--out: {job.out} already holds a run (last.pt); pass --resume to continue it, "
                                  f"or choose another folder")
+            for name in RUN_OUTPUTS:  # what a killed write left (the lock proves no one else writes here)
+                remove_leftovers(job.out, name)
         ctx = distributed.setup(job.device)
         try:
             if cfg["model"]["norm"] == "sync" and ctx.distributed and ctx.device.type != "cuda":

@@ -109,7 +109,7 @@ def write_run(paths: RunPaths, dataset: str, method: str, seed: int, per_image: 
     iterations = len(log)
     summary = {"dataset": dataset, "method": method, "seed": seed, "iterations": iterations,
                "total_iterations": iterations, "finished": finished, "config": dict(config or {}),
-               "best_val_f1": best_val_f1}
+               "best_val_f1": best_val_f1, "environment": {"torch_threads": 2, "cpu_kind": "Test CPU / AVX2"}}
     (paths.train / "train.json").write_text(json.dumps(summary, indent=2))
     with open(paths.train / "log.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, LOG_FIELDS, lineterminator="\n")

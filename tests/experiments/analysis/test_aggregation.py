@@ -326,6 +326,7 @@ def test_runs_per_image_and_curves_csv(study):
         ("ablation", "tghem", "0", "lambda_pers", "0.5"), ("ablation", "tghem", "0", "ohem_min_kept", "500"),
         ("ablation", "tghem", "0", "top_dimension", "true")]
     assert float(runs[1]["f1"]) == 0.9 and float(runs[3]["mae"]) == 3.0 and runs[0]["checkpoint_iteration"] == "4"
+    assert {r["cpu_kind"] for r in runs} == {"Test CPU / AVX2"}  # which machine made the study
     per_image = read_csv(out / "per_image.csv")
     assert len(per_image) == 12 + 3 and list(per_image[0]) == list(collect.PER_IMAGE_COLUMNS)
     assert [r["method"] for r in per_image[12:]] == ["tghem_lambda0"] * 3  # the lambda = 0 ablation run's images
@@ -523,7 +524,7 @@ def test_damaged_or_out_of_range_files_are_one_line_errors_naming_file_and_fix(t
         run_stage(lambda: agg_cli.main(argv))
     assert code.value.code == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {path}: {what}; {fix} or `python -m experiments.{stage} ")
+    assert err.startswith(f"error: {path}: {what}; {fix} or `OMP_NUM_THREADS=2 python -m experiments.{stage} ")
     assert err.count("\n") == 1
     if stage == "train":
         assert err.endswith(f"(by hand, delete {run.train} first)\n")

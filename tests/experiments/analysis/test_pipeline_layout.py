@@ -22,7 +22,7 @@ def test_main_and_ablation_folders(params):
     train = p.main_training("synthetic", "focal", 2)
     assert train.stage == "train@synthetic-focal-2"
     assert train.folder == Path("runs/main/synthetic/focal/seed2")
-    assert train.command.startswith("python -m experiments.train --dataset synthetic --method focal --seed 2")
+    assert train.command.startswith("OMP_NUM_THREADS=2 python -m experiments.train --dataset synthetic --method focal --seed 2")
     assert p.main_evaluation("synthetic", "focal", 2).folder == Path("evals/main/synthetic/focal/seed2")
     run = p.ablation_training("lambda_pers", 0.1, 0)
     assert (run.stage, run.folder) == ("train_lambda_pers@0.1-0", Path("runs/ablation/lambda_pers/0.1/seed0"))
@@ -34,13 +34,13 @@ def test_main_and_ablation_folders(params):
     assert flag.stage == "train_top_dimension@True-0" and "--set tghem.top_dimension=true" in flag.command
     assert p.preparation("synthetic").stage == "prepare@synthetic" and p.preparation("synthetic").folder is None
     hint = train.how_to_make()
-    assert hint.startswith("`dvc repro train@synthetic-focal-2` or `python -m experiments.train")
+    assert hint.startswith("`dvc repro train@synthetic-focal-2` or `OMP_NUM_THREADS=2 python -m experiments.train")
 
 
 def test_the_launcher_and_the_layout_follow_params_and_dvc_yaml(params, tmp_path):
     changed = dict(params, study=dict(params["study"], launcher="torchrun --standalone --nproc_per_node 2"))
     assert Pipeline.read(changed).main_training("d", "tghem", 0).command.startswith(
-        "torchrun --standalone --nproc_per_node 2 -m experiments.train --dataset d")
+        "OMP_NUM_THREADS=2 torchrun --standalone --nproc_per_node 2 -m experiments.train --dataset d")
     # Another layout in dvc.yaml is followed without any edit of the analysis.
     text = (ROOT / "dvc.yaml").read_text().replace("--out runs/main/", "--out /scratch/runs/")
     (tmp_path / "dvc.yaml").write_text(text)

@@ -155,6 +155,7 @@ def test_report_writes_every_file_and_is_byte_identical_when_run_again(results):
     assert "ablation_warmup" not in table_names and "warmup" not in figure_names  # not swept by this study
     expected = {f"tables/{n}.{s}" for n in table_names for s in ("md", "tex")}
     expected |= {f"figures/{n}.{s}" for n in figure_names for s in ("png", "pdf")} | {f"tables/{rendering.FINDINGS}"}
+    expected |= {"tables/.tghem-output", "figures/.tghem-output"}  # each folder marked as report's output
     first = {k: v for k, v in digests(out).items() if k.startswith(("tables/", "figures/"))}
     assert set(first) == expected
     rendering.report(out, data_dir)
@@ -264,7 +265,7 @@ def test_an_interrupted_report_leaves_the_previous_tables_and_figures(results, t
         rendering.report(out, results[1])
     assert calls and digests(out) == before
     assert sorted(p.name for p in out.iterdir()) == sorted(["figures", "tables", *rendering.RESULT_FILES.values(),
-                                                            "per_image.csv", "comparison.csv", "oracle.csv"])  # no .partial left
+                                                            "per_image.csv", "comparison.csv", "oracle.csv", ".tghem-output"])  # no .partial left
 
 
 def test_a_report_replaces_whole_folders_and_keeps_their_modes(results, tmp_path):
@@ -325,3 +326,26 @@ def test_the_main_table_shows_the_oracle_first_plain_and_never_bold(results):
     assert cells[2] == tables.format_number(oracle["f1"], 3) and cells[5] == tables.format_number(oracle["mae"], 2)
     assert "**" not in rows[0] and "±" not in rows[0]
     assert "what the target allows" in text
+
+
+@pytest.mark.parametrize("image_file", ["../../../outside.png", "/etc/hostname", "split.csv"])
+def test_report_reads_only_images_of_the_data_folder(results, tmp_path, image_file):
+    out = copy_results(results, tmp_path)
+    q = json.loads((out / "qualitative.json").read_text())
+    q["image_file"] = image_file
+    (out / "qualitative.json").write_text(json.dumps(q))
+    before = digests(out)
+    with pytest.raises(ValueError, match=rf"^{out / 'qualitative.json'}: image_file '{image_file}' is not an image "
+                                         rf"under .*/prepared/synthetic/images; report reads only the prepared data"):
+        rendering.report(out, results[1])
+    assert digests(out) == before
+
+
+def test_a_batch_a_killed_aggregate_committed_is_finished_before_reading(results, tmp_path):
+    from experiments.core.outputs import PUBLISHING
+
+    out = copy_results(results, tmp_path)
+    (out / PUBLISHING).mkdir()
+    (out / "metrics.json").rename(out / PUBLISHING / "metrics.json")  # moved in a batch, not yet into place
+    assert rendering.read_results(out)["metrics"]["main"]
+    assert (out / "metrics.json").is_file() and not (out / PUBLISHING).exists()

@@ -14,7 +14,8 @@ import pytest
 
 from experiments.core import fsutil
 from experiments.core.cli import run_stage
-from experiments.core.fsutil import UnwritableError, atomic_dir, atomic_write_bytes, read_json
+from experiments.core.fsutil import UnwritableError, atomic_write_bytes, read_json
+from experiments.core.outputs import atomic_dir
 from tests.helpers.paths import ROOT
 
 
@@ -36,7 +37,7 @@ def test_files_and_folders_follow_the_umask(tmp_path, umask, mask, file_mode, di
     assert fsutil.current_umask() == mask
     atomic_write_bytes(tmp_path / "a" / "f.bin", b"x")
     assert mode(tmp_path / "a" / "f.bin") == file_mode
-    with atomic_dir(tmp_path / "folder") as tmp:
+    with atomic_dir(tmp_path / "folder", "test") as tmp:
         (tmp / "inner.txt").write_text("y")
     assert mode(tmp_path / "folder") == dir_mode
     assert mode(tmp_path / "folder" / "inner.txt") == file_mode
@@ -57,7 +58,7 @@ def test_an_unwritable_folder_is_named_and_nothing_is_left(tmp_path, monkeypatch
     assert message == (f"{tmp_path}: cannot write here (permission denied); make it writable "
                        f"(`chmod u+w {tmp_path}`, or ask its owner) or choose another output folder")
     with pytest.raises(UnwritableError, match=f"^{tmp_path}: cannot write here"):
-        with atomic_dir(tmp_path / "out"):
+        with atomic_dir(tmp_path / "out", "test"):
             pass
     assert list(tmp_path.iterdir()) == []
     # A stage prints it as one line and exits with 1.
@@ -92,12 +93,13 @@ def without_override() -> list[str]:
 WRITE = """
 import sys
 from experiments.core.cli import run_stage
-from experiments.core.fsutil import atomic_dir, atomic_write_bytes
+from experiments.core.fsutil import atomic_write_bytes
+from experiments.core.outputs import atomic_dir
 target, what = sys.argv[1], sys.argv[2]
 if what == "file":
     run_stage(lambda: atomic_write_bytes(target, b"x"))
 else:
-    run_stage(lambda: atomic_dir(target).__enter__())
+    run_stage(lambda: atomic_dir(target, "test").__enter__())
 """
 
 

@@ -199,13 +199,13 @@ def test_kill_9_while_writing_the_prepared_folder_leaves_nothing_after_the_next_
     # SIGKILL from inside the copy of the third image: an interrupted run, deterministically.
     code = (
         "import os, shutil, signal, sys\n"
-        "from experiments.core import prepared\n"
+        "from experiments.core import depth\n"
         "calls = []\n"
         "def copy(a, b):\n"
         "    calls.append(a)\n"
         "    if len(calls) == 3: os.kill(os.getpid(), signal.SIGKILL)\n"
         "    shutil.copy2(a, b)\n"
-        "prepared.shutil = type(sys)('fake_shutil'); prepared.shutil.copyfile = copy\n"
+        "depth.shutil = type(sys)('fake_shutil'); depth.shutil.copyfile = copy\n"
         "from experiments import prepare\n"
         f"prepare.main(['--dataset', 'folder', '--source', {str(src)!r}, '--name', 'b', '--data-dir', {str(d)!r}, '--quiet'])\n"
     )

@@ -254,6 +254,7 @@ def test_unknown_dataset_errors_name_the_mirror_layout(tmp_path, monkeypatch, ca
     monkeypatch.delenv("TGHEM_DATA_MIRROR", raising=False)
     with pytest.raises(ValueError, match=r"not a registry dataset .*--mirror DIR .*DIR/nope/images"):
         prep_cli.main(["--dataset", "nope", "--data-dir", str(tmp_path), "--quiet"])
+    (tmp_path / "mirror" / "other").mkdir(parents=True)  # a mirror without nope/ (an empty one is refused as such)
     with pytest.raises(ValueError, match=r"nope/images does not exist"):
-        prep_cli.main(["--dataset", "nope", "--mirror", str(tmp_path), "--data-dir", str(tmp_path), "--quiet"])
+        prep_cli.main(["--dataset", "nope", "--mirror", str(tmp_path / "mirror"), "--data-dir", str(tmp_path), "--quiet"])
     assert not (tmp_path / "prepared").exists()

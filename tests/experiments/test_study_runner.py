@@ -1,0 +1,116 @@
+"""studies/run.sh under faults (issue 21), with a stand-in ``dvc`` that records its calls: a
+mistyped group, a busy repository, a killed runner."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.helpers.paths import ROOT
+
+RUNNER = ROOT / "studies" / "run.sh"
+FAKE_DVC = """#!/usr/bin/env bash
+case "$1" in
+  cache) echo "$FAKE_CACHE" ;;
+  stage) printf '%s\\n' studies/x/dvc.yaml:prepare@a studies/x/dvc.yaml:train@a-0 studies/x/dvc.yaml:evaluate@a-0 \\
+           studies/x/dvc.yaml:evaluate@a-1 studies/x/dvc.yaml:evaluate_lambda_pers@0.5-0 ;;
+  repro) echo "$*" >> "$FAKE_LOG"
+         if [ -n "${FAKE_SLEEP:-}" ] && [[ "$*" == *evaluate* ]]; then echo $$ >> "$FAKE_PIDS"; sleep 60; fi ;;
+esac
+"""
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A git repository with a study folder, and the environment that puts the stand-in dvc first."""
+    repo = tmp_path / "repo"
+    (repo / "studies" / "x").mkdir(parents=True)
+    (repo / "studies" / "x" / "dvc.yaml").write_text("stages: {}\n")
+    (repo / ".dvc" / "tmp").mkdir(parents=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "studies"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dvc").write_text(FAKE_DVC)
+    (bin_dir / "dvc").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_CACHE=str(tmp_path / "cache"),
+               FAKE_LOG=str(tmp_path / "calls"), FAKE_PIDS=str(tmp_path / "pids"), TMPDIR=str(tmp_path))
+    return repo, env
+
+
+def run(repo, env, *args):
+    return subprocess.run(["bash", str(RUNNER), "studies/x", *args], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def calls(env) -> list[str]:
+    try:
+        return open(env["FAKE_LOG"]).read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def test_an_unknown_group_is_refused_listing_the_groups(repo):
+    repo, env = repo
+    done = run(repo, env, "1", "evaluate_lamda_pers")
+    assert done.returncode == 2
+    assert done.stderr == ("run.sh: no group 'evaluate_lamda_pers' in studies/x/dvc.yaml; groups: evaluate "
+                           "evaluate_lambda_pers\n")
+    assert calls(env) == []  # above all, no bare `dvc repro` of the root pipeline
+
+
+def test_a_known_group_reproduces_only_its_stages(repo):
+    repo, env = repo
+    done = run(repo, env, "1", "evaluate_lambda_pers")
+    assert done.returncode == 0, done.stderr
+    assert calls(env) == ["repro --quiet --glob studies/x/dvc.yaml:prepare@*",
+                          "repro studies/x/dvc.yaml:evaluate_lambda_pers@0.5-0 --quiet",
+                          "repro studies/x/dvc.yaml:evaluate_lambda_pers@0.5-0"]
+
+
+def test_a_busy_repository_is_one_line_naming_the_lock(repo):
+    repo, env = repo
+    lock = repo / ".dvc" / "tmp" / "lock"
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # as DVC holds it while it works
+        done = run(repo, env, "1")
+    assert done.returncode == 1
+    assert done.stderr == (f"run.sh: {repo} is busy: another DVC process holds {lock}; wait for it to finish "
+                           f"(or stop it) and run again\n")
+    assert calls(env) == []
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_killing_the_runner_stops_its_jobs_and_removes_their_worktrees(repo, tmp_path):
+    repo, env = repo
+    runner = subprocess.Popen(["bash", str(RUNNER), "studies/x", "2"], cwd=repo, env=dict(env, FAKE_SLEEP="1"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pids_file = tmp_path / "pids"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(pids_file.read_text().split() if pids_file.exists() else []) < 2:
+        time.sleep(0.1)
+    jobs = [int(p) for p in pids_file.read_text().split()]
+    assert len(jobs) == 2
+    runner.send_signal(signal.SIGTERM)
+    _, err = runner.communicate(timeout=30)
+    assert runner.returncode == 143 and err.endswith("run.sh: terminated; stopping the jobs\n")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(p) for p in jobs):
+        time.sleep(0.1)
+    assert not any(alive(p) for p in jobs)
+    listed = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
+    assert len(listed.splitlines()) == 1  # the job's worktree is gone
