@@ -129,7 +129,7 @@ class Pipeline:
             name = "-".join(str(item[k]) if isinstance(item[k], bool) else format_value(item[k]) for k in keys)
             key = None
         else:
-            name = format_value(item)
+            name = str(item) if isinstance(item, bool) else format_value(item)  # DVC: False, as for a matrix
             # foreach over a mapping: ${key} is the entry's name, ${item} its value.
             over = self._resolve_value(definition["foreach"], group)
             key, item = (item, over[item]) if isinstance(over, dict) and item in over else (None, item)

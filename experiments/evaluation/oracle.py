@@ -19,7 +19,8 @@ import numpy as np
 
 from tghem.topology import component_centroids
 
-from ..core.fsutil import atomic_dir, json_text
+from ..core.fsutil import json_text
+from ..core.outputs import atomic_dir
 from ..core.prepared import load_split, read_meta, require_prepared
 from ..core.settings import load_params
 from ..core.targets import dilated_mask, target_rule
@@ -94,7 +95,10 @@ def oracle_dataset(
         results = oracle_results(samples, target, settings)
         document[split] = summarize(results, settings["match_radius"])
         tables[split] = per_image_csv_text(results)
-    with atomic_dir(Path(out)) as tmp:
+    def recognise(entries: set[str]) -> bool:  # an oracle's folder written before output markers
+        return "metrics.json" in entries and all(e == "metrics.json" or e.startswith("per_image_") for e in entries)
+
+    with atomic_dir(Path(out), "oracle", "--out", recognise) as tmp:
         for split, text in tables.items():
             (tmp / f"per_image_{split}.csv").write_bytes(text.encode())
         (tmp / "metrics.json").write_bytes(json_text(document).encode())
