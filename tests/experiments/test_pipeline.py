@@ -209,13 +209,22 @@ def test_editing_a_file_a_stage_imports_changes_that_stage(repo, group):
     assert "up to date" in repo.dvc("status", "dvc.yaml")
 
 
-def test_metrics_and_plots_are_declared(repo):
-    shown = repo.dvc("metrics", "show", "--json")
-    assert "results/synthetic/metrics.json" in shown
-    assert "main" in shown and "comparison" in shown
-    plots = repo.dvc("plots", "show", "--json")
-    assert "results/synthetic/curves.csv" in plots
-    assert "runs/main/synthetic/tghem/seed0/log.csv" in plots
+def test_metrics_and_plots_fit_a_terminal(repo):
+    """DVC's metrics are the headline (one row per dataset, lines under 300 characters); the plots overlay methods."""
+    shown = json.loads(repo.dvc("metrics", "show", "--json"))
+    files = shown[0]["data"] if isinstance(shown, list) else shown["workspace"]["data"]
+    assert set(files) == {"results/synthetic/headline/synthetic.json"}
+    assert set(files["results/synthetic/headline/synthetic.json"]["data"]) == {"tghem", "ohem", "focal"}
+    table = repo.dvc("metrics", "show").splitlines()
+    assert len(table) == 2 and max(map(len, table)) < 300, table
+    assert "tghem.f1" in table[0] and "focal.mae" in table[0]
+    plots = json.loads(repo.dvc("plots", "show", "--json"))["data"]
+    assert set(plots) == {"results/synthetic/val_curves.csv", "results/synthetic/curves.csv"}
+    for name, y in (("results/synthetic/val_curves.csv", "f1"), ("results/synthetic/curves.csv", "loss")):
+        spec = plots[name][0]["content"]
+        assert spec["spec"]["encoding"]["color"]["field"] == "method"
+        assert spec["spec"]["encoding"]["y"]["field"] == y
+        assert {row["method"] for row in spec["data"]["values"]} >= {"tghem", "ohem", "focal"}
 
 
 def test_rerun_with_nothing_changed_runs_nothing(repo):
@@ -254,5 +263,8 @@ def test_changing_lambda_reruns_what_declares_it_but_not_the_lambda_ablation(rep
 def test_dvc_exp_run_set_param(repo):
     out = repo.dvc("exp", "run", "-S", "tghem.lambda_pers=0.1")
     assert repo.ran(out) == _lambda_dependents(yaml.safe_load((repo.path / "params.yaml").read_text()))
+    assert "No file hash info found" not in out
     table = repo.dvc("exp", "show", "--no-pager", "--csv")
     assert "0.1" in table
+    changed = repo.dvc("exp", "show", "--no-pager", "--csv", "--only-changed").splitlines()[0].split(",")
+    assert "tghem.lambda_pers" in changed and len(changed) < 40, changed
