@@ -67,8 +67,10 @@ def wrapped(text: str, width_in: float, fontsize: float) -> str:
     average over a line of text; lines are cut at spaces.
 
     Example:
-        >>> wrapped("a b c d", 0.1, 8)
-        'a\nb\nc\nd'
+        >>> print(wrapped("one two three four five six seven eight nine", 1.0, 8))
+        one two three
+        four five six
+        seven eight nine
     """
     import textwrap
 
