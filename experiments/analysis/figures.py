@@ -147,7 +147,8 @@ def methods_figure(metrics: dict, per_seed: pd.DataFrame | None = None) -> Figur
                 for k, m in enumerate(methods):
                     values = main[(main["dataset"] == dataset) & (main["method"] == m)][key].dropna().to_numpy(float)
                     offsets = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
-                    ax.plot(k + offsets, values, "o", ms=2.5, mfc="black", mec="white", mew=0.4, ls="none")
+                    ax.plot(k + offsets, values, "o", ms=2.5, mfc="black", mec="white", mew=0.4, ls="none",
+                            clip_on=False, zorder=3)  # a seed at F1 = 0 shows whole
             ax.set_xticks(x, methods)
             slanted_ticks(ax)
             ax.set_ylabel(label)

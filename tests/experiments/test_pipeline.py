@@ -211,14 +211,14 @@ def test_editing_a_file_a_stage_imports_changes_that_stage(repo, group):
 
 def test_metrics_and_plots_fit_a_terminal(repo):
     """DVC's metrics are the headline (one row per dataset, lines under 300 characters); the plots overlay methods."""
-    shown = json.loads(repo.dvc("metrics", "show", "--json"))
-    files = shown[0]["data"] if isinstance(shown, list) else shown["workspace"]["data"]
+    shown = json.JSONDecoder().raw_decode(repo.dvc("metrics", "show", "--json"))[0]  # stderr follows the JSON
+    files = shown["workspace"]["data"]
     assert set(files) == {"results/synthetic/headline/synthetic.json"}
     assert set(files["results/synthetic/headline/synthetic.json"]["data"]) == {"tghem", "ohem", "focal"}
-    table = repo.dvc("metrics", "show").splitlines()
+    table = [line for line in repo.dvc("metrics", "show").splitlines() if line.strip()]
     assert len(table) == 2 and max(map(len, table)) < 300, table
     assert "tghem.f1" in table[0] and "focal.mae" in table[0]
-    plots = json.loads(repo.dvc("plots", "show", "--json"))["data"]
+    plots = json.JSONDecoder().raw_decode(repo.dvc("plots", "show", "--json"))[0]["data"]
     assert set(plots) == {"results/synthetic/val_curves.csv", "results/synthetic/curves.csv"}
     for name, y in (("results/synthetic/val_curves.csv", "f1"), ("results/synthetic/curves.csv", "loss")):
         spec = plots[name][0]["content"]
@@ -267,4 +267,6 @@ def test_dvc_exp_run_set_param(repo):
     table = repo.dvc("exp", "show", "--no-pager", "--csv")
     assert "0.1" in table
     changed = repo.dvc("exp", "show", "--no-pager", "--csv", "--only-changed").splitlines()[0].split(",")
-    assert "tghem.lambda_pers" in changed and len(changed) < 40, changed
+    # columns: Experiment, rev, typ, Created, the headline values that changed, the swept param
+    # (named by its file where several params files exist)
+    assert any(c.endswith("tghem.lambda_pers") for c in changed) and len(changed) < 40, changed
