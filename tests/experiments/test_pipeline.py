@@ -212,17 +212,18 @@ def test_editing_a_file_a_stage_imports_changes_that_stage(repo, group):
 def test_metrics_and_plots_fit_a_terminal(repo):
     """DVC's metrics are the headline (one row per dataset, lines under 300 characters); the plots overlay methods."""
     shown = json.JSONDecoder().raw_decode(repo.dvc("metrics", "show", "--json"))[0]  # stderr follows the JSON
-    files = shown["workspace"]["data"]
-    assert set(files) == {"results/synthetic/headline/synthetic.json"}
+    files = next(iter(shown.values()))["data"]  # the workspace's (DVC names it "" or "workspace")
+    # (the copy has no results/: the real study's headline, declared by studies/cells/dvc.yaml, is absent)
+    assert set(files) - {"results/cells/headline"} == {"results/synthetic/headline/synthetic.json"}
     assert set(files["results/synthetic/headline/synthetic.json"]["data"]) == {"tghem", "ohem", "focal"}
-    # (the copy has no results/: the real study's headline folder, declared by studies/cells/dvc.yaml,
-    # shows as a row of dashes and a warning line)
+    # (the real study's absent headline shows as a row of dashes and a warning line)
     table = [line for line in repo.dvc("metrics", "show").splitlines() if line.strip()]
     assert max(map(len, table)) < 300, table
     assert "tghem.f1" in table[0] and "focal.mae" in table[0]
     assert any(line.startswith("results/synthetic/headline/synthetic.json ") for line in table)
     plots = json.JSONDecoder().raw_decode(repo.dvc("plots", "show", "--json"))[0]["data"]
-    assert set(plots) == {"results/synthetic/val_curves.csv", "results/synthetic/curves.csv"}
+    assert {p for p in plots if not p.startswith("results/cells/")} == {"results/synthetic/val_curves.csv",
+                                                                        "results/synthetic/curves.csv"}
     for name, y in (("results/synthetic/val_curves.csv", "f1"), ("results/synthetic/curves.csv", "loss")):
         spec = plots[name][0]["content"]
         assert spec["spec"]["encoding"]["color"]["field"] == "method"
@@ -276,5 +277,6 @@ def test_dvc_exp_run_set_param(repo):
     # the README's view: dependency hashes dropped, the swept setting and the headline metrics kept
     readme = repo.dvc("exp", "show", "--no-pager", "--csv", "--only-changed", "--drop",
                       "^(runs|evals|data)/|^results/[^:]*$").splitlines()[0].split(",")
-    assert readme[:4] == ["Experiment", "rev", "typ", "Created"] and readme[4].endswith("tghem.lambda_pers")
+    assert readme[:4] == ["Experiment", "rev", "typ", "Created"]
+    assert any(c.endswith("tghem.lambda_pers") for c in readme[4:]), readme
     assert all(c.endswith((".f1", ".mae", "tghem.lambda_pers")) for c in readme[4:]), readme
