@@ -169,13 +169,25 @@ def load_engine(backend: str = "fast") -> None:
         _flag_persistence(2, np.array([[0, 1]], np.int64), np.ones(1), DENSE_MAX_VERTICES, BITSET_MAX_VERTICES)
         neighbour_pairs(np.zeros((2, 2)), 1.0)
     elif backend == "ripser":
-        from gph.modules import gph_ripser  # noqa: F401
+        _gph_ripser()
+
+
+def _gph_ripser():
+    """giotto-ph's compiled ripser module; an ImportError saying how to install it where it is absent."""
+    try:
+        from gph.modules import gph_ripser
+    except ImportError as err:
+        raise ImportError(
+            "backend='ripser' needs giotto-ph, an optional dependency: pip install 'tghem[ripser]' "
+            "(or use backend='fast', the default, or 'gudhi': the same D)"
+        ) from err
+    return gph_ripser
 
 
 def _ripser(pairs: np.ndarray, values32: np.ndarray, n: int, generators: bool = False, max_dimension: int = 1):
     # The compiled entry point of gph.ripser_parallel: the public wrapper adds
     # scikit-learn input checks that cost more than the computation on small crops.
-    from gph.modules import gph_ripser
+    gph_ripser = _gph_ripser()
 
     rows = np.ascontiguousarray(pairs[:, 0])
     cols = np.ascontiguousarray(pairs[:, 1])

@@ -1,13 +1,16 @@
 """The study's figures of numbers: methods, ablations and training curves (PNG and PDF).
 
-* ``methods``: F1 and MAE per method, mean ± std over seeds, one row per dataset;
+* ``methods``: F1 and MAE per method, the mean as a bar and every seed as a dot, one row per dataset;
 * ``<ablation>`` (``lambda_pers``, ``ohem_min_kept``, ``top_dimension``): val and test F1 and test
-  MAE of TG-HEM against the swept value, mean ± std over seeds;
+  MAE of TG-HEM against the swept value, mean (± std, F1 clipped to [0, 1], with several seeds);
 * ``training``: loss and mean topological weight against iteration (mean over seeds, min-max band);
 * ``convergence``: validation F1 against iteration, per dataset and method;
 * ``dynamics``: mean discrepancy D, crop weight and count error against iteration, per dataset.
 
-Figures are drawn without pyplot (no global state, no GUI backend) in matplotlib's default
+Titles are wrapped to the width they have (:func:`set_suptitle`, :func:`set_title`) and method
+names on an x axis slanted (:func:`slanted_ticks`), so no text leaves the figure or runs into
+another at the rendered size (tests/experiments/analysis/test_figures.py checks the bounding
+boxes). Figures are drawn without pyplot (no global state, no GUI backend) in matplotlib's default
 style with the fixed sizes of :data:`STYLE`, and saved with fixed metadata (no dates), so the
 same inputs give the same bytes. :mod:`experiments.analysis.example_figures` draws the two
 illustrative figures.
@@ -57,6 +60,46 @@ ABLATION_LABELS = {
 }
 
 
+def wrapped(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` points.
+
+    A character of matplotlib's default font (DejaVu Sans) is at most about 0.62 em wide on
+    average over a line of text; lines are cut at spaces.
+
+    Example:
+        >>> print(wrapped("one two three four five six seven eight nine", 1.0, 8))
+        one two three
+        four five six
+        seven eight nine
+    """
+    import textwrap
+
+    chars = max(8, int(width_in * 72 / (0.62 * fontsize)))
+    return "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False)) or text
+
+
+def set_suptitle(fig: Figure, text: str) -> None:
+    """The figure's title, wrapped to the figure's width (never clipped at its edges)."""
+    size = matplotlib.rcParams["figure.titlesize"]
+    size = size if isinstance(size, (int, float)) else 9
+    fig.suptitle(wrapped(text, fig.get_figwidth() * 0.95, size))
+
+
+def set_title(ax, text: str, columns: int) -> None:
+    """An axes title wrapped to the width of one of ``columns`` panels across the figure."""
+    size = matplotlib.rcParams["axes.titlesize"]
+    size = size if isinstance(size, (int, float)) else 8
+    ax.set_title(wrapped(text, ax.figure.get_figwidth() / columns * 0.9, size))
+
+
+def slanted_ticks(ax) -> None:
+    """x tick labels at 30 degrees, anchored at their right end: long method names do not collide."""
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_ha("right")
+        label.set_rotation_mode("anchor")
+
+
 def save_figure(fig: Figure, folder: Path, name: str) -> list[Path]:
     """Write ``name.png`` and ``name.pdf`` atomically, with fixed metadata (no dates)."""
     written = []
@@ -75,27 +118,45 @@ def method_colors(methods: Sequence[str]) -> dict[str, str]:
     return {m: to_hex(palette[i % len(palette)]) for i, m in enumerate(methods)}
 
 
-def methods_figure(metrics: dict) -> Figure:
-    """F1 and MAE of every method (mean ± std over seeds), one row of two panels per dataset."""
+def methods_figure(metrics: dict, per_seed: pd.DataFrame | None = None) -> Figure:
+    """F1 and MAE of every method, one row of two panels per dataset: the mean as a bar, each seed as a dot.
+
+    Args:
+        metrics: ``metrics.json`` (``main``: mean, std, n per dataset, method and metric).
+        per_seed: ``runs.csv`` (its ``group == 'main'`` rows give each seed's value); without it,
+            only the means are drawn.
+
+    The seeds themselves are shown rather than mean ± std: with 3 seeds an std bar says little and
+    can reach above F1 = 1.
+    """
     datasets = list(metrics["main"])
     methods = list(metrics["main"][datasets[0]])
     colors = method_colors(methods)
-    fig = Figure(figsize=(7.0, 2.6 * len(datasets)), layout="constrained")
+    fig = Figure(figsize=(7.0, 2.9 * len(datasets)), layout="constrained")
     axes = fig.subplots(len(datasets), 2, squeeze=False)
+    main = per_seed[per_seed["group"] == "main"] if per_seed is not None and "group" in per_seed else None
     for row, dataset in enumerate(datasets):
         by_method = metrics["main"][dataset]
         for ax, key, label in ((axes[row, 0], "f1", "F1 (test, pooled matches)"),
                                (axes[row, 1], "mae", "MAE (count error per image)")):
             means = [by_method[m][key]["mean"] for m in methods]
-            stds = [by_method[m][key]["std"] for m in methods]
             x = np.arange(len(methods))
             ax.bar(x, [np.nan if v is None else v for v in means], color=[colors[m] for m in methods], width=0.65,
-                   yerr=[0.0 if s is None else s for s in stds], capsize=3, error_kw={"elinewidth": 0.8})
+                   alpha=0.85)
+            if main is not None and key in main:
+                for k, m in enumerate(methods):
+                    values = main[(main["dataset"] == dataset) & (main["method"] == m)][key].dropna().to_numpy(float)
+                    offsets = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
+                    ax.plot(k + offsets, values, "o", ms=2.5, mfc="black", mec="white", mew=0.4, ls="none",
+                            clip_on=False, zorder=3)  # a seed at F1 = 0 shows whole
             ax.set_xticks(x, methods)
+            slanted_ticks(ax)
             ax.set_ylabel(label)
             seeds = seeds_text(by_method[m][key]["n"] for m in methods)
-            ax.set_title(f"{dataset}: {label.split(' ')[0]}, mean ± std over {seeds}")
-            ax.set_ylim(0, 1.05 if key == "f1" else None)
+            what = "bar: mean, dots: seeds" if main is not None else "mean"
+            set_title(ax, f"{dataset}: {label.split(' ')[0]}, {what} ({seeds})", 2)
+            if key == "f1":
+                ax.set_ylim(0, 1.05)
     return fig
 
 
@@ -104,44 +165,53 @@ def _ablation_order(values) -> list[str]:
 
 
 def ablation_figure(metrics: dict, runs: pd.DataFrame, name: str) -> Figure:
-    """Val and test F1, and test MAE, of TG-HEM against the swept value: mean ± std over seeds.
+    """Val and test F1, and test MAE, of TG-HEM against the swept value: the mean over seeds.
 
-    The values sit at even positions (lambda spans orders of magnitude and includes 0).
+    With several seeds a bar of ± one standard deviation, F1's clipped to [0, 1]; with one seed
+    the value alone, and the title says so. A dotted line marks the main runs' value where the
+    sweep contains it (lambda only). The values sit at even positions (lambda spans orders of
+    magnitude and includes 0).
     """
     by_value = metrics["ablation"][name]
     values = _ablation_order(by_value)
     x = np.arange(len(values))
     context = runs[(runs["group"] == "ablation") & (runs["setting"] == name)]
     seeds = sorted(int(v) for v in context["seed"].unique()) if len(context) else []
-    where = f" ({context['dataset'].iloc[0]}, seeds {', '.join(map(str, seeds))})" if len(context) else ""
+    where = f" ({context['dataset'].iloc[0]}, {'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))})" if len(context) else ""
     label = ABLATION_LABELS.get(name, ABLATIONS[name])
     color = method_colors(list(next(iter(metrics["main"].values()))))[BASELINE_REFERENCE]  # as in the other figures
-    fig = Figure(figsize=(7.0, 2.6), layout="constrained")
+    fig = Figure(figsize=(7.0, 2.9), layout="constrained")
     axes = fig.subplots(1, 2)
+    counts = sorted({by_value[v][k]["n"] for v in values for k in ("f1", "mae") if by_value[v][k].get("n")})
 
     def series(key):
         mean = np.array([np.nan if by_value[v][key]["mean"] is None else by_value[v][key]["mean"] for v in values], float)
         std = np.array([0.0 if by_value[v][key]["std"] is None else by_value[v][key]["std"] for v in values], float)
-        return mean, std
+        if key in ("f1", "best_val_f1"):  # an interval of F1 stays in [0, 1]
+            return mean, np.vstack([np.minimum(std, mean), np.minimum(std, 1.0 - mean)])
+        return mean, np.vstack([np.minimum(std, mean), std])  # a count error is not negative
 
     for key, style, text in (("best_val_f1", "--", "val (selects)"), ("f1", "-", "test")):
-        mean, std = series(key)
-        axes[0].errorbar(x, mean, yerr=std, marker="o", ls=style, color=color, capsize=3, lw=1.0, label=text,
+        mean, err = series(key)
+        axes[0].errorbar(x, mean, yerr=err, marker="o", ls=style, color=color, capsize=3, lw=1.0, label=text,
                          mfc="white" if key == "best_val_f1" else color)
-    mean, std = series("mae")
-    axes[1].errorbar(x, mean, yerr=std, marker="o", color=color, capsize=3, lw=1.0)
+    mean, err = series("mae")
+    axes[1].errorbar(x, mean, yerr=err, marker="o", color=color, capsize=3, lw=1.0)
     selection = metrics.get("lambda_selection") if name == "lambda_pers" else None
+    chosen = [k for k, v in enumerate(values) if float(v) == selection["configured"]] if selection else []
     for ax, ylabel in ((axes[0], "F1 (pooled matches)"), (axes[1], "MAE (test, count error per image)")):
         ax.set_xticks(x, values)
         ax.set_xlabel(label)
         ax.set_ylabel(ylabel)
-        if selection:
-            chosen = [k for k, v in enumerate(values) if float(v) == selection["configured"]]
-            for k in chosen:
-                ax.axvline(k, color="0.6", lw=0.8, ls=":")
+        for k in chosen:
+            ax.axvline(k, color="0.6", lw=0.8, ls=":")
     axes[0].legend(frameon=False)
-    fig.suptitle(f"TG-HEM{where}: {ABLATIONS[name]} swept, mean ± std over seeds" +
-                 (" (dotted: the main runs' value)" if selection else ""))
+    if counts and counts[-1] > 1:
+        spread = f"mean ± std over {seeds_text(counts)}, F1 clipped to [0, 1]"
+    else:
+        spread = "one seed, no spread shown"
+    set_suptitle(fig, f"TG-HEM{where}: {ABLATIONS[name]} swept; {spread}"
+                 + ("; dotted: the main runs' value" if chosen else ""))
     return fig
 
 
@@ -167,14 +237,14 @@ def convergence_figure(metrics: dict, val_curves: pd.DataFrame) -> Figure:
             ax.fill_between(it, table.min(axis=1).to_numpy(), table.max(axis=1).to_numpy(), color=colors[m], alpha=0.15, lw=0)
         if start:
             ax.axvline(next(iter(start.values()))["last_quarter_from"], color="0.6", lw=0.8, ls=":")
-        ax.set_title(f"{dataset}: validation F1")
+        set_title(ax, f"{dataset}: validation F1", columns)
         ax.set_xlabel("iteration")
         ax.set_ylabel("val F1")
     for ax in axes[len(datasets):]:
         ax.set_visible(False)
     handles = [Line2D([], [], color=colors[m], lw=1.0, label=m) for m in methods]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(methods), 7), frameon=False)
-    fig.suptitle("Validation F1 during training (line: mean over seeds, band: min-max; dotted: start of the last quarter)")
+    set_suptitle(fig, "Validation F1 during training (line: mean over seeds, band: min-max; dotted: start of the last quarter)")
     return fig
 
 
@@ -199,19 +269,19 @@ def dynamics_figure(metrics: dict, curves: pd.DataFrame) -> Figure:
                     continue
                 it, values = got
                 ax.plot(it, values.mean(0), color=colors[m], lw=1.0, label=m)
-        d_ax.set_title(f"{dataset}: mean D of a batch")
-        w_ax.set_title(f"{dataset}: mean crop weight w")
-        e_ax.set_title(f"{dataset}: mean |n_pred - n_gt| of a crop")
+        set_title(d_ax, f"{dataset}: mean D of a batch", 3)
+        set_title(w_ax, f"{dataset}: mean crop weight w", 3)
+        set_title(e_ax, f"{dataset}: mean |n_pred - n_gt| of a crop", 3)
         for ax in axes[row]:
             ax.set_xlabel("iteration")
         dyn = metrics.get("dynamics", {}).get(dataset, {}).get(BASELINE_REFERENCE)
         if dyn and dyn["crops_weight_count_spearman"]["mean"] is not None:
             rho = dyn["crops_weight_count_spearman"]["mean"]
-            w_ax.text(0.98, 0.95, f"tghem: Spearman ρ(w, |Δn|) = {rho:.2f}", ha="right", va="top",
+            w_ax.text(0.98, 0.95, f"tghem: Spearman\nρ(w, |Δn|) = {rho:.2f}", ha="right", va="top",
                       transform=w_ax.transAxes, fontsize=7)
     handles = [Line2D([], [], color=colors[m], lw=1.0, label=m) for m in methods]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(methods), 7), frameon=False)
-    fig.suptitle("Crop weighting during training (main runs, mean over seeds of 100 block means per run)")
+    set_suptitle(fig, "Crop weighting during training (main runs, mean over seeds of 100 block means per run)")
     return fig
 
 
@@ -279,10 +349,10 @@ def training_figure(metrics: dict, curves: pd.DataFrame) -> Figure:
             loss_ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
             loss_ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
             loss_ax.yaxis.set_minor_formatter(NullFormatter())
-        loss_ax.set_title(f"{dataset}: training loss")
+        set_title(loss_ax, f"{dataset}: training loss", 2)
         loss_ax.set_xlabel("iteration")
-        loss_ax.set_ylabel("loss (each method's own; scales differ)")
-        weight_ax.set_title(f"{dataset}: mean topological weight of a batch")
+        loss_ax.set_ylabel("loss (each method's own;\nscales differ)")
+        set_title(weight_ax, f"{dataset}: mean topological weight of a batch", 2)
         weight_ax.set_xlabel("iteration")
         weight_ax.set_ylabel("mean weight w = 1 + λD")
         if not weight_ax.lines:
@@ -294,7 +364,7 @@ def training_figure(metrics: dict, curves: pd.DataFrame) -> Figure:
     block = int(spacing.median()) if len(spacing) else 1
     points = f"a point is the mean of {block} iterations; " if block > 1 else ""
     smoothing = f"moving average over {window} points; " if window > 1 else ""
-    fig.suptitle(f"Training of the main runs ({points}{smoothing}line: mean over {seeds_text([n_seeds])}, band: min-max)")
+    set_suptitle(fig, f"Training of the main runs ({points}{smoothing}line: mean over {seeds_text([n_seeds])}, band: min-max)")
     # One legend for both columns (the weight panel shows a subset of the methods).
     handles = [Line2D([], [], color=colors[m], lw=1.0, label=m) for m in methods]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(methods), frameon=False)

@@ -9,9 +9,11 @@ Writes:
   (:mod:`experiments.analysis.tables`, :mod:`experiments.analysis.anchors`);
 * ``RESULTS/tables/findings.md``: the effects and failed runs in words (:mod:`experiments.analysis.findings`);
 * ``RESULTS/figures/<name>.{png,pdf}`` for the names of :data:`FIGURES`
-  (:mod:`experiments.analysis.figures`, :mod:`experiments.analysis.example_figures`).
+  (:mod:`experiments.analysis.figures`, :mod:`experiments.analysis.example_figures`);
+* ``RESULTS/headline/<dataset>.json``: the main table's F1 and MAE means per method, the DVC
+  metrics of the study (:mod:`experiments.analysis.headline`).
 
-Both folders are built beside their final place and renamed into it once everything is
+The folders are built beside their final place and renamed into it once everything is
 rendered, so a failed or interrupted report (Ctrl-C) leaves the previous ``tables/`` and
 ``figures/`` as they were (``dvc.yaml`` marks them ``persist`` so that DVC does not delete them
 before the stage runs either), and files no longer made do not linger.
@@ -30,13 +32,14 @@ import matplotlib.style
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..core.fsutil import atomic_write_text, read_json
+from ..core.fsutil import atomic_write_text, json_text, read_json
 from ..core.outputs import atomic_dir, settle
 from ..core.prepared import prepared_dir, read_image
 from .example_figures import persistence_figure, qualitative_figure
 from .findings import findings_markdown
 from .anchors import anchors_table
 from .figures import STYLE, ablation_figure, convergence_figure, dynamics_figure, methods_figure, save_figure, training_figure
+from .headline import headline_metrics
 from .study import ABLATIONS
 from .tables import (ablation_table, comparison_table, convergence_table, dynamics_table, main_table, render_latex,
                      render_markdown)
@@ -130,7 +133,7 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
     swept = [name for name in ABLATIONS if name in metrics["ablation"]]
     tables.update({f"ablation_{name}": ablation_table(metrics, runs, name) for name in swept})
     figures: dict[str, Callable[[], Figure]] = {
-        "methods": lambda: methods_figure(metrics),
+        "methods": lambda: methods_figure(metrics, runs),
         **{name: (lambda name=name: ablation_figure(metrics, runs, name)) for name in swept},
         "training": lambda: training_figure(metrics, curves),
         "convergence": lambda: convergence_figure(metrics, r["val_curves"]),
@@ -138,12 +141,18 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
         "qualitative": lambda: qualitative_figure(q, image),
         "persistence": lambda: persistence_figure(q, image),
     }
+    headline = headline_metrics(metrics)
     names: list[str] = []
-    # Rendered into temporary folders; both are renamed into place only once every file is made.
+    # Rendered into temporary folders; all are renamed into place only once every file is made.
     tables_ok = lambda entries: all(Path(n).suffix in (".md", ".tex") for n in entries)  # noqa: E731
     figures_ok = lambda entries: all(Path(n).suffix in (".png", ".pdf") for n in entries)  # noqa: E731
+    headline_ok = lambda entries: all(Path(n).suffix == ".json" for n in entries)  # noqa: E731
     with atomic_dir(results / "tables", "report", "--results", tables_ok) as table_dir, \
-            atomic_dir(results / "figures", "report", "--results", figures_ok) as figure_dir:
+            atomic_dir(results / "figures", "report", "--results", figures_ok) as figure_dir, \
+            atomic_dir(results / "headline", "report", "--results", headline_ok) as headline_dir:
+        for dataset, by_method in headline.items():
+            (headline_dir / f"{dataset}.json").write_bytes(json_text(by_method).encode("utf-8"))
+            names.append(f"headline/{dataset}.json")
         table_names, figure_names = rendered_names(metrics)
         for name in table_names:
             for suffix, render in (("md", render_markdown), ("tex", render_latex)):

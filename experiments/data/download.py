@@ -4,6 +4,16 @@ A download goes to ``<dest>.part`` and is resumed from there with an HTTP ``Rang
 after an interruption (retried with backoff); only a complete file whose sha256 matches is
 renamed to ``<dest>``. Archives are extracted into a temporary folder beside the destination
 and renamed into place only when complete.
+
+Why not pooch (``pooch.retrieve`` with ``known_hash`` and ``processors=pooch.Unzip()``): it would
+replace :func:`download` and :func:`extract_archive` (about 140 of this module's lines; mirrors,
+layouts and content manifests, ``acquire.py`` and ``integrity.py``, are this project's and stay),
+and lose two behaviours the tests hold: (1) resuming, since pooch downloads to a temporary file
+that it deletes on failure and starts every attempt from byte 0 (an interruption at 90% of UCF-QNRF's 4.5 GB
+costs 4 GB again; ``test_interrupted_transfer_resumes_with_range``,
+``test_partial_file_from_an_earlier_run_is_resumed``); (2) atomic extraction, since ``Unzip``
+extracts member by member into ``<archive>.unzip`` and, when the archive is already present,
+reuses that folder as it is, so an extraction cut short is taken for a complete one.
 """
 
 from __future__ import annotations

@@ -209,13 +209,26 @@ def test_editing_a_file_a_stage_imports_changes_that_stage(repo, group):
     assert "up to date" in repo.dvc("status", "dvc.yaml")
 
 
-def test_metrics_and_plots_are_declared(repo):
-    shown = repo.dvc("metrics", "show", "--json")
-    assert "results/synthetic/metrics.json" in shown
-    assert "main" in shown and "comparison" in shown
-    plots = repo.dvc("plots", "show", "--json")
-    assert "results/synthetic/curves.csv" in plots
-    assert "runs/main/synthetic/tghem/seed0/log.csv" in plots
+def test_metrics_and_plots_fit_a_terminal(repo):
+    """DVC's metrics are the headline (one row per dataset, lines under 300 characters); the plots overlay methods."""
+    shown = json.JSONDecoder().raw_decode(repo.dvc("metrics", "show", "--json"))[0]  # stderr follows the JSON
+    files = next(iter(shown.values()))["data"]  # the workspace's (DVC names it "" or "workspace")
+    # (the copy has no results/: the real study's headline, declared by studies/cells/dvc.yaml, is absent)
+    assert set(files) - {"results/cells/headline"} == {"results/synthetic/headline/synthetic.json"}
+    assert set(files["results/synthetic/headline/synthetic.json"]["data"]) == {"tghem", "ohem", "focal"}
+    # (the real study's absent headline shows as a row of dashes and a warning line)
+    table = [line for line in repo.dvc("metrics", "show").splitlines() if line.strip()]
+    assert max(map(len, table)) < 300, table
+    assert "tghem.f1" in table[0] and "focal.mae" in table[0]
+    assert any(line.startswith("results/synthetic/headline/synthetic.json ") for line in table)
+    plots = json.JSONDecoder().raw_decode(repo.dvc("plots", "show", "--json"))[0]["data"]
+    assert {p for p in plots if not p.startswith("results/cells/")} == {"results/synthetic/val_curves.csv",
+                                                                        "results/synthetic/curves.csv"}
+    for name, y in (("results/synthetic/val_curves.csv", "f1"), ("results/synthetic/curves.csv", "loss")):
+        spec = plots[name][0]["content"]
+        assert spec["spec"]["encoding"]["color"]["field"] == "method"
+        assert spec["spec"]["encoding"]["y"]["field"] == y
+        assert {row["method"] for row in spec["data"]["values"]} >= {"tghem", "ohem", "focal"}
 
 
 def test_rerun_with_nothing_changed_runs_nothing(repo):
@@ -254,5 +267,16 @@ def test_changing_lambda_reruns_what_declares_it_but_not_the_lambda_ablation(rep
 def test_dvc_exp_run_set_param(repo):
     out = repo.dvc("exp", "run", "-S", "tghem.lambda_pers=0.1")
     assert repo.ran(out) == _lambda_dependents(yaml.safe_load((repo.path / "params.yaml").read_text()))
+    assert "No file hash info found" not in out
     table = repo.dvc("exp", "show", "--no-pager", "--csv")
     assert "0.1" in table
+    changed = repo.dvc("exp", "show", "--no-pager", "--csv", "--only-changed").splitlines()[0].split(",")
+    # columns: Experiment, rev, typ, Created, the headline values that changed, the swept param
+    # (named by its file where several params files exist)
+    assert any(c.endswith("tghem.lambda_pers") for c in changed) and len(changed) < 40, changed
+    # the README's view: dependency hashes dropped, the swept setting and the headline metrics kept
+    readme = repo.dvc("exp", "show", "--no-pager", "--csv", "--only-changed", "--drop",
+                      "^(runs|evals|data)/|^results/[^:]*$").splitlines()[0].split(",")
+    assert readme[:4] == ["Experiment", "rev", "typ", "Created"]
+    assert any(c.endswith("tghem.lambda_pers") for c in readme[4:]), readme
+    assert all(c.endswith((".f1", ".mae", "tghem.lambda_pers")) for c in readme[4:]), readme

@@ -264,7 +264,7 @@ def test_an_interrupted_report_leaves_the_previous_tables_and_figures(results, t
     with pytest.raises(interrupt):
         rendering.report(out, results[1])
     assert calls and digests(out) == before
-    assert sorted(p.name for p in out.iterdir()) == sorted(["figures", "tables", *rendering.RESULT_FILES.values(),
+    assert sorted(p.name for p in out.iterdir()) == sorted(["figures", "headline", "tables", *rendering.RESULT_FILES.values(),
                                                             "per_image.csv", "comparison.csv", "oracle.csv", ".tghem-output"])  # no .partial left
 
 

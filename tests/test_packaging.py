@@ -1,0 +1,31 @@
+"""What `pip install .` ships: the library `tghem` only, optional backends as extras, the stated Pythons."""
+import re
+import tomllib
+
+from setuptools import find_packages
+
+from tests.helpers.paths import ROOT
+
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_the_wheel_holds_only_the_package_tghem():
+    include = PROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = find_packages(where=str(ROOT), include=include)
+    assert "tghem" in packages
+    assert {p.split(".")[0] for p in packages} == {"tghem"}, packages
+
+
+def test_giotto_ph_is_the_ripser_extra_only():
+    names = [re.split(r"[<>=!~\s\[]", d)[0].lower() for d in PROJECT["project"]["dependencies"]]
+    assert "giotto-ph" not in names
+    assert PROJECT["project"]["optional-dependencies"]["ripser"] == ["giotto-ph"]
+
+
+def test_the_readme_states_the_pythons_of_requires_python():
+    """requires-python admits 3.11 and up; the README names 3.11 and 3.12, where the pinned environment
+    resolves (.ci/check_python_versions.sh), and says why not 3.10 and 3.13."""
+    assert PROJECT["project"]["requires-python"] == ">=3.11"
+    readme = (ROOT / "README.md").read_text()
+    assert "Python 3.11 or 3.12 on Linux" in readme
+    assert "on 3.10 its numpy" in readme and "on 3.13" in readme
