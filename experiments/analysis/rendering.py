@@ -41,7 +41,8 @@ from .anchors import anchors_table
 from .figures import STYLE, ablation_figure, convergence_figure, dynamics_figure, methods_figure, save_figure, training_figure
 from .headline import headline_metrics
 from .study import ABLATIONS
-from .tables import (ablation_table, comparison_table, convergence_table, dynamics_table, main_table, render_latex,
+from .diagnostics import convergence_table, dynamics_table
+from .tables import (ablation_table, comparison_table, main_table, render_latex,
                      render_markdown)
 
 TABLES = ("main", *(f"ablation_{name}" for name in ABLATIONS), "comparison", "dynamics", "convergence", "anchors")
