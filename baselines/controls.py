@@ -133,7 +133,8 @@ class CountWeightedOHEM(PixelLoss):
     invents, not where they are. ``lambda_count=0`` is TG-HEM at ``lambda_pers=0``.
 
     After every call ``last_weights`` and ``last_discrepancy`` hold the (B,) weights and count
-    errors (detached, on the logits' device).
+    errors (detached, on the logits' device). ``weighting = False`` makes every weight 1 (a
+    warm-up on the pixel term alone), as :class:`tghem.TGHEM`'s attribute of the same name.
 
     Args:
         lambda_count: :math:`\lambda_c \ge 0`, the weight of one miscounted cell.
@@ -178,6 +179,7 @@ class CountWeightedOHEM(PixelLoss):
         ohem_min_kept = check_int("ohem_min_kept", ohem_min_kept, low=1)
         self.centroid_mode = check_choice("centroid_mode", centroid_mode, CENTROID_MODES)
         self.segmentation = SegmentationLoss(ohem_thresh, ohem_min_kept, ignore_index, dice_weight, bce_weight, "none")
+        self.weighting = True
         self.last_weights: Optional[torch.Tensor] = None
         self.last_discrepancy: Optional[torch.Tensor] = None
 
@@ -187,7 +189,7 @@ class CountWeightedOHEM(PixelLoss):
         with torch.no_grad():
             pred_binary = binarize_prediction(pred_logits, gt_mask, self.ignore_index)
             errors = count_errors(pred_binary, gt_dots, self.centroid_mode).to(device=per_crop.device, dtype=per_crop.dtype)
-            weights = 1.0 + self.lambda_count * errors
+            weights = 1.0 + self.lambda_count * errors if self.weighting else torch.ones_like(errors)
         self.last_weights = weights
         self.last_discrepancy = errors
         return self.reduce(weights * per_crop)

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", type=Path, default=None, help="folder with the published layout, read in place (required for 'folder')")
     p.add_argument("--name", default=None, help="name of the prepared folder (default: the dataset name)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split draws and of the synthetic generator (default 0)")
+    p.add_argument("--mask-radius", default=None, type=_radius, metavar="R",
+                   help="training-disk radius (pixels, or 'adaptive') that meta.json records for the dataset, "
+                        "instead of the registry's (vgg_cells, adi: 3; mbm: 5; crowd sets: adaptive)")
     g = p.add_argument_group("split overrides (defaults come from the registry's protocol)")
     g.add_argument("--n-train", type=int, default=None, help="train images (vgg_cells: 32; mbm: 15; adi: 50)")
     g.add_argument("--n-val", type=int, default=None, help="validation images (vgg_cells: 32; mbm, adi: 0)")
@@ -73,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _radius(text: str) -> float | str:
+    """``--mask-radius``: a number, or 'adaptive'."""
+    if text == "adaptive":
+        return text
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'adaptive', got {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the stage; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -90,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     out, meta = prepare(
         args.dataset, args.data_dir, mirror=args.mirror, source=args.source, seed=args.seed,
-        out_name=args.name, synthetic=synthetic, quiet=args.quiet, **overrides,
+        out_name=args.name, synthetic=synthetic, quiet=args.quiet, mask_radius=args.mask_radius, **overrides,
     )
     if not args.quiet:
         c = meta["counts"]

@@ -20,8 +20,8 @@ SIGNED = re.compile(r"(?<![\w.])[+-]\d+\.\d+")
 
 
 def _section() -> str:
-    """The README's results section of the real study, its embedded blocks removed."""
-    text = README.split("### The real study", 1)[1].split("\n### ", 1)[0]
+    """The README's results section of the cells study, its embedded blocks removed."""
+    text = README.split("### The cells study", 1)[1].split("\n### ", 1)[0]
     return re.sub(r"<!-- (results/[^ ]+) -->.*?<!-- /\1 -->", "", text, flags=re.S)
 
 

@@ -66,6 +66,11 @@ class TGHEM(PixelLoss):
     After every call, ``last_weights`` and ``last_discrepancy`` hold the (B,) weights
     and discrepancies of that batch (detached, on the logits' device) for logging.
 
+    Setting the attribute ``weighting = False`` makes every weight 1 (the pixel term
+    alone) while :math:`D_b` is still computed and recorded: the warm-up of the authors'
+    training harness, which trains on the pixel loss for the first epochs and applies the
+    topological weights after them (``weighting = True``, the default).
+
     Args:
         lambda_pers: weight :math:`\lambda \ge 0` of the discrepancy.
         ohem_thresh: OHEM confidence threshold in (0, 1).
@@ -150,6 +155,7 @@ class TGHEM(PixelLoss):
             raise TypeError(f"topo_guide must be a TopoGuide or None, got {type(topo_guide).__name__}")
         self.topo = topo_guide
         check_weight_bound(self.lambda_pers, self.topo.epsilon)
+        self.weighting = True
         self.last_weights: Optional[torch.Tensor] = None
         self.last_discrepancy: Optional[torch.Tensor] = None
 
@@ -193,8 +199,11 @@ class TGHEM(PixelLoss):
         r"""The (B,) crop weights :math:`w_b = 1 + \lambda D_b` of a batch's (B,) discrepancies.
 
         The one place the weights are formed, so that a control (``baselines.ShuffledTGHEM``)
-        can change how they reach the crops and nothing else.
+        can change how they reach the crops and nothing else. All ones while ``weighting``
+        is off.
         """
+        if not self.weighting:
+            return torch.ones_like(discrepancy)
         return 1.0 + self.lambda_pers * discrepancy
 
     def extra_repr(self) -> str:

@@ -39,6 +39,8 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
   descriptive image-level bootstrap interval and Wilcoxon test over (seed, image) pairs.
 * ``qualitative.json``: everything the report's illustrative figures draw
   (:mod:`experiments.analysis.qualitative`).
+* ``oracle.csv``: the training target itself scored as a prediction, per dataset and split
+  (:mod:`experiments.analysis.oracle`); ``metrics.json``'s ``oracle`` holds its test rows.
 
 ``python -m experiments.aggregate --from-tables`` recomputes ``metrics.json``, ``comparison.csv``
 and ``runs.csv``'s ``failed`` from ``runs.csv``, ``per_image.csv`` and ``val_curves.csv``
@@ -61,6 +63,7 @@ from ..core.outputs import publish_files
 from ..core.settings import read_params_file, validate
 from .collect import EXTRA_SCORES, SCORES, logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
 from .pipeline import Pipeline
+from .oracle import ORACLE_COLUMNS, oracle_summary, read_oracle
 from .qualitative import qualitative_example, qualitative_text
 from .statistics import round_float
 from .study import Study, parse_study
@@ -68,7 +71,7 @@ from .summary import (LAMBDA_ZERO, ablation_summary, compare_methods, comparison
                       dynamics_summary, failed_runs, failed_summary, lambda_selection, seed_summary, thin_curves)
 
 OUTPUT_FILES = ("metrics.json", "runs.csv", "per_image.csv", "curves.csv", "val_curves.csv", "comparison.csv",
-                "qualitative.json")
+                "qualitative.json", "oracle.csv")
 
 
 def csv_text(frame: pd.DataFrame) -> str:
@@ -79,7 +82,8 @@ def csv_text(frame: pd.DataFrame) -> str:
     return buf.getvalue()
 
 
-def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, study: Study, params: dict) -> tuple[dict, pd.DataFrame]:
+def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, study: Study, params: dict,
+              oracle: pd.DataFrame | None = None) -> tuple[dict, pd.DataFrame]:
     """Everything computed from the logged tables: ``metrics.json``'s content and ``runs.csv`` with ``failed``.
 
     The single place the study's numbers are derived, whether the tables were just read from
@@ -91,6 +95,7 @@ def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, st
         val: every run's validation curve (``val_curves.csv``).
         study: the study the runs belong to.
         params: the validated run settings (``train.iterations``, ``tghem.lambda_pers``).
+        oracle: the oracle rows (``oracle.csv``; :mod:`~experiments.analysis.oracle`), if any.
 
     Returns:
         ``(metrics, runs)``: ``runs`` with its ``failed`` column (:func:`~.summary.failed_runs`).
@@ -98,7 +103,7 @@ def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, st
     runs = runs.drop(columns=["failed"], errors="ignore")
     runs = runs.assign(failed=failed_runs(runs))
     names = [k for k in (*SCORES, *EXTRA_SCORES) if k in runs.columns and runs[k].notna().any()]
-    ablation_metrics = ablation_summary(runs, names)
+    ablation_metrics = ablation_summary(runs, names, tuple(study.ablation))
     metrics = {
         "main": seed_summary(runs, study, names), "comparison": compare_methods(per_image, runs, study),
         "ablation": ablation_metrics,
@@ -107,6 +112,9 @@ def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, st
         "dynamics": dynamics_summary(runs, study),
         "failed": failed_summary(runs),
     }
+    oracle_scores = oracle_summary(oracle)
+    if oracle_scores:
+        metrics["oracle"] = oracle_scores
     return metrics, runs
 
 
@@ -115,7 +123,7 @@ def _read_logged(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; run `python -m experiments.aggregate` first")
     return pd.read_csv(path, dtype={"group": str, "dataset": str, "method": str, "setting": str, "value": str,
-                                    "image_id": str})
+                                    "image_id": str, "target": str, "radius": str})
 
 
 def reaggregate(params_path: str | Path | None = None, out: str | Path = "results") -> dict:
@@ -134,7 +142,8 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
     study = parse_study(raw, source)
     params = validate(raw, source)
     runs, per_image, val = (_read_logged(out / name) for name in ("runs.csv", "per_image.csv", "val_curves.csv"))
-    metrics, runs = summarise(runs, per_image, val, study, params)
+    oracle = _read_logged(out / "oracle.csv") if (out / "oracle.csv").is_file() else None
+    metrics, runs = summarise(runs, per_image, val, study, params, oracle)
     texts = {"metrics.json": json_text(metrics), "runs.csv": csv_text(runs),
              "comparison.csv": csv_text(comparison_rows(metrics["comparison"]))}
     publish_files(out, texts, "aggregate")  # everything computed before the first write; published as one
@@ -162,13 +171,15 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     raw, source = read_params_file(params_path)
     study = parse_study(raw, source)
     params = validate(raw, source)  # the run settings of the same file, read once
-    main, ablation = read_runs(study, Pipeline.read(raw, pipeline_path), root)
+    pipeline = Pipeline.read(raw, pipeline_path)
+    main, ablation = read_runs(study, pipeline, root)
+    oracle = read_oracle(study, pipeline, root)
     names = metric_names([*main, *ablation])
     # TG-HEM at lambda = 0 (ablation runs) is compared image by image too: its rows join per_image.csv.
     zero = [r for r in ablation if r.setting == "lambda_pers" and float(r.value) == 0 and r.dataset in study.datasets]
     per_image = per_image_frame([*main, *(dataclasses.replace(r, method=LAMBDA_ZERO) for r in zero)])
     val = val_frame([*main, *ablation])
-    metrics, runs = summarise(runs_frame([*main, *ablation], names), per_image, val, study, params)
+    metrics, runs = summarise(runs_frame([*main, *ablation], names), per_image, val, study, params, oracle)
     summary = metrics["main"]
     texts = {
         "metrics.json": json_text(metrics),
@@ -178,6 +189,7 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
         "val_curves.csv": csv_text(val),
         "comparison.csv": csv_text(comparison_rows(metrics["comparison"])),
         "qualitative.json": qualitative_text(qualitative_example(study, main, summary, data_dir, params)),
+        "oracle.csv": csv_text(oracle[list(ORACLE_COLUMNS)]),
     }
     # Everything is computed before the first write; the files are published as one (all old or all new).
     publish_files(out, {name: texts[name] for name in OUTPUT_FILES}, "aggregate")

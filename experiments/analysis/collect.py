@@ -25,7 +25,8 @@ from .study import ABLATIONS, BASELINE_REFERENCE, Study, format_value
 SPLIT = "test"
 SCORES = ("f1", "precision", "recall", "mae", "rmse")
 """Metrics every evaluation must have (keys of its ``metrics.json``)."""
-EXTRA_SCORES = ("f1_mean_radii", "mre", "game0", "game1", "game2", "game3")
+EXTRA_SCORES = ("f1_mean_radii", "mre", "game0", "game1", "game2", "game3", "f1_authors", "precision_authors",
+                "recall_authors")
 """Metrics carried along where the evaluations have them."""
 CURVE_FIELDS = ("loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean", "count_error_mean")
 """Columns of a training ``log.csv`` the curves keep (``lr`` is set by the schedule)."""

@@ -79,6 +79,10 @@ class Pipeline:
             raise ValueError(f"pipeline: {path} has no 'stages' mapping")
         return cls(raw["stages"], params, str(path))
 
+    def has_group(self, group: str) -> bool:
+        """Whether the pipeline defines the stage group ``group`` (e.g. ``oracle``)."""
+        return group in self.stages
+
     def _group(self, group: str) -> dict:
         definition = self.stages.get(group)
         if not isinstance(definition, dict) or not ("matrix" in definition or "foreach" in definition):
@@ -125,7 +129,7 @@ class Pipeline:
             name = "-".join(str(item[k]) if isinstance(item[k], bool) else format_value(item[k]) for k in keys)
             key = None
         else:
-            name = format_value(item)
+            name = str(item) if isinstance(item, bool) else format_value(item)  # DVC: False, as for a matrix
             # foreach over a mapping: ${key} is the entry's name, ${item} its value.
             over = self._resolve_value(definition["foreach"], group)
             key, item = (item, over[item]) if isinstance(over, dict) and item in over else (None, item)

@@ -41,13 +41,25 @@ from .anchors import anchors_table
 from .figures import STYLE, ablation_figure, convergence_figure, dynamics_figure, methods_figure, save_figure, training_figure
 from .headline import headline_metrics
 from .study import ABLATIONS
-from .tables import (ablation_table, comparison_table, convergence_table, dynamics_table, main_table, render_latex,
+from .diagnostics import convergence_table, dynamics_table
+from .tables import (ablation_table, comparison_table, main_table, render_latex,
                      render_markdown)
 
 TABLES = ("main", *(f"ablation_{name}" for name in ABLATIONS), "comparison", "dynamics", "convergence", "anchors")
+"""Every table a study can have, in order; a study renders the ablations it sweeps (``metrics["ablation"]``)."""
 FINDINGS = "findings.md"
 """The generated prose of the effects, beside the tables (``report --readme`` embeds it too)."""
 FIGURES = ("methods", *ABLATIONS, "training", "convergence", "dynamics", "qualitative", "persistence")
+
+
+def rendered_names(metrics: dict) -> tuple[list[str], list[str]]:
+    """The tables and figures a study renders: every one of :data:`TABLES` and :data:`FIGURES`
+    but the ablations it does not sweep (``metrics["ablation"]``)."""
+    skipped = {name for name in ABLATIONS if name not in metrics["ablation"]}
+    return ([t for t in TABLES if t.removeprefix("ablation_") not in skipped],
+            [f for f in FIGURES if f not in skipped])
+
+
 RESULT_FILES = {"metrics": "metrics.json", "qualitative": "qualitative.json", "runs": "runs.csv", "curves": "curves.csv",
                 "val_curves": "val_curves.csv"}
 
@@ -119,10 +131,11 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
                          f"run `python -m experiments.aggregate` again")
     tables = {"main": main_table(metrics), "comparison": comparison_table(metrics), "dynamics": dynamics_table(metrics),
               "convergence": convergence_table(metrics), "anchors": anchors_table(metrics)}
-    tables.update({f"ablation_{name}": ablation_table(metrics, runs, name) for name in ABLATIONS})
+    swept = [name for name in ABLATIONS if name in metrics["ablation"]]
+    tables.update({f"ablation_{name}": ablation_table(metrics, runs, name) for name in swept})
     figures: dict[str, Callable[[], Figure]] = {
         "methods": lambda: methods_figure(metrics, runs),
-        **{name: (lambda name=name: ablation_figure(metrics, runs, name)) for name in ABLATIONS},
+        **{name: (lambda name=name: ablation_figure(metrics, runs, name)) for name in swept},
         "training": lambda: training_figure(metrics, curves),
         "convergence": lambda: convergence_figure(metrics, r["val_curves"]),
         "dynamics": lambda: dynamics_figure(metrics, curves),
@@ -141,13 +154,14 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
         for dataset, by_method in headline.items():
             (headline_dir / f"{dataset}.json").write_bytes(json_text(by_method).encode("utf-8"))
             names.append(f"headline/{dataset}.json")
-        for name in TABLES:
+        table_names, figure_names = rendered_names(metrics)
+        for name in table_names:
             for suffix, render in (("md", render_markdown), ("tex", render_latex)):
                 (table_dir / f"{name}.{suffix}").write_bytes(render(tables[name]).encode("utf-8"))
                 names.append(f"tables/{name}.{suffix}")
         (table_dir / FINDINGS).write_bytes(findings_markdown(metrics).encode("utf-8"))
         names.append(f"tables/{FINDINGS}")
-        for name in FIGURES:
+        for name in figure_names:
             with matplotlib.style.context("default"), matplotlib.rc_context(STYLE):
                 names += [f"figures/{p.name}" for p in save_figure(figures[name](), figure_dir, name)]
     return [results / n for n in names]

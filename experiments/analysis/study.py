@@ -28,9 +28,15 @@ from typing import Any, Collection
 
 from ..core.settings import ConfigError, read_params_file
 
-ABLATIONS = {"lambda_pers": "tghem.lambda_pers", "ohem_min_kept": "ohem.min_kept", "top_dimension": "tghem.top_dimension"}
+ABLATIONS = {"lambda_pers": "tghem.lambda_pers", "ohem_min_kept": "ohem.min_kept", "top_dimension": "tghem.top_dimension",
+             "warmup": "tghem.warmup", "mask_gap": "data.mask_gap"}
 """Swept setting of each ablation: ``ablation.<name>`` lists the values of setting ``ABLATIONS[name]``
-(the ablation trains TG-HEM with ``--set <setting>=<value>``)."""
+(the ablation trains TG-HEM with ``--set <setting>=<value>``). A study sweeps any of them (at least
+one); the others it leaves out."""
+
+_ABLATION_VALUES = {"lambda_pers": (float, 0), "ohem_min_kept": (int, 1), "top_dimension": (bool, None),
+                    "warmup": (float, 0), "mask_gap": (bool, None)}
+"""The kind of each ablation's values and their lower bound."""
 
 BASELINE_REFERENCE = "tghem"
 """The method the paired comparisons test against every other method."""
@@ -47,7 +53,8 @@ class Study:
         seeds: seeds; each (dataset, method) is trained once per seed.
         ablation_dataset: dataset of the ablation runs.
         ablation_seeds: seeds of the ablation runs (each value is trained once per seed).
-        ablation: ``{name: values}`` for each of :data:`ABLATIONS`.
+        ablation: ``{name: values}`` for each ablation of :data:`ABLATIONS` the study sweeps, in
+            that order.
     """
 
     launcher: str
@@ -64,7 +71,7 @@ class Study:
 
     def ablation_runs(self) -> list[tuple[str, Any, int]]:
         """Every (ablation name, value, seed), ablation by ablation in :data:`ABLATIONS` order, in dvc.yaml's matrix order."""
-        return [(name, v, s) for name in ABLATIONS for v in self.ablation[name] for s in self.ablation_seeds]
+        return [(name, v, s) for name in self.ablation for v in self.ablation[name] for s in self.ablation_seeds]
 
 
 def format_value(value: Any) -> str:
@@ -114,9 +121,9 @@ def parse_study(raw: dict, source: str = "params", known_methods: Collection[str
     """
     expected = {
         "study": {"launcher", "datasets", "methods", "seeds"},
-        "ablation": {"dataset", "seeds", *ABLATIONS},
+        "ablation": {"dataset", "seeds"},
     }
-    optional = {"study": {"threads", "prepare"}, "ablation": set()}
+    optional = {"study": {"threads", "prepare"}, "ablation": set(ABLATIONS)}
     for section, keys in expected.items():
         values = raw.get(section) if isinstance(raw, dict) else None
         if not isinstance(values, dict):
@@ -136,9 +143,20 @@ def parse_study(raw: dict, source: str = "params", known_methods: Collection[str
         raise ConfigError(f"{source}: study.launcher: expected a command such as 'python', got {s['launcher']!r}")
     if not isinstance(a["dataset"], str) or not a["dataset"]:
         raise ConfigError(f"{source}: ablation.dataset: expected a dataset name, got {a['dataset']!r}")
-    if not isinstance(a["top_dimension"], list) or not a["top_dimension"] or not all(isinstance(v, bool) for v in a["top_dimension"]) \
-            or len(set(a["top_dimension"])) != len(a["top_dimension"]):
-        raise ConfigError(f"{source}: ablation.top_dimension: expected a non-empty list of distinct true/false, got {a['top_dimension']!r}")
+    swept = [name for name in ABLATIONS if name in a]
+    if not swept:
+        raise ConfigError(f"{source}: section 'ablation': expected at least one of {sorted(ABLATIONS)}")
+    ablation = {}
+    for name in swept:
+        kind, low = _ABLATION_VALUES[name]
+        if kind is bool:
+            values = a[name]
+            if not isinstance(values, list) or not values or not all(isinstance(v, bool) for v in values) \
+                    or len(set(values)) != len(values):
+                raise ConfigError(f"{source}: ablation.{name}: expected a non-empty list of distinct true/false, got {values!r}")
+            ablation[name] = tuple(values)
+        else:
+            ablation[name] = _number_list("ablation", name, a[name], kind, low)
     return Study(
         launcher=s["launcher"],
         datasets=_name_list("study", "datasets", s["datasets"]),
@@ -146,11 +164,7 @@ def parse_study(raw: dict, source: str = "params", known_methods: Collection[str
         seeds=seeds,
         ablation_dataset=a["dataset"],
         ablation_seeds=_number_list("ablation", "seeds", a["seeds"], int, 0),
-        ablation={
-            "lambda_pers": _number_list("ablation", "lambda_pers", a["lambda_pers"], float, 0),
-            "ohem_min_kept": _number_list("ablation", "ohem_min_kept", a["ohem_min_kept"], int, 1),
-            "top_dimension": tuple(a["top_dimension"]),
-        },
+        ablation=ablation,
     )
 
 

@@ -65,12 +65,13 @@ SELECTION_METRIC = "best_val_f1"
 """What the main table's lambda is chosen by: the mean over seeds of the val F1 of the checkpoint."""
 
 
-def ablation_summary(runs: pd.DataFrame, metrics: Sequence[str]) -> dict:
+def ablation_summary(runs: pd.DataFrame, metrics: Sequence[str], swept: Sequence[str] = tuple(ABLATIONS)) -> dict:
     """``{name: {value: {metric: {mean, std, n}}}}`` over the ablation seeds, values in run order.
 
-    Metrics are the test ``metrics`` and ``best_val_f1`` (the validation F1 of the checkpoint).
+    Metrics are the test ``metrics`` and ``best_val_f1`` (the validation F1 of the checkpoint);
+    ``swept``: the ablations of the study (keys of the result, in :data:`ABLATIONS` order).
     """
-    out: dict = {name: {} for name in ABLATIONS}
+    out: dict = {name: {} for name in ABLATIONS if name in swept}
     ablation = runs[runs["group"] == "ablation"]
     keys = [*metrics, *ABLATION_METRICS_EXTRA]
     for (name, value), frame in ablation.groupby(["setting", "value"], sort=False):

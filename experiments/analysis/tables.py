@@ -121,32 +121,48 @@ ROW_KINDS = ("method",)
 reference row, are shown but never bold)."""
 
 
-def main_table(metrics: dict) -> Table:
-    """Dataset x method: mean ± std over seeds of the five table metrics.
+AUTHORS_COLUMN = Column("f1_authors", "F1 (authors)", 3, True)
+"""The authors' F1 (greedy within 10 px, averaged over images), shown where the evaluations have it."""
+ORACLE_LABEL = "oracle (target)"
+"""The main table's row of a dataset's training target itself scored as a prediction."""
 
-    Rows are built from a frame with a ``kind`` column (:data:`ROW_KINDS`: ``method``), so rows
-    of another kind can join without competing for bold. A row with a failed run
-    (``metrics["failed"]``) names its seeds and is never bold.
+
+def main_table(metrics: dict) -> Table:
+    """Dataset x method: mean ± std over seeds of the table metrics, and each dataset's oracle.
+
+    Rows are built from a frame with a ``kind`` column (:data:`ROW_KINDS`: ``method``; ``oracle``:
+    the training target scored as a prediction, ``metrics["oracle"]``, a single value, first in
+    its dataset and never bold), so rows of another kind join without competing for bold. A row
+    with a failed run (``metrics["failed"]``) names its seeds and is never bold. The authors' F1
+    (:data:`AUTHORS_COLUMN`) is a column where the evaluations have it.
     """
     failed = failed_seeds(metrics)
-    records = [
-        {"dataset": d, "method": m, "kind": "method", "failed": failed.get((d, m), []),
-         **{f"{c.key}.{s}": by_method[m][c.key][s] for c in COLUMNS for s in ("mean", "std", "n")}}
-        for d, by_method in metrics["main"].items()
-        for m in by_method
-    ]
+    first = next(iter(next(iter(metrics["main"].values())).values()))
+    columns = (*COLUMNS, AUTHORS_COLUMN) if AUTHORS_COLUMN.key in first else COLUMNS
+    oracle = metrics.get("oracle", {})
+    records = []
+    for d, by_method in metrics["main"].items():
+        if d in oracle:
+            records.append({"dataset": d, "method": ORACLE_LABEL, "kind": "oracle", "failed": [],
+                            **{f"{c.key}.{s}": v for c in columns
+                               for s, v in (("mean", oracle[d].get(c.key)), ("std", None), ("n", None))}})
+        records += [{"dataset": d, "method": m, "kind": "method", "failed": failed.get((d, m), []),
+                     **{f"{c.key}.{s}": by_method[m][c.key][s] for c in columns for s in ("mean", "std", "n")}}
+                    for m in by_method]
     frame = pd.DataFrame(records)
     competes = frame["kind"].isin(ROW_KINDS) & (frame["failed"].map(len) == 0)
     cells = pd.DataFrame({"Dataset": frame["dataset"], "Method": frame["method"] + frame["failed"].map(failed_text)})
     bold = pd.DataFrame(False, index=frame.index, columns=["Dataset", "Method"])
-    for c in COLUMNS:
+    for c in columns:
         mean, std = frame[f"{c.key}.mean"], frame[f"{c.key}.std"]
-        cells[c.label] = [f"{format_number(a, c.decimals)} ± {format_number(b, c.decimals)}"
-                          for a, b in zip(mean.astype(object), std.astype(object))]
+        cells[c.label] = [format_number(a, c.decimals) if kind == "oracle" else
+                          f"{format_number(a, c.decimals)} ± {format_number(b, c.decimals)}"
+                          for a, b, kind in zip(mean.astype(object), std.astype(object), frame["kind"])]
         eligible = mean.astype(object).where(competes, None)
         bold[c.label] = eligible.groupby(frame["dataset"], sort=False).transform(
             lambda v, c=c: best_flags(v.astype(object), c.decimals, c.higher_is_better)).astype(bool)
-    seeds = set(frame[[f"{c.key}.n" for c in COLUMNS]].to_numpy().ravel().tolist())
+    methods = frame[frame["kind"] == "method"]
+    seeds = {int(n) for n in methods[[f"{c.key}.n" for c in columns]].to_numpy().ravel().tolist() if n == n and n is not None}
     single = " (-: no spread with a single seed)" if 1 in seeds else ""
     n_failed, n_runs = metrics["failed"]["n_failed"], metrics["failed"]["n_runs"]
     caption = (
@@ -156,7 +172,15 @@ def main_table(metrics: dict) -> Table:
         f"without a failed run. Failed: the run never detected anything ({metrics['failed']['rule']}); "
         f"the row's means include it. {n_failed} of the study's {n_runs} runs failed."
     )
-    return Table(cells, bold, "ll" + "r" * len(COLUMNS), _group_starts(frame["dataset"]), caption)
+    if oracle:
+        caption += (f" {ORACLE_LABEL}: the training target itself (the disks training builds around the "
+                    f"ground-truth dots) taken as the prediction, through the same point extraction and "
+                    f"matching: what the target allows, never bold.")
+    if columns[-1] is AUTHORS_COLUMN:
+        caption += (" F1 (authors): the authors' test metric, greedy matching of each ground-truth point "
+                    "(row-major order) to its nearest free prediction within 10 px, F1 per image, averaged "
+                    "over images; ours is the primary one.")
+    return Table(cells, bold, "ll" + "r" * len(columns), _group_starts(frame["dataset"]), caption)
 
 
 def _group_starts(labels: pd.Series) -> tuple[int, ...]:
@@ -289,55 +313,6 @@ def comparison_table(metrics: dict) -> Table:
     )
     bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
     return Table(cells, bold, "llr" + "r" * 6, _group_starts(cells["Dataset"]), caption, tuple(notes))
-
-
-DYNAMICS_COLUMNS = (
-    ("crops_weight_mean", "mean w", 2), ("crops_discrepancy_mean", "mean D", 1),
-    ("crops_count_error_mean", "mean |Δn|", 2), ("crops_weight_count_spearman", "ρ(w, |Δn|)", 2),
-    ("crops_discrepancy_count_spearman", "ρ(D, |Δn|)", 2),
-)
-
-
-def dynamics_table(metrics: dict) -> Table:
-    """What the crop weights did over training (main runs): means and Spearman correlations per crop."""
-    rows = []
-    for dataset, by_method in metrics["dynamics"].items():
-        for method, m in by_method.items():
-            if m["crops_weight_mean"]["mean"] is None or m["crops_discrepancy_mean"]["mean"] is None:
-                continue  # methods that do not weight crops
-            rows.append((dataset, method, *(_moments_text(m[k], d) if m[k]["mean"] is not None else "-"
-                                            for k, _, d in DYNAMICS_COLUMNS)))
-    cells = pd.DataFrame(rows, columns=("Dataset", "Method", *(label for _, label, _ in DYNAMICS_COLUMNS)))
-    caption = (
-        "Over every training crop of the main runs (mean ± std over seeds of each run's value): the crop "
-        "weight w, its discrepancy D (tghem_count: its count error), the count error |Δn| = |n_pred - n_gt| of "
-        "the crop's prediction, and Spearman's ρ between a crop's weight (or D) and its count error. "
-        "tghem_shuffled's weights are other crops' weights: its ρ(w, |Δn|) shows what is left without the link."
-    )
-    bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
-    return Table(cells, bold, "ll" + "r" * len(DYNAMICS_COLUMNS), _group_starts(cells["Dataset"]) if len(cells) else (), caption)
-
-
-def convergence_table(metrics: dict) -> Table:
-    """Per dataset and method: how much val F1 moves over the last quarter of training (worst seed), failed and collapsed seeds."""
-    rows = []
-    start = None
-    for dataset, by_method in metrics["convergence"].items():
-        for method, c in by_method.items():
-            start = c["last_quarter_from"]
-            flags = "; ".join(f"{what} {', '.join(str(s) for s in c[key])}"
-                              for what, key in (("failed", "failed_seeds"), ("collapsed", "collapsed_seeds")) if c[key])
-            rows.append((dataset, method, format_number(c["max_range"], 3), format_number(c["max_abs_change"], 3),
-                         "yes" if c["converged"] else "no", flags or "-"))
-    cells = pd.DataFrame(rows, columns=("Dataset", "Method", "max - min", "|last - first|", "converged", "seeds failed / collapsed"))
-    caption = (
-        f"Validation F1 over the last quarter of training (validations from iteration {start} on), the largest "
-        f"over the seeds that did not fail: its range (max - min) and its net change. Converged: every seed's "
-        f"range is at most 0.01 and no seed failed (never detected anything: {metrics['failed']['rule']}) or "
-        f"collapsed (val F1 0 at the last validation: it ended predicting nothing; its checkpoint may be earlier)."
-    )
-    bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
-    return Table(cells, bold, "llrrll", _group_starts(cells["Dataset"]) if len(cells) else (), caption)
 
 
 def _markdown_escape(text: str) -> str:

@@ -80,6 +80,7 @@ _POS = dict(low=1)
 SCHEMA: dict[str, Param] = {
     "data.channels": Param("int", "network input channels: 1 (grey) or 3 (RGB); images are converted", choices=(1, 3)),
     "data.mask_radius": Param("float", "training disk radius in pixels; null: the dataset's", low=0, nullable=True),
+    "data.mask_gap": Param("bool", "one-pixel background gap between neighbouring dots' disks (nearest-dot assignment), so touching disks stay separate blobs"),
     "model.base_channels": Param("int", "U-Net width of the first block (paper: 64)", **_POS),
     "model.norm": Param("str", "normalisation layer", choices=("batch", "group", "sync")),
     "model.channels_last": Param("bool", "NHWC memory format for model and inputs"),
@@ -96,6 +97,9 @@ SCHEMA: dict[str, Param] = {
     "train.deterministic": Param("bool", "deterministic CUDA kernels (cuDNN, cuBLAS)"),
     "train.amp": Param("str", "autocast dtype of the training forward pass: none (float32), bf16 (CPU or CUDA), fp16 (CUDA, with a gradient scaler); losses run in float32", choices=("none", "bf16", "fp16")),
     "tghem.lambda_pers": Param("float", "lambda in w_k = 1 + lambda * D_k", low=0),
+    "tghem.warmup": Param(
+        "float", "warm-up of TG-HEM and both controls on the pixel term alone (weights 1): a fraction of train.iterations if < 1, else iterations", low=0
+    ),
     "tghem.topo_epsilon": Param("float", "Rips filtration scale epsilon (pixels)", low=0, low_open=True),
     "tghem.topo_reduction": Param("str", "H0 + H1 ('sum'), half of it, or H1 only", choices=("sum", "mean", "H1")),
     "tghem.centroid_mode": Param("str", "predicted points of TopoGuide", choices=("contour", "component")),

@@ -13,6 +13,8 @@ kept (:mod:`experiments.data.acquire`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import errno
 import json
 import re
@@ -65,6 +67,7 @@ def prepare(
     out_name: str | None = None,
     synthetic: SyntheticConfig | None = None,
     quiet: bool = False,
+    mask_radius: float | str | None = None,
     **split_overrides,
 ) -> tuple[Path, dict]:
     """Acquire (or generate) dataset ``name`` and write ``<data_dir>/prepared/<out_name>``.
@@ -78,6 +81,9 @@ def prepare(
         seed: seed of the split draws (and of the synthetic generator).
         out_name: prepared folder name (default ``name``).
         synthetic: generator parameters for ``synthetic`` (default :class:`SyntheticConfig`).
+        mask_radius: the training-disk radius ``meta.json`` records for the dataset (a number
+            >= 0 or ``"adaptive"``), instead of the registry's; what training and the oracle use
+            where ``data.mask_radius`` is null.
         quiet: no progress messages.
         **split_overrides: split protocol parameters (``n_train``, ``n_val``, ``val_fraction``...).
 
@@ -98,6 +104,11 @@ def prepare(
     spec = get_spec(name)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise TypeError(f"seed: expected a non-negative int, got {seed!r}")
+    if mask_radius is not None and mask_radius != "adaptive" and (
+            isinstance(mask_radius, bool) or not isinstance(mask_radius, (int, float)) or not 0 <= mask_radius < float("inf")):
+        raise ValueError(f"--mask-radius: expected a number of pixels >= 0 or 'adaptive', got {mask_radius!r}")
+    if mask_radius is not None:
+        spec = dataclasses.replace(spec, mask_radius=mask_radius)
     data_dir = Path(data_dir).resolve()
     out_name = out_name or name
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", out_name):

@@ -5,7 +5,7 @@ Writes, atomically, into ``EVAL_DIR`` (default ``RUN_DIR/eval/<split>``):
 * ``metrics.json``: ``precision``, ``recall``, ``f1`` (micro), their per-image means, ``tp``,
   ``fp``, ``fn``, ``f1_mean_radii`` (mean F1 over r = 1..R), ``mae``, ``rmse``, ``mre``,
   ``game0``..``game3``, ``match_radius``, ``n_images`` and the run's context;
-* ``per_image.csv``: ``image_id,n_gt,n_pred,tp,fp,fn``;
+* ``per_image.csv``: ``image_id,n_gt,n_pred,tp,fp,fn,tp_greedy``;
 * ``points/<image_id>.csv``: the predicted points, header ``x,y`` (as the prepared points).
 
 Nothing in the folder depends on the clock or the machine (the wall time is returned, not
@@ -30,7 +30,7 @@ from .inference import eval_settings, evaluate_samples
 from .metrics import ImageResult, summarize
 
 CHECKPOINT_CHOICES = ("best", "last")
-PER_IMAGE_FIELDS = ("image_id", "n_gt", "n_pred", "tp", "fp", "fn")
+PER_IMAGE_FIELDS = ("image_id", "n_gt", "n_pred", "tp", "fp", "fn", "tp_greedy")
 OUTPUT_ENTRIES = frozenset({"metrics.json", "per_image.csv", "points"})
 """What an evaluation folder holds (besides its marker): how one written before markers is recognised."""
 RUN_FILES = ("train.json", "last.pt", "best.pt", ".run.lock")
@@ -60,12 +60,14 @@ def check_out(out: Path, run_dir: Path) -> None:
 
 
 def per_image_csv_text(results: list[ImageResult]) -> str:
-    """``per_image.csv`` content: header ``image_id,n_gt,n_pred,tp,fp,fn``, one row per image."""
+    """``per_image.csv`` content: header ``image_id,n_gt,n_pred,tp,fp,fn,tp_greedy``, one row per
+    image (``tp_greedy``: true positives of the authors' matching,
+    :func:`~experiments.evaluation.metrics.greedy_match_count`)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(PER_IMAGE_FIELDS)
     for r in results:
-        writer.writerow([r.image_id, r.n_gt, r.n_pred, r.tp, r.fp, r.fn])
+        writer.writerow([r.image_id, r.n_gt, r.n_pred, r.tp, r.fp, r.fn, r.tp_greedy])
     return buf.getvalue()
 
 

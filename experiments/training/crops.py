@@ -26,7 +26,7 @@ import numpy as np
 
 from ..core.points import dot_map, point_pixels
 from ..model.inputs import normalise_image
-from .masks import dilated_mask
+from ..core.targets import dilated_mask
 
 IGNORE_INDEX = 255
 """Mask value of pixels excluded from the loss (padding). Never a valid {0, 1} target."""
@@ -90,6 +90,7 @@ class CropSampler:
         crop_size: side S of the square crops (paper: 256).
         crops_per_image: K, crops per mini-batch (all from one image).
         radius: dilated-mask radius (pixels) or ``"adaptive"``.
+        gap: a one-pixel background gap between neighbouring disks (:func:`~experiments.core.targets.separate_disks`).
         flips: random horizontal and vertical flips.
         rot90: random quarter turns.
         channels: passed to :func:`normalise_image`.
@@ -106,6 +107,7 @@ class CropSampler:
         crop_size: int = 256,
         crops_per_image: int = 4,
         radius: float | str = 3,
+        gap: bool = False,
         flips: bool = True,
         rot90: bool = True,
         channels: int | None = None,
@@ -119,6 +121,7 @@ class CropSampler:
         self.crop_size = int(crop_size)
         self.crops_per_image = int(crops_per_image)
         self.radius = radius
+        self.gap = bool(gap)
         self.flips = flips
         self.rot90 = rot90
         self.channels = channels
@@ -135,7 +138,7 @@ class CropSampler:
         """
         img = normalise_image(image, self.channels)
         _, h, w = img.shape
-        mask = dilated_mask(points, (h, w), self.radius)
+        mask = dilated_mask(points, (h, w), self.radius, gap=self.gap)
         dots = dot_map(points, (h, w))
         s = self.crop_size
         ph, pw = max(0, s - h), max(0, s - w)

@@ -59,7 +59,8 @@ from ..core.runtime import (
     seed_everything,
     set_rng_states,
 )
-from ..core.settings import flatten, load_params
+from ..core.settings import load_params
+from ..core.targets import target_rule
 from ..evaluation.inference import eval_settings, evaluate_samples
 from ..evaluation.metrics import summarize
 from ..model.checkpoint import CHECKPOINT_FORMAT, build_model, load_checkpoint, save_checkpoint
@@ -67,13 +68,9 @@ from . import distributed
 from .crops import CropSampler
 from .logs import CROP_FIELDS, LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS, CsvLog
 from .methods import METHODS, build_method
+from .resume import check_resumable
 from .stopping import TrainingInterrupted, catch_stop_signals, non_finite_loss, restore_signals
 
-RESUME_IDENTITY = ("dataset", "method", "seed", "world_size")
-"""What a checkpoint must share with the run that resumes it (besides every setting)."""
-RESUME_ENVIRONMENT = ("torch_threads", "cpu_kind", "cpu_capability", "cpu_flags", "gpu")
-"""What of :func:`~experiments.core.runtime.determinism_environment` a resumed run must share
-with its checkpoint for the result to equal an uninterrupted run's bit for bit."""
 MAX_SEED = 2 ** 32 - 1
 """The largest seed: numpy's global generator takes seeds below 2**32."""
 RUN_OUTPUTS = ("last.pt", "best.pt", "train.json", "log.csv", "val.csv", "crops.csv", "timing.csv", "environment.json")
@@ -139,40 +136,6 @@ def is_new_best(f1: float, best_f1: float | None) -> bool:
     return best_f1 is None or f1 >= best_f1
 
 
-def _check_resumable(state: dict, run: dict) -> None:
-    """Refuse to resume a checkpoint of a different run (other settings, seed, method, or data).
-
-    Raises:
-        ValueError: what differs, with both values (for the data: both content digests).
-    """
-    saved = state["run"]
-    recorded = saved.get("dataset_digest")
-    if recorded is not None and saved["dataset"] == run["dataset"] and recorded != run.get("dataset_digest"):
-        raise ValueError(
-            f"--resume: last.pt was trained on the prepared dataset {run['dataset']!r} with content digest "
-            f"{recorded}, but it now has {run.get('dataset_digest')} (prepared again from other files); resume "
-            f"needs the data the run started on: prepare that again, or train anew in another --out"
-        )
-    diffs = [k for k in RESUME_IDENTITY if saved[k] != run[k]]
-    a, b = flatten(saved["config"]), flatten(run["config"])
-    diffs += [k for k in a if a[k] != b[k]]
-    if diffs:
-        detail = ", ".join(
-            f"{k}: {a[k] if k in a else saved[k]!r} in last.pt, {b[k] if k in b else run[k]!r} now" for k in diffs
-        )
-        raise ValueError(f"--resume: last.pt belongs to a different run ({detail}); resume with the same settings")
-    before, now = saved.get("environment"), run.get("environment")
-    if before is None or now is None:  # checkpoints from before environments were recorded
-        return
-    changed = [k for k in RESUME_ENVIRONMENT if before.get(k) != now.get(k)]
-    if changed:
-        detail = ", ".join(f"{k}: {before.get(k)!r} in last.pt, {now.get(k)!r} now" for k in changed)
-        raise ValueError(
-            f"--resume: last.pt was trained in another environment ({detail}); the resumed run would not be "
-            f"bitwise equal to an uninterrupted one: resume with OMP_NUM_THREADS={before.get('torch_threads')} on "
-            f"a {before.get('cpu_kind')} machine, or train anew in another --out")
-
-
 class Trainer:
     """The state of one run on one process: data, model, loss, optimiser, logs and the loop."""
 
@@ -192,8 +155,9 @@ class Trainer:
         self.run_info = {"dataset": job.dataset, "dataset_digest": meta.get("content_digest"), "method": job.method,
                          "seed": job.seed, "world_size": ctx.world_size, "config": cfg,
                          "versions": package_versions(), "environment": determinism_environment(ctx.device)}
-        mask_radius = cfg["data"]["mask_radius"] if cfg["data"]["mask_radius"] is not None else meta.get("mask_radius", 3)
-        self.sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=mask_radius, flips=t["flips"],
+        target = target_rule(cfg, meta)
+        self.sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=target["radius"], gap=target["gap"],
+                                   flips=t["flips"],
                                    rot90=t["rot90"], channels=cfg["data"]["channels"], seed=job.seed)
         # Same initial weights on every rank (DDP also broadcasts rank 0's at wrapping).
         seed_everything(job.seed)
@@ -212,7 +176,7 @@ class Trainer:
         """Load ``last.pt`` (rank 0 reads it, every rank receives it) and check it is this run's."""
         state = load_checkpoint(self.job.out / "last.pt", "last") if self.ctx.is_main else None
         state = distributed.broadcast_object(self.ctx, state)
-        _check_resumable(state, self.run_info)
+        check_resumable(state, self.run_info)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -236,6 +200,7 @@ class Trainer:
         batch = self.sampler.batch_at(self.train_samples, iteration, ctx.rank, ctx.world_size)
         image, mask, dots = (x.to(ctx.device, non_blocking=True) for x in batch.tensors())
         image = image.contiguous(memory_format=self.memory_format)
+        self.criterion.set_iteration(iteration)
         with autocast(ctx.device, self.autocast_dtype):
             logits = net(image)
         loss = self.criterion(logits, mask, dots)

@@ -115,7 +115,7 @@ METHODS: dict[str, Method] = {
     "cldice": Method(("cldice",), _cldice),
     "dice_bce": Method(("dice_bce",), _dice_bce),
     "tghem_shuffled": Method(("tghem", PIXEL_TERM), _tghem_shuffled),
-    "tghem_count": Method(("tghem_count", PIXEL_TERM), _tghem_count),
+    "tghem_count": Method(("tghem_count", "tghem", PIXEL_TERM), _tghem_count),
 }
 """Method name -> the sections of its settings and its loss builder."""
 
@@ -134,18 +134,32 @@ class MethodLoss(nn.Module):
     crop: ``n_gt``, ``n_pred`` (points of the prediction binarised at 0.5, as TG-HEM takes
     them), ``discrepancy`` and ``weight``, the values that tell what TG-HEM reweights.
 
+    A crop-weighting criterion trains on its pixel term alone (all weights 1) for the first
+    ``warmup`` iterations and applies its weights from then on (:meth:`set_iteration`); its
+    per-crop signal (D, or the count error) is computed and logged throughout.
+
     Args:
         name: registry name.
         criterion: the underlying loss module; a crop-weighting one (TG-HEM and its controls,
-            built with ``reduction='none'``) exposes ``last_weights`` and ``last_discrepancy``.
+            built with ``reduction='none'``) exposes ``last_weights``, ``last_discrepancy`` and
+            the switch ``weighting``.
+        warmup: iterations of warm-up, >= 0 (ignored by methods that weight no crops).
     """
 
-    def __init__(self, name: str, criterion: nn.Module) -> None:
+    def __init__(self, name: str, criterion: nn.Module, warmup: int = 0) -> None:
         super().__init__()
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup: expected an int >= 0 (iterations), got {warmup!r}")
         self.name = name
         self.criterion = criterion
+        self.warmup = warmup
         self.last_stats: dict[str, float] = {}
         self.last_crops: list[dict] = []
+
+    def set_iteration(self, iteration: int) -> None:
+        """Tell the loss the (0-based) iteration about to run: weights apply from ``warmup`` on."""
+        if self.weights_crops:
+            self.criterion.weighting = iteration >= self.warmup
 
     @property
     def weights_crops(self) -> bool:
@@ -190,6 +204,24 @@ class MethodLoss(nn.Module):
         return f"name={self.name!r}"
 
 
+def warmup_iterations(cfg: dict) -> int:
+    """Iterations of unweighted warm-up from ``tghem.warmup``: a fraction of ``train.iterations``
+    if below 1 (rounded half up), else a number of iterations.
+
+    Example:
+        >>> warmup_iterations({"tghem": {"warmup": 0.25}, "train": {"iterations": 1000}})
+        250
+        >>> warmup_iterations({"tghem": {"warmup": 40}, "train": {"iterations": 1000}})
+        40
+    """
+    w = cfg["tghem"].get("warmup", 0) or 0
+    if w < 1:
+        return int(math.floor(w * cfg["train"]["iterations"] + 0.5))
+    if w != int(w):
+        raise ValueError(f"tghem.warmup: expected a fraction in [0, 1) or a whole number of iterations, got {w!r}")
+    return int(w)
+
+
 def build_method(name: str, cfg: dict) -> MethodLoss:
     """The loss of method ``name`` configured from the sections of ``cfg`` it reads.
 
@@ -207,4 +239,5 @@ def build_method(name: str, cfg: dict) -> MethodLoss:
     missing = [s for s in method.sections if s not in cfg]
     if missing:
         raise ValueError(f"params: method {name!r} reads sections {list(method.sections)}, missing {missing} (got {sorted(cfg)})")
-    return MethodLoss(name, method.build(cfg))
+    warmup = warmup_iterations(cfg) if "tghem" in method.sections and "train" in cfg else 0
+    return MethodLoss(name, method.build(cfg), warmup)

@@ -9,7 +9,7 @@ import pytest
 from tests.helpers.imports import direct_imports, module_file, project_modules
 from tests.helpers.paths import ROOT
 
-STAGES = ("prepare", "train", "evaluate", "aggregate", "report")
+STAGES = ("prepare", "train", "evaluate", "oracle", "aggregate", "report")
 """The pipeline's stage entry points (``python -m experiments.<stage>``)."""
 BENCHMARKS = ("bench_train", "bench_topology")
 TOOLS = ("compare_studies", "calibrate_count", "interval_coverage")

@@ -117,7 +117,7 @@ def _stage_names(params: dict) -> set[str]:
         for m in s["methods"]:
             for seed in s["seeds"]:
                 names |= {f"train@{d}-{m}-{seed}", f"evaluate@{d}-{m}-{seed}"}
-    for name in ABLATIONS:
+    for name in (n for n in ABLATIONS if n in a):
         for v in a[name]:
             for seed in a["seeds"]:
                 names |= {f"train_{name}@{v}-{seed}", f"evaluate_{name}@{v}-{seed}"}

@@ -63,6 +63,21 @@ def ablation_run(params: Path, name: str, value, root: Path, seed: int = 0) -> R
     return RunPaths(root / p.ablation_training(name, value, seed).folder, root / p.ablation_evaluation(name, value, seed).folder)
 
 
+def oracle_folder(params: Path, dataset: str, root: Path) -> Path:
+    """Where the pipeline puts the oracle of ``dataset``, below ``root``."""
+    return root / pipeline(params).stage("oracle", dataset).folder
+
+
+def write_oracle(params: Path, dataset: str, root: Path, scores: dict, radius=3, gap=True) -> Path:
+    """An oracle's ``metrics.json`` with ``scores`` on the val and test splits."""
+    out = oracle_folder(params, dataset, root)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"dataset": dataset, "target": {"radius": radius, "gap": gap}, "centroid_mode": "contour",
+           "match_radius": 5.0, "val": scores, "test": scores}
+    (out / "metrics.json").write_text(json.dumps(doc, indent=2))
+    return out
+
+
 def log_rows(iterations: int, start_loss: float, weight: float | None) -> list[dict]:
     """A training log: loss halving over the run; ``weight`` None for methods without topology."""
     rows = []

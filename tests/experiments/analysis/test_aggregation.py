@@ -17,7 +17,8 @@ from experiments.analysis import aggregation, collect, qualitative, statistics, 
 from experiments.core.cli import run_stage
 from experiments.evaluation.metrics import Counts
 from tests.helpers import reference_topology as ref
-from tests.helpers.fake_study import ablation_run, log_rows, main_run, write_params, write_prepared, write_run
+from tests.helpers.fake_study import (ablation_run, log_rows, main_run, oracle_folder, write_oracle, write_params, write_prepared,
+                                     write_run)
 
 N_GT = {"a": 10, "b": 20, "c": 5}
 # (tp, fp, fn) per image; fn = n_gt - tp. tghem beats ohem on F1 on all six (seed, image) pairs.
@@ -37,6 +38,9 @@ ABLATION_F1 = {("lambda_pers", 0.0): 0.7, ("lambda_pers", 0.5): 0.8, ("ohem_min_
 ABLATION_VAL_F1 = {("lambda_pers", 0.0): 0.61, ("lambda_pers", 0.5): 0.66, ("ohem_min_kept", 500): 0.6, ("top_dimension", True): 0.65}
 
 
+ORACLE_SCORES = {"f1": 0.99, "precision": 1.0, "recall": 0.98, "mae": 0.5, "rmse": 0.7, "f1_authors": 0.985}
+
+
 def per_image_rows(method: str, seed: int, n_gt=N_GT) -> list[dict]:
     counts = COUNTS[(method, seed)]
     return [{"image_id": i, "n_gt": n_gt[i], "n_pred": tp + fp, "tp": tp, "fp": fp, "fn": fn}
@@ -51,6 +55,7 @@ def build_study(tmp_path: Path, seeds=(0, 1)) -> tuple[Path, Path, Path]:
     rng = np.random.default_rng(0)
     gt = {i: np.round(rng.uniform(0, [79, 63], (n, 2)), 1) for i, n in N_GT.items()}
     write_prepared(data_dir, "synthetic", gt)
+    write_oracle(params, "synthetic", root, ORACLE_SCORES)
     for (method, seed), scores in SCORES.items():
         if seed not in seeds:
             continue
@@ -524,3 +529,22 @@ def test_damaged_or_out_of_range_files_are_one_line_errors_naming_file_and_fix(t
     if stage == "train":
         assert err.endswith(f"(by hand, delete {run.train} first)\n")
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_the_oracle_is_logged_and_summarised(tmp_path):
+    params, root, data_dir = build_study(tmp_path)
+    out = tmp_path / "results"
+    metrics = aggregation.aggregate(params, root, out, data_dir)
+    assert metrics["oracle"]["synthetic"] == {**ORACLE_SCORES, "radius": "3", "gap": True}
+    rows = read_csv(out / "oracle.csv")
+    assert [(r["dataset"], r["target"], r["split"]) for r in rows] == [("synthetic", "study", "val"), ("synthetic", "study", "test")]
+    assert float(rows[1]["f1_authors"]) == ORACLE_SCORES["f1_authors"]
+    # --from-tables reads it back: the same summary.
+    assert aggregation.reaggregate(params, out)["oracle"] == metrics["oracle"]
+
+
+def test_a_missing_oracle_names_the_stage_that_makes_it(tmp_path):
+    params, root, data_dir = build_study(tmp_path)
+    (oracle_folder(params, "synthetic", root) / "metrics.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"metrics.json does not exist; make it with `dvc repro oracle@synthetic`"):
+        aggregation.aggregate(params, root, tmp_path / "results", data_dir)

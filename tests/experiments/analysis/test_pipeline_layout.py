@@ -60,7 +60,7 @@ def test_errors_name_the_file_and_the_group(params, tmp_path):
         broken.stage("train", {"x": 1})
 
 
-@pytest.mark.parametrize("study_dir", ["", "studies/cells"])
+@pytest.mark.parametrize("study_dir", ["", "studies/cells", "studies/benchmark"])
 def test_every_stage_equals_dvcs_own_expansion(study_dir):
     """Names, commands and --out folders of every expanded stage, as DVC 3 itself resolves each dvc.yaml."""
     pytest.importorskip("dvc")
@@ -74,6 +74,11 @@ def test_every_stage_equals_dvcs_own_expansion(study_dir):
         ours += [p.main_training(d, m, s), p.main_evaluation(d, m, s)]
     for name, v, s in study.ablation_runs():
         ours += [p.ablation_training(name, v, s), p.ablation_evaluation(name, v, s)]
+    if p.has_group("oracle"):
+        ours += [p.stage("oracle", d) for d in study.datasets]
+    for name in study.ablation:
+        if p.has_group(f"oracle_{name}"):
+            ours += [p.stage(f"oracle_{name}", v) for v in study.ablation[name]]
     prefix = f"{study_dir}/dvc.yaml:" if study_dir else ""
     with Repo(str(ROOT)) as repo:
         theirs = {stage.addressing[len(prefix):]: stage.cmd for stage in repo.index.stages
@@ -82,4 +87,4 @@ def test_every_stage_equals_dvcs_own_expansion(study_dir):
         assert theirs[run.stage] == run.command, run.stage
     expanded = {name for name in theirs if "@" in name}
     assert expanded == {run.stage for run in ours}
-    assert set(ABLATIONS) == {name.split("@")[0][len("train_"):] for name in expanded if name.startswith("train_")}
+    assert set(study.ablation) == {name.split("@")[0][len("train_"):] for name in expanded if name.startswith("train_")}

@@ -16,7 +16,8 @@ from experiments.analysis.aggregation import aggregate
 from experiments.core.cli import run_stage
 from experiments.core.prepared import load_split
 from experiments.evaluation.metrics import evaluate_image, summarize
-from tests.helpers.fake_study import ablation_run, log_rows, main_run, write_params, write_run
+from experiments.evaluation.oracle import oracle_dataset
+from tests.helpers.fake_study import oracle_folder, ablation_run, log_rows, main_run, write_params, write_run
 from tests.helpers.tiny_run import tiny_data_dir
 
 METHODS = ("tghem", "ohem", "focal")
@@ -71,6 +72,8 @@ def make_results(tmp: Path, quality: dict[str, float], seeds=SEEDS, ablation_qua
             config = {"tghem": {"lambda_pers": 0.5, "top_dimension": False}, "ohem": {"min_kept": 2000}}
             config[section][key] = v
             evaluated_run(ablation_run(params, name, v, root), samples, "tghem", 0, q, log_rows(10, 1.0, 1.3), config)
+    # The oracle of the tiny dataset, by the oracle stage's own code (the repository's settings).
+    oracle_dataset(data_dir, "synthetic", oracle_folder(params, "synthetic", root))
     out = tmp / "results"
     aggregate(params, root, out, data_dir)
     rendering.report(out, data_dir)
@@ -148,8 +151,10 @@ def test_findings_state_each_comparison_with_its_numbers_and_verdict(results):
 
 def test_report_writes_every_file_and_is_byte_identical_when_run_again(results):
     out, data_dir = results
-    expected = {f"tables/{n}.{s}" for n in rendering.TABLES for s in ("md", "tex")}
-    expected |= {f"figures/{n}.{s}" for n in rendering.FIGURES for s in ("png", "pdf")} | {f"tables/{rendering.FINDINGS}"}
+    table_names, figure_names = rendering.rendered_names(json.loads((out / "metrics.json").read_text()))
+    assert "ablation_warmup" not in table_names and "warmup" not in figure_names  # not swept by this study
+    expected = {f"tables/{n}.{s}" for n in table_names for s in ("md", "tex")}
+    expected |= {f"figures/{n}.{s}" for n in figure_names for s in ("png", "pdf")} | {f"tables/{rendering.FINDINGS}"}
     expected |= {"tables/.tghem-output", "figures/.tghem-output"}  # each folder marked as report's output
     first = {k: v for k, v in digests(out).items() if k.startswith(("tables/", "figures/"))}
     assert set(first) == expected
@@ -201,7 +206,7 @@ def test_a_study_without_any_prediction_still_renders(tmp_path):
     md = (out / "tables" / "main.md").read_text()
     assert "**0.000 ± -**" in md  # a tie is bold for both; one seed has no spread
     assert "all differences are zero" in (out / "tables" / "comparison.md").read_text()
-    for name in rendering.FIGURES:
+    for name in rendering.rendered_names(json.loads((out / "metrics.json").read_text()))[1]:
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
 
 
@@ -260,7 +265,7 @@ def test_an_interrupted_report_leaves_the_previous_tables_and_figures(results, t
         rendering.report(out, results[1])
     assert calls and digests(out) == before
     assert sorted(p.name for p in out.iterdir()) == sorted(["figures", "headline", "tables", *rendering.RESULT_FILES.values(),
-                                                            "per_image.csv", "comparison.csv", ".tghem-output"])  # no .partial left
+                                                            "per_image.csv", "comparison.csv", "oracle.csv", ".tghem-output"])  # no .partial left
 
 
 def test_a_report_replaces_whole_folders_and_keeps_their_modes(results, tmp_path):
@@ -308,6 +313,19 @@ def test_dvc_keeps_the_report_folders_for_the_stage_to_replace():
     outs = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["outs"]
     assert outs == [{"results/synthetic/tables": {"cache": False, "persist": True}},
                     {"results/synthetic/figures": {"cache": False, "persist": True}}]
+
+
+def test_the_main_table_shows_the_oracle_first_plain_and_never_bold(results):
+    out, _ = results
+    metrics = json.loads((out / "metrics.json").read_text())
+    oracle = metrics["oracle"]["synthetic"]
+    text = (out / "tables" / "main.md").read_text()
+    rows = [l for l in text.splitlines() if l.startswith("| synthetic")]
+    assert tables.ORACLE_LABEL in rows[0]
+    cells = md_row(text, "synthetic", tables.ORACLE_LABEL.replace(" ", ""))
+    assert cells[2] == tables.format_number(oracle["f1"], 3) and cells[5] == tables.format_number(oracle["mae"], 2)
+    assert "**" not in rows[0] and "±" not in rows[0]
+    assert "what the target allows" in text
 
 
 @pytest.mark.parametrize("image_file", ["../../../outside.png", "/etc/hostname", "split.csv"])

@@ -31,7 +31,7 @@ def test_run_settings_ignore_the_study_sections(raw):
 
 
 def test_ablations_sweep_settings_of_the_schema():
-    assert list(ABLATIONS) == ["lambda_pers", "ohem_min_kept", "top_dimension"]
+    assert list(ABLATIONS) == ["lambda_pers", "ohem_min_kept", "top_dimension", "warmup", "mask_gap"]
     assert all(setting in SCHEMA for setting in ABLATIONS.values())
     # dvc writes a YAML float as Python's str does: 1.0 stays "1.0"
     assert [format_value(v) for v in (0.0, 1.0, 0.25, 500, True)] == ["0.0", "1.0", "0.25", "500", "true"]
@@ -80,3 +80,14 @@ def test_method_names_are_checked_only_against_a_given_registry(raw):
 def test_read_study_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         read_study(tmp_path / "nope.yaml")
+
+
+def test_a_study_sweeps_any_ablations_but_at_least_one(raw):
+    raw = {**raw, "ablation": {"dataset": "synthetic", "seeds": [0], "warmup": [0, 0.25], "mask_gap": [False]}}
+    study = parse_study(raw)
+    assert study.ablation == {"warmup": (0, 0.25), "mask_gap": (False,)}
+    assert study.ablation_runs() == [("warmup", 0, 0), ("warmup", 0.25, 0), ("mask_gap", False, 0)]
+    with pytest.raises(ConfigError, match=r"ablation.mask_gap: expected a non-empty list of distinct true/false, got \[1\]"):
+        parse_study({**raw, "ablation": {**raw["ablation"], "mask_gap": [1]}})
+    with pytest.raises(ConfigError, match=r"section 'ablation': expected at least one of"):
+        parse_study({**raw, "ablation": {"dataset": "synthetic", "seeds": [0]}})

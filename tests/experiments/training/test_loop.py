@@ -134,7 +134,7 @@ def test_evaluate_a_run(runs, tmp_path):
         assert key in m
     assert m["n_images"] == 2 and m["match_radius"] == 5.0 and m["split"] == "test"
     rows = read_csv(out / "per_image.csv")
-    assert list(rows[0]) == ["image_id", "n_gt", "n_pred", "tp", "fp", "fn"]
+    assert list(rows[0]) == ["image_id", "n_gt", "n_pred", "tp", "fp", "fn", "tp_greedy"]
     assert sum(int(r["tp"]) for r in rows) == m["tp"] and sum(int(r["n_pred"]) for r in rows) == m["n_pred"]
     for r in rows:
         points = (out / "points" / f"{r['image_id']}.csv").read_text().splitlines()
@@ -255,3 +255,16 @@ def test_crops_log_has_every_crop_of_every_iteration(runs):
         assert np.mean(weights) == pytest.approx(float(r["weight_mean"]), rel=1e-6)
         assert np.mean(errors) == pytest.approx(float(r["count_error_mean"]))
         assert weights == pytest.approx([1 + 0.5 * float(c["discrepancy"]) for c in rows], rel=1e-6)
+
+
+def test_the_warm_up_trains_on_the_pixel_term_then_applies_the_weights(tmp_path):
+    # tghem.warmup = 0.5 of 6 iterations: steps 1-3 all weights 1 (D still logged), then 1 + lambda D.
+    out = run_train(tmp_path / "warm", extra=["tghem.warmup=0.5"])
+    by_iteration = {}
+    for row in read_csv(out / "crops.csv"):
+        by_iteration.setdefault(int(row["iteration"]), []).append((float(row["discrepancy"]), float(row["weight"])))
+    assert sorted(by_iteration) == [1, 2, 3, 4, 5, 6]
+    for it, rows in by_iteration.items():
+        expected = [1.0 if it <= 3 else 1 + 0.5 * d for d, _ in rows]
+        assert [w for _, w in rows] == pytest.approx(expected, rel=1e-6), it
+    assert any(d > 0 for it in (1, 2, 3) for d, _ in by_iteration[it])  # D is computed during the warm-up
