@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .tables import Table, _group_starts, format_number
+from .tables import Table, _group_starts, _moments_text, format_number
 
 DYNAMICS_COLUMNS = (
     ("crops_weight_mean", "mean w", 2), ("crops_discrepancy_mean", "mean D", 1),
