@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results/synthetic"), help="output folder (default: results/synthetic, the default study's)")
     p.add_argument("--from-tables", action="store_true",
                    help="recompute metrics.json, comparison.csv and runs.csv's failed column from OUT's runs.csv, "
-                        "per_image.csv and val_curves.csv instead of reading the runs (other files untouched)")
+                        "per_image.csv and val_curves.csv instead of reading the runs (other files untouched); with "
+                        "--pipeline, the oracle rows from its oracle stages' outputs (oracle.csv written again)")
     add_quiet_option(p)
     return p
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the stage; returns the exit status (argument errors exit with status 2)."""
     with parsed_arguments(build_parser(), argv) as args:
         if args.from_tables:
-            metrics = reaggregate(args.params, args.out)
+            metrics = reaggregate(args.params, args.out, args.root, args.pipeline)
         else:
             metrics = aggregate(args.params, args.root, args.out, args.data_dir, args.pipeline)
     if not args.quiet:

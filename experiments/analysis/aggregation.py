@@ -126,13 +126,16 @@ def _read_logged(path: Path) -> pd.DataFrame:
                                     "image_id": str, "target": str, "radius": str})
 
 
-def reaggregate(params_path: str | Path | None = None, out: str | Path = "results") -> dict:
+def reaggregate(params_path: str | Path | None = None, out: str | Path = "results", root: str | Path = ".",
+                pipeline_path: str | Path | None = None) -> dict:
     """Recompute ``metrics.json``, ``comparison.csv`` and ``runs.csv``'s ``failed`` from the logged tables of ``out``.
 
     Reads ``out``'s ``runs.csv``, ``per_image.csv`` and ``val_curves.csv`` (what :func:`aggregate`
     logged from the runs) instead of the runs themselves, so the summaries and comparisons can
     be recomputed under new rules where the runs are not at hand (an empty DVC cache). The
-    other files are left as they are.
+    oracle rows come from the oracle stages of ``pipeline_path`` (below ``root``) when it has
+    some, and are then logged again (``oracle.csv``; the oracle needs no run), else from
+    ``out``'s ``oracle.csv`` if any. The other files are left as they are.
 
     Returns:
         The content of ``metrics.json``.
@@ -142,10 +145,16 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
     study = parse_study(raw, source)
     params = validate(raw, source)
     runs, per_image, val = (_read_logged(out / name) for name in ("runs.csv", "per_image.csv", "val_curves.csv"))
-    oracle = _read_logged(out / "oracle.csv") if (out / "oracle.csv").is_file() else None
+    fresh = None
+    if pipeline_path is not None:
+        fresh = read_oracle(study, Pipeline.read(raw, pipeline_path), Path(root))
+    oracle = fresh if fresh is not None and len(fresh) else (
+        _read_logged(out / "oracle.csv") if (out / "oracle.csv").is_file() else None)
     metrics, runs = summarise(runs, per_image, val, study, params, oracle)
     texts = {"metrics.json": json_text(metrics), "runs.csv": csv_text(runs),
              "comparison.csv": csv_text(comparison_rows(metrics["comparison"]))}
+    if fresh is not None and len(fresh):
+        texts["oracle.csv"] = csv_text(fresh[list(ORACLE_COLUMNS)])
     publish_files(out, texts, "aggregate")  # everything computed before the first write; published as one
     return metrics
 

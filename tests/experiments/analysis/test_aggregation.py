@@ -17,6 +17,7 @@ from experiments.analysis import aggregation, collect, qualitative, statistics, 
 from experiments.core.cli import run_stage
 from experiments.evaluation.metrics import Counts
 from tests.helpers import reference_topology as ref
+from tests.helpers.paths import ROOT
 from tests.helpers.fake_study import (ablation_run, log_rows, main_run, oracle_folder, write_oracle, write_params, write_prepared,
                                      write_run)
 
@@ -541,6 +542,10 @@ def test_the_oracle_is_logged_and_summarised(tmp_path):
     assert float(rows[1]["f1_authors"]) == ORACLE_SCORES["f1_authors"]
     # --from-tables reads it back: the same summary.
     assert aggregation.reaggregate(params, out)["oracle"] == metrics["oracle"]
+    # ... and with --pipeline it reads the oracle stages again (the oracle needs no run).
+    write_oracle(params, "synthetic", root, {**ORACLE_SCORES, "f1": 0.5})
+    again = aggregation.reaggregate(params, out, root, ROOT / "dvc.yaml")
+    assert again["oracle"]["synthetic"]["f1"] == 0.5 and float(read_csv(out / "oracle.csv")[1]["f1"]) == 0.5
 
 
 def test_a_missing_oracle_names_the_stage_that_makes_it(tmp_path):
