@@ -8,8 +8,8 @@ lay out in a terminal. The headline is the main table's mean per dataset and met
 row per file, so ``dvc metrics show`` prints the main table's layout: a row per dataset, a column
 per method and key (``tghem.f1``, ``tghem.mae``, ...).
 
-Rows and columns come from the main table's own source: every ``(dataset, method)`` of
-``metrics["main"]`` in its order, and the columns of :data:`experiments.analysis.tables.COLUMNS`
+Rows and columns come from the main table's own source: the dataset's oracle (:data:`ORACLE_KEY`,
+where ``metrics["oracle"]`` has it), then every ``(dataset, method)`` of ``metrics["main"]`` in its order, and the columns of :data:`experiments.analysis.tables.COLUMNS`
 named in :data:`HEADLINE_KEYS` (with their decimals). Two keys keep a row of eight methods under
 300 characters; the whole table stays in ``tables/main.md``.
 """
@@ -21,6 +21,8 @@ import re
 from .tables import COLUMNS, format_number
 
 HEADLINE_KEYS = ("f1", "mae")  # detection and counting: one column each per method
+ORACLE_KEY = "oracle"
+"""The headline's name of the main table's oracle row (``metrics["oracle"]``), first in its dataset."""
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -47,16 +49,19 @@ def headline_metrics(metrics: dict) -> dict[str, dict[str, dict[str, float | Non
         raise ValueError(f"metrics: expected a dict with a 'main' section, got {type(metrics).__name__}"
                          + (f" with keys {sorted(metrics)}" if isinstance(metrics, dict) else ""))
     columns = [c for c in COLUMNS if c.key in HEADLINE_KEYS]
+    oracle = metrics.get("oracle") or {}
+
+    def rounded(values: dict) -> dict[str, float | None]:
+        texts = {c.key: format_number(values.get(c.key), c.decimals) for c in columns}
+        return {k: None if t == "-" else float(t) for k, t in texts.items()}
+
     out = {}
     for dataset, by_method in main.items():
         if not SAFE_NAME.fullmatch(dataset):
             raise ValueError(f"metrics['main']: dataset name {dataset!r} cannot name a file (expected {SAFE_NAME.pattern})")
         out[dataset] = {}
+        if dataset in oracle:  # the main table's first row: what the training target allows
+            out[dataset][ORACLE_KEY] = rounded(oracle[dataset])
         for method, values in by_method.items():
-            row = {}
-            for c in columns:
-                mean = (values.get(c.key) or {}).get("mean")
-                text = format_number(mean, c.decimals)
-                row[c.key] = None if text == "-" else float(text)
-            out[dataset][method] = row
+            out[dataset][method] = rounded({k: (values.get(k) or {}).get("mean") for k in HEADLINE_KEYS})
     return out

@@ -112,7 +112,7 @@ def repo(tmp_path_factory) -> Repo:
 
 def _stage_names(params: dict) -> set[str]:
     s, a = params["study"], params["ablation"]
-    names = {f"prepare@{d}" for d in s["datasets"]} | {"aggregate", "report"}
+    names = {f"prepare@{d}" for d in s["datasets"]} | {f"oracle@{d}" for d in s["datasets"]} | {"aggregate", "report"}
     for d in s["datasets"]:
         for m in s["methods"]:
             for seed in s["seeds"]:
@@ -213,16 +213,16 @@ def test_metrics_and_plots_fit_a_terminal(repo):
     """DVC's metrics are the headline (one row per dataset, lines under 300 characters); the plots overlay methods."""
     shown = json.JSONDecoder().raw_decode(repo.dvc("metrics", "show", "--json"))[0]  # stderr follows the JSON
     files = next(iter(shown.values()))["data"]  # the workspace's (DVC names it "" or "workspace")
-    # (the copy has no results/: the real study's headline, declared by studies/cells/dvc.yaml, is absent)
-    assert set(files) - {"results/cells/headline"} == {"results/synthetic/headline/synthetic.json"}
-    assert set(files["results/synthetic/headline/synthetic.json"]["data"]) == {"tghem", "ohem", "focal"}
+    # (the copy has no results/: the real studies' headlines, declared by studies/*/dvc.yaml, are absent)
+    assert set(files) - {"results/cells/headline", "results/benchmark/headline"} == {"results/synthetic/headline/synthetic.json"}
+    assert set(files["results/synthetic/headline/synthetic.json"]["data"]) == {"oracle", "tghem", "ohem", "focal"}
     # (the real study's absent headline shows as a row of dashes and a warning line)
     table = [line for line in repo.dvc("metrics", "show").splitlines() if line.strip()]
     assert max(map(len, table)) < 300, table
     assert "tghem.f1" in table[0] and "focal.mae" in table[0]
     assert any(line.startswith("results/synthetic/headline/synthetic.json ") for line in table)
     plots = json.JSONDecoder().raw_decode(repo.dvc("plots", "show", "--json"))[0]["data"]
-    assert {p for p in plots if not p.startswith("results/cells/")} == {"results/synthetic/val_curves.csv",
+    assert {p for p in plots if not p.startswith(("results/cells/", "results/benchmark/"))} == {"results/synthetic/val_curves.csv",
                                                                         "results/synthetic/curves.csv"}
     for name, y in (("results/synthetic/val_curves.csv", "f1"), ("results/synthetic/curves.csv", "loss")):
         spec = plots[name][0]["content"]

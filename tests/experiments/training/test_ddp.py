@@ -84,7 +84,7 @@ def test_ddp_equals_one_process_training_on_both_ranks_crops(ddp_run):
     criterion = build_method("tghem", cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
     scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=t["iterations"], power=t["poly_power"])
-    sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=3, channels=3, seed=3)
+    sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=3, gap=cfg["data"]["mask_gap"], channels=3, seed=3)
     samples = load_split(tiny_data_dir() / "prepared" / "synthetic", "train")
     losses = []
     for it in range(t["iterations"]):
