@@ -265,7 +265,7 @@ def test_changing_lambda_reruns_what_declares_it_but_not_the_lambda_ablation(rep
 
 
 def test_dvc_exp_run_set_param(repo):
-    out = repo.dvc("exp", "run", "-S", "tghem.lambda_pers=0.1")
+    out = repo.dvc("exp", "run", "-S", "tghem.lambda_pers=0.1", "dvc.yaml")  # the README's command
     assert repo.ran(out) == _lambda_dependents(yaml.safe_load((repo.path / "params.yaml").read_text()))
     assert "No file hash info found" not in out
     table = repo.dvc("exp", "show", "--no-pager", "--csv")
