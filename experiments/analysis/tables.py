@@ -250,7 +250,7 @@ def _difference_text(stats: dict, decimals: int) -> str:
     return text
 
 
-def _seed_cell(stats: dict, decimals: int) -> str:
+def seed_cell(stats: dict, decimals: int) -> str:
     """Seed-level mean difference and its t-interval: ``+0.003 [-0.002, +0.009]``."""
     if stats["mean_diff"] is None:
         return "-"
@@ -288,7 +288,7 @@ def comparison_table(metrics: dict) -> Table:
             label = BASELINE_LABELS.get(baseline, baseline)
             excluded = c["excluded_seeds"]
             seeds = str(c["n_seeds"]) + (f" ({len(excluded)} failed)" if excluded else "")
-            rows.append((dataset, label, seeds, _seed_cell(sf, 3), _seed_text(sf), _seed_cell(sm, 2), _seed_text(sm),
+            rows.append((dataset, label, seeds, seed_cell(sf, 3), _seed_text(sf), seed_cell(sm, 2), _seed_text(sm),
                          _image_cell(c["f1"], 3), _image_cell(c["abs_count_error"], 2)))
             lines = list(c["notes"])
             if sf["note"] and sf["note"] == sm["note"]:

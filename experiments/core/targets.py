@@ -52,6 +52,18 @@ def adaptive_radii(
     return r[inverse.reshape(-1)]
 
 
+def _placed(points, shape, radius):
+    """``((H, W), points, radius, (rows, cols, inside))``: the checked inputs of a disk target, an
+    ``"adaptive"`` radius resolved to per-point radii (:func:`adaptive_radii`)."""
+    h, w = check_shape(shape)
+    pts = as_points("points", points)
+    if isinstance(radius, str):
+        if radius != "adaptive":
+            raise ValueError(f"radius: expected a number, 'adaptive' or (N,) radii, got {radius!r}")
+        radius = adaptive_radii(pts)
+    return (h, w), pts, radius, point_pixels(pts, (h, w))
+
+
 def dilated_mask(points, shape, radius: float | str | np.ndarray, gap: bool = False) -> np.ndarray:
     """Binary mask of disks around the points' pixels.
 
@@ -74,13 +86,7 @@ def dilated_mask(points, shape, radius: float | str | np.ndarray, gap: bool = Fa
     """
     if gap:
         return separate_disks(points, shape, radius)
-    h, w = check_shape(shape)
-    pts = as_points("points", points)
-    if isinstance(radius, str):
-        if radius != "adaptive":
-            raise ValueError(f"radius: expected a number, 'adaptive' or (N,) radii, got {radius!r}")
-        radius = adaptive_radii(pts)
-    rows, cols, inside = point_pixels(pts, (h, w))
+    (h, w), pts, radius, (rows, cols, inside) = _placed(points, shape, radius)
     if not inside.any():
         return np.zeros((h, w), np.float32)
     seeds = np.zeros((h, w), bool)
@@ -136,13 +142,7 @@ def separate_disks(points, shape, radius: float | str | np.ndarray) -> np.ndarra
         >>> ndimage.label(m, structure=np.ones((3, 3)))[1]
         2
     """
-    h, w = check_shape(shape)
-    pts = as_points("points", points)
-    if isinstance(radius, str):
-        if radius != "adaptive":
-            raise ValueError(f"radius: expected a number, 'adaptive' or (N,) radii, got {radius!r}")
-        radius = adaptive_radii(pts)
-    rows, cols, inside = point_pixels(pts, (h, w))
+    (h, w), pts, radius, (rows, cols, inside) = _placed(points, shape, radius)
     if not inside.any():
         return np.zeros((h, w), np.float32)
     r_arr = np.asarray(radius, dtype=np.float64)
