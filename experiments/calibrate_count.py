@@ -4,7 +4,8 @@
 
 A thin command line over :func:`experiments.analysis.calibration.count_weight_constant`: prints
 ``lambda_count`` such that ``1 + lambda_count * mean |n_pred - n_gt|`` equals TG-HEM's mean crop
-weight ``1 + lambda * mean D`` over the crops of the given TG-HEM runs, and the means it used.
+weight ``1 + lambda * mean D`` over the crops of the given TG-HEM runs after their warm-up
+(``tghem.warmup``, when neither loss weights), and the means it used.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Print the constant; returns the exit status."""
     from .analysis.calibration import count_weight_constant
+    from .training.methods import warmup_iterations
 
     with parsed_arguments(build_parser(), argv) as args:
-        result = count_weight_constant(args.runs)
+        result = count_weight_constant(args.runs, warmup_iterations)
     print(f"lambda_count = {result['lambda_count']:.6g}   (tghem.lambda_pers {result['lambda_pers']:g}: "
           f"mean D {result['mean_discrepancy']:.6g}, mean |n_pred - n_gt| {result['mean_count_error']:.6g}, "
-          f"mean weight {result['mean_weight']:.6g}; {result['n_crops']} crops of {result['n_runs']} runs)")
+          f"mean weight {result['mean_weight']:.6g}; {result['n_crops']} crops of {result['n_runs']} runs after "
+          f"their warm-up, {result['n_warmup_crops']} warm-up crops left out)")
     return 0
 
 

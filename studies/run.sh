@@ -3,6 +3,10 @@
 #
 #   bash studies/run.sh studies/cells 2                       # the whole real study, two jobs
 #   bash studies/run.sh studies/cells 2 evaluate_lambda_pers  # only the lambda ablation
+#   bash studies/run.sh studies/benchmark 2 'evaluate@vgg_cells-*'  # the main runs of one dataset
+#
+# A GROUP is a group of evaluate stages (the name before '@') or a shell pattern over the
+# evaluate stages' names (a block of a long study: one dataset, one method, one seed).
 #
 # DVC runs one stage at a time per checkout (it locks the repository). This script gives each
 # extra job a git worktree of HEAD (outside the repository, so DVC does not see a second copy)
@@ -15,7 +19,7 @@
 # bit for bit. Commit first: the worktrees hold HEAD, and a stage whose code differs from
 # this checkout's is simply run again by the final `dvc repro`.
 #
-# A GROUP that names no evaluate stage of STUDY_DIR is an error listing the groups (exit 2); a
+# A GROUP that matches no evaluate stage of STUDY_DIR is an error listing the groups (exit 2); a
 # repository whose DVC lock another process holds is one line naming the lock (exit 1); every
 # `dvc repro` names STUDY_DIR's pipeline or its stages, never the root one by default. Killing
 # the runner (Ctrl-C, SIGTERM) stops its jobs (each runs in its own process group) and removes
@@ -45,15 +49,29 @@ for s in "${stages[@]}"; do
   group=${s%@*}
   [[ $group == evaluate* ]] && ! printf '%s\n' "${known[@]}" | grep -qx "$group" && known+=("$group")
 done
+selected() {  # whether evaluate stage $1 is one of GROUPs (a group name or a pattern over stage names)
+  local g
+  for g in "${groups[@]}"; do
+    # shellcheck disable=SC2053  # $g is a pattern on purpose
+    [[ ${1%@*} == "$g" || $1 == $g ]] && return 0
+  done
+  return 1
+}
 for g in "${groups[@]}"; do
-  printf '%s\n' "${known[@]}" | grep -qx -- "$g" || {
-    echo "run.sh: no group '$g' in $pipeline; groups: ${known[*]}" >&2; exit 2; }
+  hit=0
+  for s in "${stages[@]}"; do
+    [[ ${s%@*} == evaluate* ]] || continue
+    # shellcheck disable=SC2053
+    [[ ${s%@*} == "$g" || $s == $g ]] && { hit=1; break; }
+  done
+  [ "$hit" -eq 1 ] || {
+    echo "run.sh: no group or evaluate stage '$g' in $pipeline; groups: ${known[*]}" >&2; exit 2; }
 done
 todo=()
 for s in "${stages[@]}"; do
   group=${s%@*}
   [[ $group == evaluate* ]] || continue
-  if [ ${#groups[@]} -eq 0 ] || printf '%s\n' "${groups[@]}" | grep -qx "$group"; then todo+=("$pipeline:$s"); fi
+  if [ ${#groups[@]} -eq 0 ] || selected "$s"; then todo+=("$pipeline:$s"); fi
 done
 [ ${#todo[@]} -gt 0 ] || { echo "run.sh: $pipeline has no evaluate stage to run" >&2; exit 2; }
 echo "run.sh: ${#todo[@]} evaluate stages (with their trainings) over $jobs jobs"

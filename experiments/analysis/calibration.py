@@ -7,44 +7,54 @@ trained on, the two weightings have the same mean:
 .. math::
     \\lambda_c = \\lambda \\, \\frac{\\overline{D}}{\\overline{|n^{pred} - n^{gt}|}}
 
-(means over every crop of every iteration of the given TG-HEM runs, read from their ``crops.csv``),
-so that :math:`1 + \\lambda_c \\overline{|\\Delta n|} = 1 + \\lambda \\overline{D} = \\overline{w}`.
+(means over every crop of every weighted iteration of the given TG-HEM runs, read from their
+``crops.csv``), so that :math:`1 + \\lambda_c \\overline{|\\Delta n|} = 1 + \\lambda \\overline{D} = \\overline{w}`.
+The iterations of a warm-up (``tghem.warmup``), whose crops both losses leave unweighted, are not
+in the means: there the network is young, D and the count error are large, and neither weights.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .readers import read_crops_csv, read_train_json
 
 
-def count_weight_constant(run_dirs: Sequence[str | Path]) -> dict:
+def count_weight_constant(run_dirs: Sequence[str | Path], warmup: Callable[[dict], int] | None = None) -> dict:
     """``lambda_count`` matching the mean crop weight of the TG-HEM runs in ``run_dirs``.
 
     Args:
         run_dirs: training folders of TG-HEM runs (``train.json`` and ``crops.csv``), all trained
             with the same ``tghem.lambda_pers``.
+        warmup: the run's warm-up iterations from its settings (``train.json``'s ``config``), e.g.
+            :func:`experiments.training.methods.warmup_iterations`; the crops of iterations
+            ``1..warmup`` (1-based, as ``crops.csv`` counts) are left out. None: every crop.
 
     Returns:
         ``{"lambda_count", "lambda_pers", "mean_weight", "mean_discrepancy", "mean_count_error",
-        "n_runs", "n_crops"}``.
+        "n_runs", "n_crops", "n_warmup_crops"}`` (``n_crops`` those in the means,
+        ``n_warmup_crops`` those left out).
 
     Raises:
-        ValueError: no folders, a run is not TG-HEM, the runs' lambdas differ, or the runs'
-            crops have no count error (nothing to match).
+        ValueError: no folders, a run is not TG-HEM, the runs' lambdas differ, no crop after the
+            warm-up, or the crops have no count error (nothing to match).
     """
     if not run_dirs:
         raise ValueError("run_dirs: expected at least one TG-HEM training folder, got none")
-    weights, discrepancies, errors, lambdas = [], [], [], set()
+    weights, discrepancies, errors, lambdas, skipped = [], [], [], set(), 0
     for d in map(Path, run_dirs):
         summary = read_train_json(d / "train.json", f"train {d} again")
         if summary.get("method") != "tghem":
             raise ValueError(f"{d}: expected a tghem run, got method {summary.get('method')!r}")
         lambdas.add(summary["config"]["tghem"]["lambda_pers"])
         crops = read_crops_csv(d / "crops.csv", f"train {d} again")
+        if warmup is not None:
+            weighted = crops["iteration"] > warmup(summary["config"])
+            skipped += int((~weighted).sum())
+            crops = crops[weighted]
         weights.append(crops["weight"].to_numpy())
         discrepancies.append(crops["discrepancy"].to_numpy())
         errors.append((crops["n_pred"] - crops["n_gt"]).abs().to_numpy(np.float64))
@@ -52,8 +62,11 @@ def count_weight_constant(run_dirs: Sequence[str | Path]) -> dict:
         raise ValueError(f"run_dirs: expected runs of one tghem.lambda_pers, got {sorted(lambdas)}")
     (lam,) = lambdas
     w, dsc, err = (np.concatenate(x) for x in (weights, discrepancies, errors))
+    if len(w) == 0:
+        raise ValueError(f"run_dirs: no crop after the warm-up ({skipped} warm-up crops): nothing to match")
     if err.mean() == 0:
         raise ValueError("run_dirs: every crop's count is exact, so no lambda_count can match the weights")
     return {"lambda_count": float(lam * dsc.mean() / err.mean()), "lambda_pers": float(lam),
             "mean_weight": float(w.mean()), "mean_discrepancy": float(dsc.mean()),
-            "mean_count_error": float(err.mean()), "n_runs": len(run_dirs), "n_crops": int(len(w))}
+            "mean_count_error": float(err.mean()), "n_runs": len(run_dirs), "n_crops": int(len(w)),
+            "n_warmup_crops": skipped}

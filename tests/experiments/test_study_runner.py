@@ -61,8 +61,8 @@ def test_an_unknown_group_is_refused_listing_the_groups(repo):
     repo, env = repo
     done = run(repo, env, "1", "evaluate_lamda_pers")
     assert done.returncode == 2
-    assert done.stderr == ("run.sh: no group 'evaluate_lamda_pers' in studies/x/dvc.yaml; groups: evaluate "
-                           "evaluate_lambda_pers\n")
+    assert done.stderr == ("run.sh: no group or evaluate stage 'evaluate_lamda_pers' in studies/x/dvc.yaml; "
+                           "groups: evaluate evaluate_lambda_pers\n")
     assert calls(env) == []  # above all, no bare `dvc repro` of the root pipeline
 
 
@@ -73,6 +73,18 @@ def test_a_known_group_reproduces_only_its_stages(repo):
     assert calls(env) == ["repro --quiet --glob studies/x/dvc.yaml:prepare@*",
                           "repro studies/x/dvc.yaml:evaluate_lambda_pers@0.5-0 --quiet",
                           "repro studies/x/dvc.yaml:evaluate_lambda_pers@0.5-0"]
+
+
+def test_a_pattern_reproduces_the_stages_it_matches(repo):
+    """A block of a long study: the main runs of one seed, by a shell pattern over the stage names."""
+    repo, env = repo
+    done = run(repo, env, "1", "evaluate@*-1")
+    assert done.returncode == 0, done.stderr
+    assert calls(env) == ["repro --quiet --glob studies/x/dvc.yaml:prepare@*",
+                          "repro studies/x/dvc.yaml:evaluate@a-1 --quiet",
+                          "repro studies/x/dvc.yaml:evaluate@a-1"]
+    # a pattern never reaches a stage that is not an evaluate stage
+    assert run(repo, env, "1", "train@*").returncode == 2
 
 
 def test_a_busy_repository_is_one_line_naming_the_lock(repo):
