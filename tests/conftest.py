@@ -1,11 +1,26 @@
-"""Fixtures of the data tests: tiny crowd datasets in their published layout."""
+"""Fixtures of the tests: the process's Ctrl-C handling as in a terminal; tiny crowd datasets in their published layout."""
 
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from scipy.io import savemat
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_as_in_a_terminal():
+    """Python's own SIGINT handler, as a process started from a terminal has.
+
+    A command started in the background by a shell without job control (``cmd &`` in a script, as
+    some CI runners and ``nohup ... &`` do) starts with SIGINT ignored, and an ignored signal stays
+    ignored in every process it starts: the tests of what Ctrl-C does (a training run, a stage
+    starting) would test a process that cannot be interrupted.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 def _write_shanghaitech_mat(path: Path, points: np.ndarray) -> None:

@@ -21,7 +21,8 @@ def test_default_study(raw):
     assert study.seeds == (0, 1, 2)
     assert len(study.main_runs()) == 15
     assert study.main_runs()[0] == ("synthetic", "tghem", 0)
-    assert study.ablation["lambda_pers"] == (0.0, 0.1, 0.5, 1.0, 2.0)
+    assert study.ablation["lambda_pers"] == (0.0, 0.5, 2.0)
+    assert study.ablation["ohem_min_kept"] == (500, 4000)
 
 
 def test_run_settings_ignore_the_study_sections(raw):
