@@ -1,18 +1,21 @@
-"""The committed settings files and the committed results of both studies (results/synthetic, results/cells)."""
+"""The committed settings files and the committed results of the studies (results/synthetic, results/cells,
+results/benchmark)."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 
 import pytest
 import yaml
 
-from experiments.analysis.study import read_study
+from experiments.analysis.study import ABLATIONS, read_study
 from tests.helpers.paths import MIRROR, ROOT, mirror_layout
 
 
-@pytest.mark.parametrize("name", ["params.yaml", "params.paper.yaml", "studies/cells/params.yaml"])
+@pytest.mark.parametrize("name", ["params.yaml", "params.paper.yaml", "studies/cells/params.yaml",
+                                  "studies/benchmark/params.yaml"])
 def test_params_files_validate_with_the_same_keys(name):
     from experiments.core.settings import read_params
 
@@ -20,9 +23,14 @@ def test_params_files_validate_with_the_same_keys(name):
     study = read_study(ROOT / name)
     assert study.methods[0] == "tghem"
     default, other = (yaml.safe_load((ROOT / n).read_text()) for n in ("params.yaml", name))
-    # The same sections and keys; the real study's `study` may add threads and prepare (dvc.yaml reads them).
+    # The same sections and keys; a real study's `study` may add prepare (dvc.yaml reads it), and its
+    # `ablation` sweeps any of the known ablations (at least one), not necessarily the default's.
     assert set(default) == set(other)
     for section in default:
+        if section == "ablation":
+            assert {"dataset", "seeds"} <= set(other[section]) <= {"dataset", "seeds", *ABLATIONS}, section
+            assert set(other[section]) & set(ABLATIONS), section
+            continue
         extra = {"threads", "prepare"} if section == "study" else set()
         assert set(default[section]) <= set(other[section]) <= set(default[section]) | extra, section
 
@@ -39,15 +47,19 @@ def _study_data(study: str, tmp_path):
     """The data folder holding the qualitative example's prepared dataset of ``study``."""
     if study == "synthetic":
         return ROOT / "data"
-    # The real study's example comes from vgg_cells: prepared here from the mirror, as its pipeline does.
-    from experiments.data.preparation import prepare
+    # A real study's example comes from vgg_cells: prepared here from the mirror with the study's own
+    # arguments (its splits and target radius), as its pipeline's prepare stage does.
+    from experiments import prepare
 
     mirror_layout("vgg_cells/cells")
-    prepare("vgg_cells", tmp_path / "data", mirror=MIRROR, quiet=True, n_train=32, n_val=32)
-    return tmp_path / "data"
+    arguments = yaml.safe_load((ROOT / "studies" / study / "params.yaml").read_text())["study"]["prepare"]["vgg_cells"]
+    data_dir = tmp_path / "data"
+    assert prepare.main(["--dataset", "vgg_cells", *shlex.split(arguments), "--data-dir", str(data_dir),
+                         "--mirror", str(MIRROR), "--quiet"]) == 0
+    return data_dir
 
 
-@pytest.mark.parametrize("study", ["synthetic", "cells"])
+@pytest.mark.parametrize("study", ["synthetic", "cells", "benchmark"])
 def test_committed_results_regenerate_identically(study, tmp_path):
     """results/<study>/tables and figures are exactly what report renders from its logged numbers."""
     from experiments.analysis.rendering import RESULT_FILES, report
