@@ -58,8 +58,11 @@ def _copy_repository(dst: Path) -> None:
     ).stdout.decode().split("\0")
     for name in filter(None, listed):
         src = ROOT / name
-        # The committed lock and results are the default study's: the tiny study makes its own.
-        if not src.is_file() or name == "dvc.lock" or name.startswith(("results/", "data/", "runs/", "evals/")):
+        # The committed lock and results are the default study's: the tiny study makes its own. The real
+        # studies' pipelines (studies/) stay out: DVC rebuilds its index of every pipeline in the
+        # repository after each stage of `dvc exp run` and for every `exp show`/`status`/`metrics`, and
+        # theirs hold some 400 stages (with them: `exp run` of 4 stages 87 s, `exp show` 16 s; without: 35 s, 2 s).
+        if not src.is_file() or name == "dvc.lock" or name.startswith(("results/", "data/", "runs/", "evals/", "studies/")):
             continue
         (dst / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / name)
@@ -222,17 +225,14 @@ def test_metrics_and_plots_fit_a_terminal(repo):
     """DVC's metrics are the headline (one row per dataset, lines under 300 characters); the plots overlay methods."""
     shown = json.JSONDecoder().raw_decode(repo.dvc("metrics", "show", "--json"))[0]  # stderr follows the JSON
     files = next(iter(shown.values()))["data"]  # the workspace's (DVC names it "" or "workspace")
-    # (the copy has no results/: the real studies' headlines, declared by studies/*/dvc.yaml, are absent)
-    assert set(files) - {"results/cells/headline", "results/benchmark/headline"} == {"results/synthetic/headline/synthetic.json"}
+    assert set(files) == {"results/synthetic/headline/synthetic.json"}  # (the copy has no studies/)
     assert set(files["results/synthetic/headline/synthetic.json"]["data"]) == {"oracle", "tghem", "focal"}
-    # (the real study's absent headline shows as a row of dashes and a warning line)
     table = [line for line in repo.dvc("metrics", "show").splitlines() if line.strip()]
     assert max(map(len, table)) < 300, table
     assert "tghem.f1" in table[0] and "focal.mae" in table[0]
     assert any(line.startswith("results/synthetic/headline/synthetic.json ") for line in table)
     plots = json.JSONDecoder().raw_decode(repo.dvc("plots", "show", "--json"))[0]["data"]
-    assert {p for p in plots if not p.startswith(("results/cells/", "results/benchmark/"))} == {"results/synthetic/val_curves.csv",
-                                                                        "results/synthetic/curves.csv"}
+    assert set(plots) == {"results/synthetic/val_curves.csv", "results/synthetic/curves.csv"}
     for name, y in (("results/synthetic/val_curves.csv", "f1"), ("results/synthetic/curves.csv", "loss")):
         spec = plots[name][0]["content"]
         assert spec["spec"]["encoding"]["color"]["field"] == "method"
@@ -267,7 +267,7 @@ def test_dvc_exp_run_set_param_reruns_what_declares_it_but_not_the_lambda_ablati
     params = yaml.safe_load((repo.path / "params.yaml").read_text())
     assert params["tghem"]["lambda_pers"] == 0.1
     assert repo.ran(out) == _lambda_dependents(params)
-    assert "No file hash info found" not in out
+    assert "No file hash info found" not in out  # (the real studies are not in the copy: see _copy_repository)
     run = Pipeline.read(params, repo.path / "dvc.yaml").main_training("synthetic", "tghem", 0)
     assert json.loads((repo.path / run.folder / "train.json").read_text())["config"]["tghem"]["lambda_pers"] == 0.1
     table = repo.dvc("exp", "show", "--no-pager", "--csv")
