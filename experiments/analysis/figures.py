@@ -127,7 +127,8 @@ def methods_figure(metrics: dict, per_seed: pd.DataFrame | None = None) -> Figur
             only the means are drawn.
 
     The seeds themselves are shown rather than mean ± std: with 3 seeds an std bar says little and
-    can reach above F1 = 1.
+    can reach above F1 = 1. Where ``metrics`` has the dataset's ``oracle`` (the training target
+    scored as a prediction), a dashed line marks it: the F1 ceiling, the MAE floor.
     """
     datasets = list(metrics["main"])
     methods = list(metrics["main"][datasets[0]])
@@ -149,11 +150,17 @@ def methods_figure(metrics: dict, per_seed: pd.DataFrame | None = None) -> Figur
                     offsets = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
                     ax.plot(k + offsets, values, "o", ms=2.5, mfc="black", mec="white", mew=0.4, ls="none",
                             clip_on=False, zorder=3)  # a seed at F1 = 0 shows whole
+            ceiling = metrics.get("oracle", {}).get(dataset, {}).get(key)
+            if ceiling is not None:
+                ax.axhline(ceiling, color="0.25", ls="--", lw=0.9, zorder=2)
             ax.set_xticks(x, methods)
             slanted_ticks(ax)
             ax.set_ylabel(label)
             seeds = seeds_text(by_method[m][key]["n"] for m in methods)
             what = "bar: mean, dots: seeds" if main is not None else "mean"
+            if ceiling is not None:
+                what += (f", dashed: the target's ceiling {ceiling:.3f}" if key == "f1"
+                         else f", dashed: the target's floor {ceiling:.2f}")  # the main table's precision
             set_title(ax, f"{dataset}: {label.split(' ')[0]}, {what} ({seeds})", 2)
             if key == "f1":
                 ax.set_ylim(0, 1.05)

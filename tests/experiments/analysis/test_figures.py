@@ -149,6 +149,20 @@ def test_methods_figure_shows_seeds_inside_0_1():
     assert "dots: seeds (3 seeds)" in f1_axes[0].get_title().replace("\n", " ")
 
 
+def test_methods_figure_marks_each_dataset_s_ceiling_where_the_oracle_was_scored():
+    metrics, runs, _, _ = fabricated()
+    metrics["oracle"] = {DATASETS[0]: {"f1": 0.9834, "mae": 5.58}}  # the other datasets: no oracle row
+    fig = draw(lambda: figures.methods_figure(metrics, runs))
+    assert text_problems(fig) == []
+    dashed = {(ax.get_ylabel().split(" ")[0], row): [ln.get_ydata()[0] for ln in ax.lines if ln.get_linestyle() == "--"]
+              for row, pair in enumerate(np.reshape(fig.axes, (-1, 2))) for ax in pair}
+    assert dashed[("F1", 0)] == [0.9834] and dashed[("MAE", 0)] == [5.58]
+    assert all(not lines for (_, row), lines in dashed.items() if row > 0)
+    f1_title, mae_title = (ax.get_title().replace("\n", " ") for ax in fig.axes[:2])
+    assert "dashed: the target's ceiling 0.983" in f1_title and "dashed: the target's floor 5.58" in mae_title
+    assert "dashed" not in fig.axes[2].get_title()
+
+
 def test_lambda_figure_clips_f1_and_promises_only_what_it_draws():
     metrics, runs, _, _ = fabricated()
     fig = draw(lambda: figures.ablation_figure(metrics, runs, "lambda_pers"))
