@@ -80,10 +80,10 @@ def test_ci_runs_the_readme_commands():
     assert test in ci
 
 
-@pytest.mark.parametrize("table", ["results/benchmark/tables/main.md", "results/cells/tables/main.md",
-                                   "results/synthetic/tables/main.md"])
+@pytest.mark.parametrize("table", [f"results/{study}/tables/{name}.md" for study in ("benchmark", "cells", "synthetic")
+                                   for name in ("main", "findings")])
 def test_readme_results_table_is_the_committed_one(table):
-    """The README embeds each study's main table as committed (refresh: report --readme README.md)."""
+    """The README embeds each study's main table and findings as committed (refresh: report --readme README.md)."""
     import shutil
     import subprocess
 
