@@ -12,7 +12,7 @@ from tests.helpers.paths import ROOT
 STAGES = ("prepare", "train", "evaluate", "oracle", "aggregate", "report")
 """The pipeline's stage entry points (``python -m experiments.<stage>``)."""
 BENCHMARKS = ("bench_train", "bench_topology")
-TOOLS = ("compare_studies", "calibrate_count", "interval_coverage")
+TOOLS = ("compare_studies", "calibrate_count", "interval_coverage", "probe")
 """Entry points that are neither stages nor benchmarks (not in dvc.yaml)."""
 LAYERS = {
     "core": set(),

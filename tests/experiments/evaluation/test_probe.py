@@ -1,0 +1,80 @@
+"""The probe tool (``python -m experiments.probe``): what a run's network outputs at the dots and elsewhere."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from experiments import probe, train
+from experiments.core.prepared import load_split
+from experiments.model.checkpoint import load_checkpoint, save_checkpoint
+from tests.helpers.tiny_run import TINY, tiny_data_dir
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("probe") / "run"
+    argv = ["--dataset", "synthetic", "--method", "ohem", "--seed", "0", "--data-dir", str(tiny_data_dir()),
+            "--out", str(out), "--quiet"]
+    for item in TINY:
+        argv += ["--set", item]
+    assert train.main(argv) == 0
+    return out
+
+
+def constant_run(run, folder, bias):
+    """A copy of ``run`` whose network outputs the logit ``bias`` at every pixel (zero head weights)."""
+    state = load_checkpoint(run / "last.pt")
+    state["model"]["head.weight"] = torch.zeros_like(state["model"]["head.weight"])
+    state["model"]["head.bias"] = torch.full_like(state["model"]["head.bias"], bias)
+    folder.mkdir()
+    save_checkpoint(folder / "last.pt", state)
+    return folder
+
+
+def test_summary_closed_form():
+    maps = [np.array([[0.1, 0.3], [0.3, 0.7]]), np.array([[0.5, 0.2]])]
+    s = probe.summarize_probabilities(maps, [np.array([0.7]), np.array([0.5, 0.2])])
+    assert s["pixels"]["n"] == 6 and s["pixels"]["max"] == 0.7
+    assert s["pixels"]["mean"] == round((0.1 + 0.3 + 0.3 + 0.7 + 0.5 + 0.2) / 6, 4)
+    assert s["pixels"]["share_at_least_0.5"] == round(2 / 6, 4)
+    assert s["dots"]["n"] == 3 and s["dots"]["mean"] == round(1.4 / 3, 4) and s["dots"]["q50"] == 0.5
+    assert s["dot_to_image_mean_ratio"] == round((1.4 / 3) / (2.1 / 6), 4)
+    assert s["per_image_max"] == [0.7, 0.5]
+    empty = probe.summarize_probabilities([np.zeros((2, 2))], [np.zeros(0)])
+    assert empty["dots"] == {"n": 0} and empty["dot_to_image_mean_ratio"] is None
+
+
+@pytest.mark.parametrize("bias", [-1.0, 0.25])
+def test_a_constant_network_is_flat_and_does_not_tell_dots_apart(run, tmp_path, bias):
+    doc = probe.probe_run(constant_run(run, tmp_path / "const", bias), tiny_data_dir(), "val")
+    value = round(float(torch.sigmoid(torch.tensor(bias))), 4)
+    samples = load_split(tiny_data_dir() / "prepared" / "synthetic", "val")
+    assert doc["images"] == len(samples) == 2
+    assert doc["pixels"]["n"] == sum(math.prod(s.image.shape[:2]) for s in samples)
+    assert doc["dots"]["n"] == sum(len(s.points) for s in samples)
+    for name in ("pixels", "dots"):
+        assert doc[name]["max"] == doc[name]["mean"] == doc[name]["q99"] == value
+        assert doc[name]["share_at_least_0.5"] == (1.0 if bias >= 0 else 0.0)
+    assert doc["dot_to_image_mean_ratio"] == 1.0
+    assert doc["per_image_max"] == [value, value]
+
+
+def test_a_trained_run_and_the_command_line(run, capsys):
+    doc = probe.probe_run(run, tiny_data_dir(), "test", checkpoint="best", images=1)
+    assert doc["images"] == 1 and doc["method"] == "ohem" and doc["dataset"] == "synthetic"
+    assert 0.0 <= doc["pixels"]["q50"] <= doc["pixels"]["q90"] <= doc["pixels"]["q99"] <= doc["pixels"]["max"] <= 1.0
+    assert probe.main([str(run), "--data-dir", str(tiny_data_dir()), "--images", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 val images" in printed and "mean at the dots / mean of the image" in printed
+
+
+def test_errors(run, tmp_path):
+    with pytest.raises(FileNotFoundError, match="last.pt does not exist"):
+        probe.probe_run(tmp_path, tiny_data_dir())
+    with pytest.raises(ValueError, match="images: expected a positive int or None, got 0"):
+        probe.probe_run(run, tiny_data_dir(), images=0)
+    with pytest.raises(SystemExit) as exit_info:
+        probe.main([str(run), "--checkpoint", "middle"])
+    assert exit_info.value.code == 2
