@@ -67,7 +67,8 @@ from .oracle import ORACLE_COLUMNS, oracle_summary, read_oracle
 from .qualitative import qualitative_example, qualitative_text
 from .statistics import round_float
 from .study import Study, parse_study
-from .summary import (LAMBDA_ZERO, ablation_summary, compare_methods, comparison_rows, convergence_summary,
+from .convergence import convergence_summary
+from .summary import (LAMBDA_ZERO, ablation_summary, compare_methods, comparison_rows,
                       dynamics_summary, failed_runs, failed_summary, lambda_selection, seed_summary, thin_curves)
 
 OUTPUT_FILES = ("metrics.json", "runs.csv", "per_image.csv", "curves.csv", "val_curves.csv", "comparison.csv",

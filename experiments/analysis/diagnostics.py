@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .convergence import CONVERGED_RANGE, MIN_LATE_VALIDATIONS
 from .tables import Table, _group_starts, _moments_text, format_number
 
 DYNAMICS_COLUMNS = (
@@ -34,6 +35,14 @@ def dynamics_table(metrics: dict) -> Table:
     return Table(cells, bold, "ll" + "r" * len(DYNAMICS_COLUMNS), _group_starts(cells["Dataset"]) if len(cells) else (), caption)
 
 
+def _verdict(c: dict) -> str:
+    """The converged column: yes, no, or not judged with the fewest validations a seed had."""
+    if c["converged"] is None:
+        n = c.get("min_validations")
+        return "not judged" + (f" ({n} validation{'s' if n != 1 else ''})" if n is not None else "")
+    return "yes" if c["converged"] else "no"
+
+
 def convergence_table(metrics: dict) -> Table:
     """Per dataset and method: how much val F1 moves over the last quarter of training (worst seed), failed and collapsed seeds."""
     rows = []
@@ -44,13 +53,15 @@ def convergence_table(metrics: dict) -> Table:
             flags = "; ".join(f"{what} {', '.join(str(s) for s in c[key])}"
                               for what, key in (("failed", "failed_seeds"), ("collapsed", "collapsed_seeds")) if c[key])
             rows.append((dataset, method, format_number(c["max_range"], 3), format_number(c["max_abs_change"], 3),
-                         "yes" if c["converged"] else "no", flags or "-"))
+                         _verdict(c), flags or "-"))
     cells = pd.DataFrame(rows, columns=("Dataset", "Method", "max - min", "|last - first|", "converged", "seeds failed / collapsed"))
     caption = (
         f"Validation F1 over the last quarter of training (validations from iteration {start} on), the largest "
         f"over the seeds that did not fail: its range (max - min) and its net change. Converged: every seed's "
-        f"range is at most 0.01 and no seed failed (never detected anything: {metrics['failed']['rule']}) or "
-        f"collapsed (val F1 0 at the last validation: it ended predicting nothing; its checkpoint may be earlier)."
+        f"range is at most {CONVERGED_RANGE} and no seed failed (never detected anything: {metrics['failed']['rule']}) or "
+        f"collapsed (val F1 0 at the last validation: it ended predicting nothing; its checkpoint may be earlier). "
+        f"Not judged: a seed has fewer than {MIN_LATE_VALIDATIONS} validations in the last quarter "
+        f"(a smaller train.val_every gives more)."
     )
     bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
     return Table(cells, bold, "llrrll", _group_starts(cells["Dataset"]) if len(cells) else (), caption)

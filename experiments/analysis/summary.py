@@ -118,48 +118,6 @@ def dynamics_summary(runs: pd.DataFrame, study: Study) -> dict:
     return out
 
 
-LAST_FRACTION = 0.25
-"""Convergence is judged on the last quarter of training."""
-
-
-def convergence_summary(val: pd.DataFrame, runs: pd.DataFrame, total_iterations: int) -> dict:
-    """Per dataset and method (main runs): how much val F1 still moves over the last quarter.
-
-    For each run, over the validations at iterations >= 3/4 of ``total_iterations``: ``range``
-    (max - min of val F1) and ``change`` (last minus first of them). Reported: the largest of
-    each over the seeds that did not fail (the worst run), the seeds that failed
-    (:func:`failed_runs`) and those that collapsed (val F1 0 at the last validation: the
-    run ended predicting nothing, whatever its checkpoint), and ``converged``: every seed's range
-    <= 0.01 with no seed failed or collapsed (a flat curve at 0 is not convergence).
-    """
-    main = val[val["group"] == "main"]
-    start = (1 - LAST_FRACTION) * total_iterations
-    main_runs = runs[runs["group"] == "main"]
-    failed = {(r["dataset"], r["method"], int(r["seed"])) for _, r in main_runs[failed_runs(main_runs)].iterrows()}
-    out: dict = {}
-    for (d, m), frame in main.groupby(["dataset", "method"], sort=False):
-        ranges, changes, failed_seeds, collapsed = [], [], [], []
-        for seed, run in frame.groupby("seed", sort=True):
-            if (d, m, int(seed)) in failed:
-                failed_seeds.append(int(seed))
-                continue
-            run = run.sort_values("iteration")
-            if run["f1"].iloc[-1] == 0:
-                collapsed.append(int(seed))
-            late = run[run["iteration"] >= start]
-            if len(late):
-                ranges.append(float(late["f1"].max() - late["f1"].min()))
-                changes.append(float(late["f1"].iloc[-1] - late["f1"].iloc[0]))
-        out.setdefault(d, {})[m] = {
-            "last_quarter_from": int(start), "n_seeds": len(ranges) + len(failed_seeds),
-            "max_range": round_float(max(ranges)) if ranges else None,
-            "max_abs_change": round_float(max(abs(c) for c in changes)) if changes else None,
-            "failed_seeds": failed_seeds, "collapsed_seeds": collapsed,
-            "converged": bool(ranges) and max(ranges) <= 0.01 and not failed_seeds and not collapsed,
-        }
-    return out
-
-
 def failed_runs(runs: pd.DataFrame) -> pd.Series:
     """Which runs failed (:data:`FAILED_RULE`): they never detected anything.
 

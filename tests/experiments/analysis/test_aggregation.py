@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from experiments import aggregate as agg_cli
-from experiments.analysis import aggregation, collect, qualitative, statistics, summary
+from experiments.analysis import aggregation, collect, convergence, diagnostics, qualitative, statistics, summary
 from experiments.core.cli import run_stage
 from experiments.evaluation.metrics import Counts
 from tests.helpers import reference_topology as ref
@@ -282,7 +282,7 @@ def test_tables_recomputed_from_the_logged_files_equal_the_aggregation(study, tm
     c = again["comparison"]["synthetic"]["ohem"]
     assert c["seeds"] == [0] and c["excluded_seeds"] == [1] and c["f1"]["n_pairs"] == 3
     assert again["convergence"]["synthetic"]["ohem"]["failed_seeds"] == [1]
-    assert not again["convergence"]["synthetic"]["ohem"]["converged"]
+    assert again["convergence"]["synthetic"]["ohem"]["converged"] is False  # a failed seed: no, not "not judged"
 
 
 def test_ablation_summary(study):
@@ -303,10 +303,11 @@ def test_ablation_summary(study):
 
 def test_convergence_and_dynamics(study):
     params, root, *_, metrics = study
-    # Convergence is judged from 3/4 of params' train.iterations (300: from 225); these fake runs stop at 4.
+    # Convergence is judged from 3/4 of params' train.iterations (300: from 225); these fake runs stop at 4,
+    # so no seed has a validation there: not judged.
     assert metrics["convergence"]["synthetic"]["tghem"] == {
         "last_quarter_from": 225, "n_seeds": 0, "max_range": None, "max_abs_change": None,
-        "failed_seeds": [], "collapsed_seeds": [], "converged": False}
+        "failed_seeds": [], "collapsed_seeds": [], "min_validations": 0, "converged": None}
     d = metrics["dynamics"]["synthetic"]
     expected = []
     for seed in (0, 1):
@@ -316,6 +317,30 @@ def test_convergence_and_dynamics(study):
     assert d["tghem"]["crops_weight_count_spearman"]["mean"] == pytest.approx(np.mean(expected), abs=1e-6)
     assert d["ohem"]["crops_weight_count_spearman"]["mean"] is None  # constant weights: no correlation
     assert d["tghem"]["crops_count_error_mean"] == {"mean": 2.0, "std": 0.0, "n": 2}
+
+
+def _curve(seed, f1s, iterations=(100, 150, 175, 200), group="main"):
+    return pd.DataFrame({"group": group, "dataset": "d", "method": "m", "seed": seed,
+                         "iteration": list(iterations)[-len(f1s):], "f1": f1s})
+
+
+@pytest.mark.parametrize("curves, verdict, n", [
+    ([[0.3, 0.80, 0.805, 0.80], [0.2, 0.70, 0.709, 0.701]], True, 3),    # every seed within 0.01 over 150..200
+    ([[0.3, 0.80, 0.805, 0.80], [0.2, 0.70, 0.72, 0.73]], False, 3),     # seed 1 still rises: range 0.03
+    ([[0.3, 0.80, 0.805, 0.80], [0.70, 0.709]], None, 2),                # seed 1 validated twice: not judged
+    ([[0.3, 0.80, 0.805, 0.0], [0.2, 0.70, 0.709, 0.701]], False, 3),    # seed 0 collapsed: no, however few points
+    ([[0.80], [0.70]], None, 1),                                          # one point: a range of 0 means nothing
+])
+def test_convergence_needs_enough_validations_in_the_last_quarter(curves, verdict, n):
+    val = pd.concat([_curve(seed, f1s) for seed, f1s in enumerate(curves)], ignore_index=True)
+    runs = pd.DataFrame({"group": "main", "dataset": "d", "method": "m", "seed": [0, 1], "failed": False})
+    c = convergence.convergence_summary(val, runs, 200)["d"]["m"]
+    assert c["last_quarter_from"] == 150 and c["min_validations"] == n
+    assert c["converged"] is verdict
+    table = diagnostics.convergence_table({"convergence": {"d": {"m": c}}, "failed": {"rule": "r"}})
+    expected = {True: "yes", False: "no", None: f"not judged ({n} validation{'s' if n != 1 else ''})"}[verdict]
+    assert table.cells["converged"].tolist() == [expected]
+    assert "Not judged: a seed has fewer than 3 validations" in table.caption
 
 
 def test_runs_per_image_and_curves_csv(study):
