@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .core.cli import parsed_arguments, run_stage, stage_parser
 from .core.points import point_pixels
@@ -27,7 +26,7 @@ from .core.prepared import load_split, read_meta, require_prepared
 from .core.runtime import check_amp, select_device
 from .model.checkpoint import load_checkpoint, model_from_checkpoint
 from .model.inputs import normalise_image
-from .model.tiling import predict_logits
+from .model.tiling import predict_probability
 from .evaluation.inference import eval_settings
 
 QUANTILES = (0.5, 0.9, 0.99)
@@ -90,11 +89,10 @@ def probe_run(run_dir: str | Path, data_dir: str | Path = "data", split: str = "
     maps, dots = [], []
     for s in samples:
         image = normalise_image(s.image, settings["channels"])
-        logits = predict_logits(
+        prob = predict_probability(
             model, image, settings["tile"], overlap=settings["overlap"], batch_size=settings["batch_size"],
             device=device, autocast_dtype=autocast, channels_last=cfg["model"]["channels_last"],
         )
-        prob = torch.sigmoid(torch.from_numpy(logits)).numpy()  # evaluation's float32 sigmoid
         rows, cols, inside = point_pixels(s.points, prob.shape)
         maps.append(prob)
         dots.append(prob[rows[inside], cols[inside]])

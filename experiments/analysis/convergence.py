@@ -66,8 +66,8 @@ def convergence_summary(val: pd.DataFrame, runs: pd.DataFrame, total_iterations:
     """
     main = val[val["group"] == "main"]
     start = (1 - LAST_FRACTION) * total_iterations
-    main_runs = runs[(runs["group"] == "main") & runs["failed"].astype(bool)]
-    failed = {(r["dataset"], r["method"], int(r["seed"])) for _, r in main_runs.iterrows()}
+    failed_main = runs[(runs["group"] == "main") & runs["failed"].astype(bool)]
+    failed = set(zip(failed_main["dataset"], failed_main["method"], failed_main["seed"].astype(int)))
     out: dict = {}
     for (d, m), frame in main.groupby(["dataset", "method"], sort=False):
         ranges, changes, failed_seeds, collapsed, counts = [], [], [], [], []

@@ -38,8 +38,8 @@ def dynamics_table(metrics: dict) -> Table:
 def _verdict(c: dict) -> str:
     """The converged column: yes, no, or not judged with the fewest validations a seed had."""
     if c["converged"] is None:
-        n = c.get("min_validations")
-        return "not judged" + (f" ({n} validation{'s' if n != 1 else ''})" if n is not None else "")
+        n = c["min_validations"]
+        return f"not judged ({n} validation{'s' if n != 1 else ''})"
     return "yes" if c["converged"] else "no"
 
 
