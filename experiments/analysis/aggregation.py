@@ -17,6 +17,8 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
   mean crop weight, D and count error over training and their Spearman correlations. Metrics: ``f1``, ``precision``, ``recall``
   (micro, pooled over the test images), ``mae``, ``rmse``, and ``f1_mean_radii``, ``mre``,
   ``game0``..``game3`` where the evaluations have them.
+  ``splits``: ``{dataset: {train, val, test}}``, the image count of each split (the prepared
+  datasets' ``split.csv``; a re-aggregation from tables keeps the previous file's).
 * ``runs.csv``: one row per run: ``group`` (main/ablation), ``dataset``, ``method``, ``seed``,
   ``setting``, ``value``, ``checkpoint_iteration``, ``n_images``, ``match_radius``, the metrics,
   ``best_val_f1``, the ``crops_*`` summaries of its ``crops.csv``
@@ -54,12 +56,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
-from ..core.fsutil import json_text
+from ..core.fsutil import json_text, read_json
 from ..core.outputs import publish_files
+from ..core.prepared import PREPARED_SPLITS, prepared_dir, read_split_csv, reprepare_hint
 from ..core.settings import read_params_file, validate
 from .collect import EXTRA_SCORES, SCORES, logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
 from .pipeline import Pipeline
@@ -119,6 +123,27 @@ def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, st
     return metrics, runs
 
 
+SPLITS = ("train", "val", "test")
+"""The splits whose image counts ``metrics.json`` records under ``splits``."""
+
+
+def split_sizes(study: Study, data_dir: Path) -> dict:
+    """``{dataset: {split: images}}`` of the study's datasets, counted in their prepared ``split.csv``.
+
+    Raises:
+        FileNotFoundError: a dataset is not prepared under ``data_dir`` (the message says how to).
+        ValueError: a damaged ``split.csv`` (the message names it and how to prepare again).
+    """
+    sizes = {}
+    for dataset in study.datasets:
+        prepared = prepared_dir(data_dir, dataset)
+        if not (prepared / "split.csv").is_file():
+            raise FileNotFoundError(f"{prepared / 'split.csv'} does not exist; {reprepare_hint(prepared)}")
+        counts = Counter(read_split_csv(prepared / "split.csv", PREPARED_SPLITS, reprepare_hint(prepared)).values())
+        sizes[dataset] = {split: counts.get(split, 0) for split in SPLITS}
+    return sizes
+
+
 def _read_logged(path: Path) -> pd.DataFrame:
     """A logged table of a results folder, identity columns as text (empty: NaN)."""
     if not path.is_file():
@@ -152,6 +177,10 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
     oracle = fresh if fresh is not None and len(fresh) else (
         _read_logged(out / "oracle.csv") if (out / "oracle.csv").is_file() else None)
     metrics, runs = summarise(runs, per_image, val, study, params, oracle)
+    previous = out / "metrics.json"
+    kept = read_json(previous, "aggregate from the runs: python -m experiments.aggregate") if previous.is_file() else {}
+    if isinstance(kept, dict) and "splits" in kept:
+        metrics["splits"] = kept["splits"]  # the logged tables do not record them
     texts = {"metrics.json": json_text(metrics), "runs.csv": csv_text(runs),
              "comparison.csv": csv_text(comparison_rows(metrics["comparison"]))}
     if fresh is not None and len(fresh):
@@ -190,6 +219,7 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     per_image = per_image_frame([*main, *(dataclasses.replace(r, method=LAMBDA_ZERO) for r in zero)])
     val = val_frame([*main, *ablation])
     metrics, runs = summarise(runs_frame([*main, *ablation], names), per_image, val, study, params, oracle)
+    metrics["splits"] = split_sizes(study, data_dir)
     summary = metrics["main"]
     texts = {
         "metrics.json": json_text(metrics),

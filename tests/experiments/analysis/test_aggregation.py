@@ -6,6 +6,7 @@ import csv
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -187,6 +188,26 @@ def test_main_summary(study):
     assert main["ohem"]["rmse"] == {"mean": 4.5, "std": 0.707107, "n": 2}
     assert main["tghem"]["game0"]["mean"] == 1.5  # carried along where the evaluations have it
     assert "mre" not in main["tghem"]  # and left out where none has it
+
+
+def test_split_sizes_are_counted_in_each_prepared_split_csv(study, tmp_path):
+    params, root, data_dir, out, metrics = study
+    # write_prepared puts every image in the test split.
+    assert metrics["splits"] == {"synthetic": {"train": 0, "val": 0, "test": len(N_GT)}}
+    (data_dir / "prepared" / "synthetic" / "split.csv").write_text("image_id,split\na,train\nb,val\nc,test\n")
+    try:
+        again = aggregation.aggregate(params, root, tmp_path / "results", data_dir)
+    finally:
+        (data_dir / "prepared" / "synthetic" / "split.csv").write_text(
+            "image_id,split\n" + "".join(f"{i},test\n" for i in N_GT))
+    assert again["splits"] == {"synthetic": {"train": 1, "val": 1, "test": 1}}
+
+
+def test_split_sizes_of_a_dataset_not_prepared_name_the_command(tmp_path):
+    study = SimpleNamespace(datasets=("nowhere",))  # split_sizes reads only the study's datasets
+    with pytest.raises(FileNotFoundError, match=r"nowhere/split.csv does not exist; prepare it again: "
+                                                 r"python -m experiments.prepare --dataset nowhere"):
+        aggregation.split_sizes(study, tmp_path)
 
 
 def test_paired_comparison(study):
