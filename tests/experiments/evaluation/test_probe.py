@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from experiments import probe, train
-from experiments.core.prepared import load_split
+from experiments.core.prepared import load_split, read_meta
+from experiments.core.runtime import check_amp
+from experiments.evaluation.inference import eval_settings, evaluate_samples
+from experiments.evaluation.metrics import summarize
+from experiments.model.checkpoint import model_from_checkpoint
 from experiments.model.checkpoint import load_checkpoint, save_checkpoint
 from tests.helpers.tiny_run import TINY, tiny_data_dir
 
@@ -68,6 +72,39 @@ def test_a_trained_run_and_the_command_line(run, capsys):
     assert probe.main([str(run), "--data-dir", str(tiny_data_dir()), "--images", "1"]) == 0
     printed = capsys.readouterr().out
     assert "1 val images" in printed and "mean at the dots / mean of the image" in printed
+    assert "map >=" not in printed
+    assert probe.main([str(run), "--data-dir", str(tiny_data_dir()), "--images", "1", "--thresholds", "0.25", "0.5"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "map >=" in line]
+    assert [line.split(":")[0].strip() for line in lines] == ["map >= 0.25", "map >= 0.5"]
+
+
+def test_threshold_one_half_scores_exactly_what_evaluation_scores(run):
+    doc = probe.probe_run(run, tiny_data_dir(), "val", thresholds=(0.5, 0.3))
+    state = load_checkpoint(run / "last.pt")
+    model, cfg = model_from_checkpoint(state, torch.device("cpu"), run / "last.pt")
+    prepared = tiny_data_dir() / "prepared" / "synthetic"
+    settings = eval_settings(cfg, read_meta(prepared))
+    autocast = check_amp(cfg["eval"]["amp"], torch.device("cpu"), "eval.amp")
+    results, _ = evaluate_samples(model, load_split(prepared, "val"), settings, torch.device("cpu"),
+                                  cfg["model"]["channels_last"], autocast)
+    expected = summarize(results, settings["match_radius"])
+    at_half, at_lower = doc["thresholds"]
+    assert at_half == {"threshold": 0.5, **{k: expected[k] for k in probe.THRESHOLD_SCORES}}
+    assert at_lower["threshold"] == 0.3 and 0.0 <= at_lower["f1"] <= 1.0
+
+
+@pytest.mark.parametrize("bias", [-1.0, 0.25])
+def test_a_constant_map_detects_one_blob_per_image_below_its_value_and_nothing_above(run, tmp_path, bias):
+    value = float(torch.sigmoid(torch.tensor(bias)))
+    doc = probe.probe_run(constant_run(run, tmp_path / "const", bias), tiny_data_dir(), "val",
+                          thresholds=(value - 0.01, value + 0.01))
+    samples = load_split(tiny_data_dir() / "prepared" / "synthetic", "val")
+    n_gt = [len(s.points) for s in samples]
+    below, above = doc["thresholds"]
+    # Above the constant: no point, so recall 0, F1 0 and the count error is the ground-truth count.
+    assert above["f1"] == 0.0 and above["recall"] == 0.0 and above["mae"] == pytest.approx(np.mean(n_gt))
+    # Below it: the whole image is one blob, one point per image.
+    assert below["mae"] == pytest.approx(np.mean([abs(n - 1) for n in n_gt]))
 
 
 def test_errors(run, tmp_path):
@@ -78,3 +115,6 @@ def test_errors(run, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         probe.main([str(run), "--checkpoint", "middle"])
     assert exit_info.value.code == 2
+    for bad in (0.0, 1.0, -0.2, True, "0.5"):
+        with pytest.raises(ValueError, match=rf"thresholds: expected probabilities strictly between 0 and 1, got {bad!r}"):
+            probe.probe_run(run, tiny_data_dir(), thresholds=(0.5, bad))
