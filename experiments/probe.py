@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tghem.topology import component_centroids
+
 from .core.cli import parsed_arguments, run_stage, stage_parser
 from .core.points import point_pixels
 from .core.prepared import load_split, read_meta, require_prepared
@@ -34,8 +36,6 @@ from .core.runtime import check_amp, select_device
 from .model.checkpoint import load_checkpoint, model_from_checkpoint
 from .model.inputs import normalise_image
 from .model.tiling import predict_probability
-from tghem.topology import component_centroids
-
 from .evaluation.inference import eval_settings
 from .evaluation.metrics import evaluate_image, summarize
 

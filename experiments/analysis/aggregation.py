@@ -63,7 +63,7 @@ import pandas as pd
 
 from ..core.fsutil import json_text, read_json
 from ..core.outputs import publish_files
-from ..core.prepared import PREPARED_SPLITS, prepared_dir, read_split_csv, reprepare_hint
+from ..core.prepared import PREPARED_SPLITS, read_split_csv, reprepare_hint, require_prepared
 from ..core.settings import read_params_file, validate
 from .collect import EXTRA_SCORES, SCORES, logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
 from .pipeline import Pipeline
@@ -136,9 +136,7 @@ def split_sizes(study: Study, data_dir: Path) -> dict:
     """
     sizes = {}
     for dataset in study.datasets:
-        prepared = prepared_dir(data_dir, dataset)
-        if not (prepared / "split.csv").is_file():
-            raise FileNotFoundError(f"{prepared / 'split.csv'} does not exist; {reprepare_hint(prepared)}")
+        prepared = require_prepared(data_dir, dataset)
         counts = Counter(read_split_csv(prepared / "split.csv", PREPARED_SPLITS, reprepare_hint(prepared)).values())
         sizes[dataset] = {split: counts.get(split, 0) for split in SPLITS}
     return sizes

@@ -205,8 +205,8 @@ def test_split_sizes_are_counted_in_each_prepared_split_csv(study, tmp_path):
 
 def test_split_sizes_of_a_dataset_not_prepared_name_the_command(tmp_path):
     study = SimpleNamespace(datasets=("nowhere",))  # split_sizes reads only the study's datasets
-    with pytest.raises(FileNotFoundError, match=r"nowhere/split.csv does not exist; prepare it again: "
-                                                 r"python -m experiments.prepare --dataset nowhere"):
+    with pytest.raises(FileNotFoundError, match=r"prepared/nowhere is not a prepared dataset; run "
+                                                 r"`python -m experiments.prepare --dataset nowhere"):
         aggregation.split_sizes(study, tmp_path)
 
 
