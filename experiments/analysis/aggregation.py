@@ -64,7 +64,7 @@ import pandas as pd
 from ..core.fsutil import json_text, read_json
 from ..core.outputs import publish_files
 from ..core.prepared import PREPARED_SPLITS, read_split_csv, reprepare_hint, require_prepared
-from ..core.settings import read_params_file, validate
+from ..core.settings import read_params_file, resolve, validate
 from .collect import EXTRA_SCORES, SCORES, logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
 from .pipeline import Pipeline
 from .oracle import ORACLE_COLUMNS, oracle_summary, read_oracle
@@ -87,8 +87,20 @@ def csv_text(frame: pd.DataFrame) -> str:
     return buf.getvalue()
 
 
+def schedule_lengths(raw: dict, params: dict, study: Study, source: str = "params") -> dict[str, int]:
+    """``{dataset: train.iterations}`` of the study's datasets, their per-dataset settings applied.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> raw = {"per_dataset": {"b": {"train": {"iterations": 60}}}}
+        >>> schedule_lengths(raw, {"train": {"iterations": 30}}, SimpleNamespace(datasets=("a", "b")))
+        {'a': 30, 'b': 60}
+    """
+    return {d: resolve(params, raw, d, source)["train"]["iterations"] for d in study.datasets}
+
+
 def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, study: Study, params: dict,
-              oracle: pd.DataFrame | None = None) -> tuple[dict, pd.DataFrame]:
+              oracle: pd.DataFrame | None = None, iterations: int | dict[str, int] | None = None) -> tuple[dict, pd.DataFrame]:
     """Everything computed from the logged tables: ``metrics.json``'s content and ``runs.csv`` with ``failed``.
 
     The single place the study's numbers are derived, whether the tables were just read from
@@ -99,12 +111,16 @@ def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, st
         per_image: ``per_image.csv``'s rows.
         val: every run's validation curve (``val_curves.csv``).
         study: the study the runs belong to.
-        params: the validated run settings (``train.iterations``, ``tghem.lambda_pers``).
+        params: the validated run settings (``tghem.lambda_pers``).
         oracle: the oracle rows (``oracle.csv``; :mod:`~experiments.analysis.oracle`), if any.
+        iterations: the schedule's length per dataset (:func:`schedule_lengths`), or one for
+            all; None: ``params``' ``train.iterations``.
 
     Returns:
         ``(metrics, runs)``: ``runs`` with its ``failed`` column (:func:`~.summary.failed_runs`).
     """
+    if iterations is None:
+        iterations = params["train"]["iterations"]
     runs = runs.drop(columns=["failed"], errors="ignore")
     runs = runs.assign(failed=failed_runs(runs))
     names = [k for k in (*SCORES, *EXTRA_SCORES) if k in runs.columns and runs[k].notna().any()]
@@ -113,7 +129,7 @@ def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, st
         "main": seed_summary(runs, study, names), "comparison": compare_methods(per_image, runs, study),
         "ablation": ablation_metrics,
         "lambda_selection": lambda_selection(ablation_metrics, params["tghem"]["lambda_pers"]),
-        "convergence": convergence_summary(val, runs, params["train"]["iterations"]),
+        "convergence": convergence_summary(val, runs, iterations),
         "dynamics": dynamics_summary(runs, study),
         "failed": failed_summary(runs),
     }
@@ -174,7 +190,7 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
         fresh = read_oracle(study, Pipeline.read(raw, pipeline_path), Path(root))
     oracle = fresh if fresh is not None and len(fresh) else (
         _read_logged(out / "oracle.csv") if (out / "oracle.csv").is_file() else None)
-    metrics, runs = summarise(runs, per_image, val, study, params, oracle)
+    metrics, runs = summarise(runs, per_image, val, study, params, oracle, schedule_lengths(raw, params, study, source))
     previous = out / "metrics.json"
     kept = read_json(previous, "aggregate from the runs: python -m experiments.aggregate") if previous.is_file() else {}
     if isinstance(kept, dict) and "splits" in kept:
@@ -216,7 +232,8 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     zero = [r for r in ablation if r.setting == "lambda_pers" and float(r.value) == 0 and r.dataset in study.datasets]
     per_image = per_image_frame([*main, *(dataclasses.replace(r, method=LAMBDA_ZERO) for r in zero)])
     val = val_frame([*main, *ablation])
-    metrics, runs = summarise(runs_frame([*main, *ablation], names), per_image, val, study, params, oracle)
+    metrics, runs = summarise(runs_frame([*main, *ablation], names), per_image, val, study, params, oracle,
+                              schedule_lengths(raw, params, study, source))
     metrics["splits"] = split_sizes(study, data_dir)
     summary = metrics["main"]
     texts = {
@@ -226,7 +243,8 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
         "curves.csv": csv_text(thin_curves(logs_frame([*main, *ablation]))),
         "val_curves.csv": csv_text(val),
         "comparison.csv": csv_text(comparison_rows(metrics["comparison"])),
-        "qualitative.json": qualitative_text(qualitative_example(study, main, summary, data_dir, params)),
+        "qualitative.json": qualitative_text(qualitative_example(study, main, summary, data_dir,
+                                                              resolve(params, raw, study.datasets[0], source))),
         "oracle.csv": csv_text(oracle[list(ORACLE_COLUMNS)]),
     }
     # Everything is computed before the first write; the files are published as one (all old or all new).

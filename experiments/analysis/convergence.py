@@ -10,6 +10,8 @@ validations in that window the range says nothing (one point has range 0), so th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from .statistics import round_float
@@ -38,13 +40,14 @@ def verdict(ranges: list[float], counts: list[int], failed_or_collapsed: bool) -
     return max(ranges) <= CONVERGED_RANGE
 
 
-def convergence_summary(val: pd.DataFrame, runs: pd.DataFrame, total_iterations: int) -> dict:
+def convergence_summary(val: pd.DataFrame, runs: pd.DataFrame, total_iterations: int | Mapping[str, int]) -> dict:
     """Per dataset and method (main runs): how much val F1 still moves over the last quarter.
 
     Args:
         val: validation curves (``val_curves.csv``: group, dataset, method, seed, iteration, f1).
         runs: the runs (``runs.csv``) with their ``failed`` column.
-        total_iterations: the schedule's length (``train.iterations``).
+        total_iterations: the schedule's length (``train.iterations``), one for every dataset or
+            ``{dataset: iterations}`` where datasets train for different lengths.
 
     Returns:
         ``{dataset: {method: entry}}``; over the validations at iterations >= 3/4 of
@@ -65,11 +68,12 @@ def convergence_summary(val: pd.DataFrame, runs: pd.DataFrame, total_iterations:
         True
     """
     main = val[val["group"] == "main"]
-    start = (1 - LAST_FRACTION) * total_iterations
     failed_main = runs[(runs["group"] == "main") & runs["failed"].astype(bool)]
     failed = set(zip(failed_main["dataset"], failed_main["method"], failed_main["seed"].astype(int)))
     out: dict = {}
     for (d, m), frame in main.groupby(["dataset", "method"], sort=False):
+        total = total_iterations[d] if isinstance(total_iterations, Mapping) else total_iterations
+        start = (1 - LAST_FRACTION) * total
         ranges, changes, failed_seeds, collapsed, counts = [], [], [], [], []
         for seed, run in frame.groupby("seed", sort=True):
             if (d, m, int(seed)) in failed:

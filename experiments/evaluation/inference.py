@@ -1,7 +1,7 @@
 """Predicted points of whole images, and their per-image results: what validation and evaluation share.
 
 For every image: tiled inference (:mod:`experiments.model.tiling`), the prediction binarised at
-``sigmoid >= 0.5`` (float32, as TGHEM binarises), one point per predicted blob by the very
+``sigmoid >= eval.threshold`` (float32; the reference's 0.5 by default, as TGHEM binarises), one point per predicted blob by the very
 function TopoGuide uses (:func:`tghem.topology.component_centroids`, mode ``eval.centroid_mode``),
 then the per-image counts of :mod:`experiments.evaluation.metrics`.
 """
@@ -24,7 +24,7 @@ def eval_settings(cfg: dict, meta: dict) -> dict:
     """Inference and matching settings from run settings and the dataset's ``meta.json``.
 
     Returns:
-        ``tile``, ``overlap``, ``batch_size``, ``centroid_mode``, ``match_radius``,
+        ``tile``, ``overlap``, ``batch_size``, ``centroid_mode``, ``threshold``, ``match_radius``,
         ``max_radius`` (R of the mean F1) and ``channels``.
 
     Raises:
@@ -39,6 +39,7 @@ def eval_settings(cfg: dict, meta: dict) -> dict:
         "overlap": e["tile_overlap"],
         "batch_size": e["batch_size"],
         "centroid_mode": e["centroid_mode"],
+        "threshold": e["threshold"],
         "match_radius": float(radius),
         "max_radius": e["mean_f1_max_radius"] if e["mean_f1_max_radius"] is not None else max(1, math.floor(radius)),
         "channels": cfg["data"]["channels"],
@@ -67,8 +68,8 @@ def predict_points(
         model, x, settings["tile"], overlap=settings["overlap"], batch_size=settings["batch_size"], device=device,
         autocast_dtype=autocast_dtype, channels_last=channels_last,
     )
-    # The same binarisation as TGHEM's: float32 sigmoid >= 0.5.
-    binary = (torch.sigmoid(torch.from_numpy(logits)) >= 0.5).numpy()
+    # TGHEM's binarisation (float32 sigmoid >= 0.5) at the reference threshold.
+    binary = (torch.sigmoid(torch.from_numpy(logits)) >= settings["threshold"]).numpy()
     return component_centroids(binary, mode=settings["centroid_mode"])
 
 

@@ -81,7 +81,7 @@ def oracle_dataset(
     Returns:
         The content of ``metrics.json``.
     """
-    cfg = load_params(params_path, overrides)
+    cfg = load_params(params_path, overrides, dataset=dataset)
     prepared = require_prepared(data_dir, dataset)
     meta = read_meta(prepared)
     target, settings = target_rule(cfg, meta), eval_settings(cfg, meta)

@@ -24,7 +24,7 @@ from ..core.outputs import atomic_dir, check_replaceable
 from ..core.prepared import load_split, points_csv_text, read_meta, require_prepared
 from ..core.runlock import LOCK_NAME, lock_holder
 from ..core.runtime import check_amp, select_device
-from ..core.settings import ConfigError, apply_overrides, read_params
+from ..core.settings import ConfigError, load_params
 from ..model.checkpoint import load_checkpoint, model_from_checkpoint
 from .inference import eval_settings, evaluate_samples
 from .metrics import ImageResult, summarize
@@ -153,9 +153,9 @@ def evaluate_run(
     state = load_checkpoint(ckpt_path, checkpoint)
     dev = select_device(device)
     model, cfg = model_from_checkpoint(state, dev, ckpt_path)
-    cfg = dict(cfg, eval=apply_overrides(read_params(params_path), overrides)["eval"])
     run = state["run"]
     dataset = dataset or run["dataset"]
+    cfg = dict(cfg, eval=load_params(params_path, overrides, dataset=dataset)["eval"])
     prepared = require_prepared(data_dir, dataset)
     meta = read_meta(prepared)
     check_same_data(run, dataset, meta, prepared, run_dir)

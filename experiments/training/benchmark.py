@@ -111,7 +111,7 @@ def benchmark(
         raise ValueError(f"--rounds: expected an int >= 1, got {rounds!r}")
     # Validation and intermediate checkpoints are not training steps: keep them out of the run.
     overrides = [*overrides, "train.val_every=0"]
-    cfg = load_params(params_path, overrides)
+    cfg = load_params(params_path, overrides, dataset=dataset)
     overrides.append(f"train.checkpoint_every={cfg['train']['iterations']}")
     if settings is None:
         grid = [Setting(cfg["train"]["amp"], cfg["model"]["channels_last"])]
@@ -145,7 +145,7 @@ def benchmark(
         c["over_ohem_median"] = c["median_seconds_per_it"] / ohem["median_seconds_per_it"] if ohem else None
     first = grid[0].name
     tghem, ohem = cells.get((first, "tghem")), cells.get((first, "ohem"))
-    run_settings = load_params(params_path, overrides)
+    run_settings = load_params(params_path, overrides, dataset=dataset)
     topo = repr(build_method("tghem", run_settings).criterion.topo)
     out = {
         "cells": [{"setting": s, "method": m, **c} for (s, m), c in cells.items()],

@@ -346,7 +346,7 @@ def train(job: TrainJob) -> dict:
         PermissionError: the run folder cannot be written (the message names it).
     """
     wall_start = time.perf_counter()
-    cfg = load_params(job.params_path, job.overrides)
+    cfg = load_params(job.params_path, job.overrides, dataset=job.dataset)
     # Only rank 0 reads or writes the run folder (on several machines it need not be shared).
     main = os.environ.get("RANK", "0") == "0"
     with run_lock(job.out) if main else contextlib.nullcontext():

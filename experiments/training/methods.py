@@ -136,7 +136,11 @@ class MethodLoss(nn.Module):
 
     A crop-weighting criterion trains on its pixel term alone (all weights 1) for the first
     ``warmup`` iterations and applies its weights from then on (:meth:`set_iteration`); its
-    per-crop signal (D, or the count error) is computed and logged throughout.
+    per-crop signal (D, or the count error) is computed and logged throughout. With a
+    ``warmup_criterion`` (``tghem.warmup_loss: dice_bce``, the authors' harness), the warm-up
+    iterations optimise that loss instead of the pixel term; the criterion still runs, without
+    gradient, for the logged statistics (``seg_loss`` stays its pixel term, ``loss`` is what was
+    optimised).
 
     Args:
         name: registry name.
@@ -144,15 +148,21 @@ class MethodLoss(nn.Module):
             built with ``reduction='none'``) exposes ``last_weights``, ``last_discrepancy`` and
             the switch ``weighting``.
         warmup: iterations of warm-up, >= 0 (ignored by methods that weight no crops).
+        warmup_criterion: the loss optimised during the warm-up, called like ``criterion`` and
+            returning a scalar; None: the criterion's unweighted pixel term.
     """
 
-    def __init__(self, name: str, criterion: nn.Module, warmup: int = 0) -> None:
+    def __init__(self, name: str, criterion: nn.Module, warmup: int = 0, warmup_criterion: nn.Module | None = None) -> None:
         super().__init__()
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise ValueError(f"warmup: expected an int >= 0 (iterations), got {warmup!r}")
+        if warmup_criterion is not None and not isinstance(warmup_criterion, nn.Module):
+            raise TypeError(f"warmup_criterion: expected an nn.Module or None, got {type(warmup_criterion).__name__}")
         self.name = name
         self.criterion = criterion
         self.warmup = warmup
+        self.warmup_criterion = warmup_criterion
+        self.warming = False
         self.last_stats: dict[str, float] = {}
         self.last_crops: list[dict] = []
 
@@ -160,6 +170,7 @@ class MethodLoss(nn.Module):
         """Tell the loss the (0-based) iteration about to run: weights apply from ``warmup`` on."""
         if self.weights_crops:
             self.criterion.weighting = iteration >= self.warmup
+            self.warming = self.warmup_criterion is not None and iteration < self.warmup
 
     @property
     def weights_crops(self) -> bool:
@@ -169,7 +180,12 @@ class MethodLoss(nn.Module):
     def forward(self, logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
         # Losses run in float32 whatever the autocast dtype of the network.
         logits = logits.float()
-        out = self.criterion(logits, gt_mask, gt_dots)
+        if self.warming:
+            optimised = self.warmup_criterion(logits, gt_mask, gt_dots)
+            with torch.no_grad():
+                out = self.criterion(logits, gt_mask, gt_dots)
+        else:
+            out = self.criterion(logits, gt_mask, gt_dots)
         with torch.no_grad():
             pred_binary = binarize_prediction(logits, gt_mask, IGNORE_INDEX)
             n_pred, n_gt = crop_counts(pred_binary, gt_dots, CROP_CENTROID_MODE)
@@ -177,7 +193,7 @@ class MethodLoss(nn.Module):
         if self.weights_crops:
             weights = self.criterion.last_weights
             discrepancy = self.criterion.last_discrepancy
-            loss = out.mean()
+            loss = optimised if self.warming else out.mean()
             with torch.no_grad():
                 self.last_stats = {
                     "loss": loss.item(),
@@ -240,4 +256,10 @@ def build_method(name: str, cfg: dict) -> MethodLoss:
     if missing:
         raise ValueError(f"params: method {name!r} reads sections {list(method.sections)}, missing {missing} (got {sorted(cfg)})")
     warmup = warmup_iterations(cfg) if "tghem" in method.sections and "train" in cfg else 0
-    return MethodLoss(name, method.build(cfg), warmup)
+    warmup_criterion = None
+    if warmup and cfg["tghem"].get("warmup_loss", "pixel") == "dice_bce":
+        if "dice_bce" not in cfg:
+            raise ValueError("params: tghem.warmup_loss 'dice_bce' reads the dice_bce section, missing "
+                             f"(got {sorted(cfg)})")
+        warmup_criterion = _dice_bce(cfg)
+    return MethodLoss(name, method.build(cfg), warmup, warmup_criterion)

@@ -24,8 +24,12 @@ def test_params_files_validate_with_the_same_keys(name):
     assert study.methods[0] == "tghem"
     default, other = (yaml.safe_load((ROOT / n).read_text()) for n in ("params.yaml", name))
     # The same sections and keys; a real study's `study` may add prepare (dvc.yaml reads it), and its
-    # `ablation` sweeps any of the known ablations (at least one), not necessarily the default's.
-    assert set(default) == set(other)
+    # `ablation` sweeps any of the known ablations (at least one), not necessarily the default's; it may
+    # add per_dataset, with an entry for every study dataset (its stages depend on per_dataset.<dataset>).
+    assert set(default) == set(other) - {"per_dataset"}
+    if "per_dataset" in other:
+        assert set(other["per_dataset"]) == set(study.datasets), "per_dataset: one entry per study dataset"
+        assert ("per_dataset" in (ROOT / name).with_name("dvc.yaml").read_text())
     for section in default:
         if section == "ablation":
             assert {"dataset", "seeds"} <= set(other[section]) <= {"dataset", "seeds", *ABLATIONS}, section

@@ -364,6 +364,18 @@ def test_convergence_needs_enough_validations_in_the_last_quarter(curves, verdic
     assert "Not judged: a seed has fewer than 3 validations" in table.caption
 
 
+def test_convergence_takes_each_dataset_s_own_schedule():
+    # The same curve (validations at 100..200) judged on a 200-iteration and a 400-iteration schedule.
+    curve = _curve(0, [0.3, 0.80, 0.805, 0.80])
+    val = pd.concat([curve.assign(dataset="short"), curve.assign(dataset="long")], ignore_index=True)
+    runs = pd.DataFrame({"group": "main", "dataset": ["short", "long"], "method": "m", "seed": 0, "failed": False})
+    c = convergence.convergence_summary(val, runs, {"short": 200, "long": 400})
+    assert c["short"]["m"]["last_quarter_from"] == 150 and c["short"]["m"]["converged"] is True
+    # On 400 iterations the last quarter starts at 300: no validation there, not judged.
+    assert c["long"]["m"]["last_quarter_from"] == 300 and c["long"]["m"]["min_validations"] == 0
+    assert c["long"]["m"]["converged"] is None
+
+
 def test_runs_per_image_and_curves_csv(study):
     *_, out, _ = study
     runs = read_csv(out / "runs.csv")

@@ -8,6 +8,7 @@ from experiments.core.settings import (
     SCHEMA,
     ConfigError,
     apply_overrides,
+    dataset_settings,
     flatten,
     load_params,
     params_help,
@@ -98,3 +99,53 @@ def test_overrides_do_not_touch_the_input_and_help_lists_every_key():
     text = params_help(cfg)
     assert all(key in text for key in SCHEMA)
     assert "tghem.topo_backend = null" in text
+
+
+def _with_per_dataset(tmp_path, per_dataset):
+    raw = yaml.safe_load(PARAMS_PATH.read_text())
+    raw["per_dataset"] = per_dataset
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_per_dataset_settings_apply_to_their_dataset_only_after_the_file_and_before_set(tmp_path):
+    path = _with_per_dataset(tmp_path, {"crowd": {"train": {"crop_size": 256, "iterations": 40}, "eval": {"threshold": 0.3}},
+                                        "cells": {}})
+    base = load_params(path)
+    assert base == read_params(PARAMS_PATH)  # the section changes no run of another dataset
+    crowd = load_params(path, dataset="crowd")
+    changed = {k: v for k, v in flatten(crowd).items() if v != flatten(base)[k]}
+    assert changed == {"train.crop_size": 256, "train.iterations": 40, "eval.threshold": 0.3}
+    assert isinstance(crowd["eval"]["threshold"], float) and isinstance(crowd["train"]["iterations"], int)
+    assert load_params(path, dataset="cells") == base and load_params(path, dataset="elsewhere") == base
+    # --set comes last: it overrides the dataset's value too.
+    assert load_params(path, ["train.crop_size=64"], dataset="crowd")["train"]["crop_size"] == 64
+    assert dataset_settings(yaml.safe_load(path.read_text()), "crowd") == {
+        "train": {"crop_size": 256, "iterations": 40}, "eval": {"threshold": 0.3}}
+
+
+@pytest.mark.parametrize("per_dataset, message", [
+    ({"crowd": {"train": {"crop_sise": 256}}}, r"per_dataset.crowd: unknown key 'train.crop_sise'; did you mean 'train.crop_size'\?"),
+    ({"crowd": {"train": {"crop_size": 250}}}, r"per_dataset.crowd: train.crop_size: expected an int in \[16, inf\), a multiple of 16, got 250"),
+    ({"crowd": {"eval": {"threshold": 1.0}}}, r"per_dataset.crowd: eval.threshold: expected a number in \(0, 1\), got 1.0"),
+    ({"crowd": {"train": 256}}, r"per_dataset.crowd: section 'train': expected a mapping of keys, got 256"),
+    ({"crowd": [1]}, r"per_dataset.crowd: expected a mapping of sections"),
+    (["crowd"], r"section 'per_dataset': expected a mapping of dataset names to settings, got \['crowd'\]"),
+])
+def test_per_dataset_errors_name_the_dataset_and_key_whichever_dataset_runs(tmp_path, per_dataset, message):
+    path = _with_per_dataset(tmp_path, per_dataset)
+    for dataset in (None, "crowd", "cells"):
+        with pytest.raises(ConfigError, match=message):
+            load_params(path, dataset=dataset)
+
+
+def test_detection_threshold_and_warm_up_loss_settings():
+    cfg = read_params()
+    assert cfg["eval"]["threshold"] == 0.5  # the reference's binarisation
+    assert cfg["tghem"]["warmup_loss"] == "pixel"
+    assert load_params(overrides=["eval.threshold=0.35"])["eval"]["threshold"] == 0.35
+    for text, message in [("eval.threshold=0", r"eval.threshold: expected a number in \(0, 1\), got 0.0"),
+                          ("tghem.warmup_loss=focal", "tghem.warmup_loss: expected one of pixel, dice_bce, got 'focal'")]:
+        with pytest.raises(ConfigError, match=message):
+            load_params(overrides=[text])

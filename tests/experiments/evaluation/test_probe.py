@@ -118,3 +118,39 @@ def test_errors(run, tmp_path):
     for bad in (0.0, 1.0, -0.2, True, "0.5"):
         with pytest.raises(ValueError, match=rf"thresholds: expected probabilities strictly between 0 and 1, got {bad!r}"):
             probe.probe_run(run, tiny_data_dir(), thresholds=(0.5, bad))
+
+
+def test_eval_threshold_binarises_as_the_probe_does_at_that_threshold(run):
+    """eval.threshold (validation and evaluation) scores what the probe scores at that threshold."""
+    doc = probe.probe_run(run, tiny_data_dir(), "val", thresholds=(0.3, 0.7))
+    state = load_checkpoint(run / "last.pt")
+    model, cfg = model_from_checkpoint(state, torch.device("cpu"), run / "last.pt")
+    prepared = tiny_data_dir() / "prepared" / "synthetic"
+    autocast = check_amp(cfg["eval"]["amp"], torch.device("cpu"), "eval.amp")
+    scores = []
+    for row in doc["thresholds"]:
+        settings = eval_settings({**cfg, "eval": {**cfg["eval"], "threshold": row["threshold"]}}, read_meta(prepared))
+        assert settings["threshold"] == row["threshold"]
+        results, _ = evaluate_samples(model, load_split(prepared, "val"), settings, torch.device("cpu"),
+                                      cfg["model"]["channels_last"], autocast)
+        expected = summarize(results, settings["match_radius"])
+        assert row == {"threshold": row["threshold"], **{k: expected[k] for k in probe.THRESHOLD_SCORES}}
+        scores.append(expected["n_pred"])
+    assert scores[0] != scores[1]  # the two thresholds see different blobs on this run
+
+
+def test_evaluation_reads_the_dataset_s_own_settings(run, tmp_path):
+    """A params file's per_dataset entry of the evaluated dataset applies, as --set does; another's does not."""
+    import yaml
+    from experiments.core.settings import PARAMS_PATH
+    from experiments.evaluation.run import evaluate_run
+
+    raw = yaml.safe_load(PARAMS_PATH.read_text())
+    raw["per_dataset"] = {"synthetic": {"eval": {"threshold": 0.3}}, "other": {"eval": {"threshold": 0.9}}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    by_file, _ = evaluate_run(run, tiny_data_dir(), "val", tmp_path / "file", params_path=path)
+    by_set, _ = evaluate_run(run, tiny_data_dir(), "val", tmp_path / "set", overrides=["eval.threshold=0.3"])
+    default, _ = evaluate_run(run, tiny_data_dir(), "val", tmp_path / "default")
+    assert by_file == {**by_set, "run_dir": by_file["run_dir"]}
+    assert (by_file["n_pred"], by_file["f1"]) != (default["n_pred"], default["f1"])

@@ -99,6 +99,51 @@ def test_tghem_method_equals_tghem_mean_and_logs_the_unweighted_term(batch):
     assert torch.equal(ohem(logits, mask, dots), batch_level(logits, mask))
 
 
+@pytest.mark.parametrize("name", ["tghem", "tghem_shuffled", "tghem_count"])
+def test_the_dice_bce_warm_up_optimises_dice_bce_then_the_method(batch, name):
+    """tghem.warmup_loss = dice_bce (the authors' harness): Dice + BCE over all pixels during the warm-up."""
+    logits, mask, dots = batch
+    common = ["ohem.min_kept=200", "tghem.warmup=3", "train.iterations=10"]
+    loss = build_method(name, load_params(overrides=[*common, "tghem.warmup_loss=dice_bce"]))
+    pixel = build_method(name, load_params(overrides=common))  # the default warm-up: the pixel term
+    assert loss.warmup == pixel.warmup == 3 and pixel.warmup_criterion is None
+    assert isinstance(loss.warmup_criterion, DiceBCELoss)
+    harness = DiceBCELoss(dice_weight=0.5, bce_weight=0.5, ignore_index=IGNORE_INDEX)
+    for it in (0, 2):
+        loss.set_iteration(it)
+        pixel.set_iteration(it)
+        value = loss(logits, mask, dots)
+        expected = harness(logits, mask, dots)
+        assert torch.equal(value, expected)
+        assert torch.equal(*(torch.autograd.grad(v, logits)[0] for v in (value, expected)))
+        pixel_value = pixel(logits, mask, dots)
+        # The criterion still runs (no gradient) for the statistics: its pixel term, weights 1.
+        assert loss.last_stats["seg_loss"] == pytest.approx(pixel_value.item(), rel=1e-6)
+        assert loss.last_stats["loss"] == pytest.approx(expected.item(), rel=1e-6)
+        assert loss.last_stats["weight_mean"] == loss.last_stats["weight_max"] == 1.0
+    loss.set_iteration(3)
+    pixel.set_iteration(3)
+    if name == "tghem_shuffled":  # its permutation draws from the global generator: same draw for both
+        torch.manual_seed(5)
+        after = loss(logits, mask, dots)
+        torch.manual_seed(5)
+        assert torch.equal(after, pixel(logits, mask, dots))
+    else:
+        assert torch.equal(loss(logits, mask, dots), pixel(logits, mask, dots))
+    assert not loss.warming and loss.last_stats["weight_max"] > 1.0
+
+
+def test_the_warm_up_loss_applies_to_crop_weighting_methods_only_and_errors():
+    cfg = load_params(overrides=["tghem.warmup=3", "tghem.warmup_loss=dice_bce"])
+    for name in ("ohem", "dice_bce", "focal"):  # the harness warms up the topology losses only
+        assert build_method(name, cfg).warmup_criterion is None
+    assert build_method("tghem", load_params(overrides=["tghem.warmup=0", "tghem.warmup_loss=dice_bce"])).warmup_criterion is None
+    with pytest.raises(ValueError, match="tghem.warmup_loss 'dice_bce' reads the dice_bce section, missing"):
+        build_method("tghem", {k: cfg[k] for k in ("tghem", "ohem", "train")})
+    with pytest.raises(TypeError, match="warmup_criterion: expected an nn.Module or None, got str"):
+        MethodLoss("tghem", build_method("tghem", cfg).criterion, 3, "dice_bce")
+
+
 class Sample:
     def __init__(self, i):
         self.image_id = f"im{i}"
