@@ -72,6 +72,7 @@ from .qualitative import qualitative_example, qualitative_text
 from .statistics import round_float
 from .study import Study, parse_study
 from .convergence import convergence_summary
+from .localization import STRICT_KEY, strict_f1
 from .summary import (LAMBDA_ZERO, ablation_summary, compare_methods, comparison_rows,
                       dynamics_summary, failed_runs, failed_summary, lambda_selection, seed_summary, thin_curves)
 
@@ -132,6 +133,8 @@ def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, st
         "convergence": convergence_summary(val, runs, iterations),
         "dynamics": dynamics_summary(runs, study),
         "failed": failed_summary(runs),
+        "match_radius": {d: round_float(r) for d, r in  # each dataset's, for the anchors' F1
+                         runs[runs["group"] == "main"].groupby("dataset", sort=False)["match_radius"].first().items()},
     }
     oracle_scores = oracle_summary(oracle)
     if oracle_scores:
@@ -226,6 +229,9 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     params = validate(raw, source)  # the run settings of the same file, read once
     pipeline = Pipeline.read(raw, pipeline_path)
     main, ablation = read_runs(study, pipeline, root)
+    for run, value in zip([*main, *ablation], strict_f1([*main, *ablation], data_dir)):
+        # F1 at 4 px, from the logged points; 6 digits, as runs.csv logs it (--from-tables reads that back)
+        run.metrics = {**run.metrics, STRICT_KEY: round_float(value)}
     oracle = read_oracle(study, pipeline, root)
     names = metric_names([*main, *ablation])
     # TG-HEM at lambda = 0 (ablation runs) is compared image by image too: its rows join per_image.csv.

@@ -19,6 +19,7 @@ from ..evaluation.metrics import Counts
 from .pipeline import Pipeline, StageRun
 from scipy import stats
 
+from .localization import STRICT_KEY
 from .readers import read_crops_csv, read_log_csv, read_metrics_json, read_per_image_csv, read_train_json
 from .study import ABLATIONS, BASELINE_REFERENCE, Study, format_value
 
@@ -26,8 +27,9 @@ SPLIT = "test"
 SCORES = ("f1", "precision", "recall", "mae", "rmse")
 """Metrics every evaluation must have (keys of its ``metrics.json``)."""
 EXTRA_SCORES = ("f1_mean_radii", "mre", "game0", "game1", "game2", "game3", "f1_authors", "precision_authors",
-                "recall_authors")
-"""Metrics carried along where the evaluations have them."""
+                "recall_authors", STRICT_KEY)
+"""Metrics carried along where the evaluations have them (``f1_r4``: added by the aggregation,
+:mod:`.localization`)."""
 CURVE_FIELDS = ("loss", "seg_loss", "weight_mean", "weight_max", "discrepancy_mean", "count_error_mean")
 """Columns of a training ``log.csv`` the curves keep (``lr`` is set by the schedule)."""
 PER_IMAGE_COUNTS = ("n_gt", "n_pred", "tp", "fp", "fn")

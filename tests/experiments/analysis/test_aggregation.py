@@ -14,13 +14,14 @@ import pytest
 from scipy import stats
 
 from experiments import aggregate as agg_cli
-from experiments.analysis import aggregation, collect, convergence, diagnostics, qualitative, statistics, summary
+from experiments.analysis import aggregation, collect, convergence, diagnostics, localization, qualitative, statistics, summary
+from experiments.analysis.study import read_study
 from experiments.core.cli import run_stage
 from experiments.evaluation.metrics import Counts
 from tests.helpers import reference_topology as ref
 from tests.helpers.paths import ROOT
-from tests.helpers.fake_study import (ablation_run, log_rows, main_run, oracle_folder, write_oracle, write_params, write_prepared,
-                                     write_run)
+from tests.helpers.fake_study import (ablation_run, log_rows, main_run, oracle_folder, pipeline, write_oracle, write_params,
+                                     write_prepared, write_run)
 
 N_GT = {"a": 10, "b": 20, "c": 5}
 # (tp, fp, fn) per image; fn = n_gt - tp. tghem beats ohem on F1 on all six (seed, image) pairs.
@@ -49,6 +50,16 @@ def per_image_rows(method: str, seed: int, n_gt=N_GT) -> list[dict]:
             for i, (tp, fp, fn) in counts.items()]
 
 
+def predicted(gt: dict, method: str, seed: int) -> dict:
+    """Points of COUNTS: tp points 0.71 px (half a pixel in x and y) from their ground truth, fp points far from all."""
+    return {i: np.concatenate([gt[i][:tp] + 0.5, np.full((fp, 2), -50.0)]) for i, (tp, fp, _) in COUNTS[(method, seed)].items()}
+
+
+def pooled_f1(method: str, seed: int) -> float:
+    tp, fp, fn = (sum(c[k] for c in COUNTS[(method, seed)].values()) for k in range(3))
+    return 2 * tp / (2 * tp + fp + fn)
+
+
 def build_study(tmp_path: Path, seeds=(0, 1)) -> tuple[Path, Path, Path]:
     """params.yaml, root and data folder of a study: synthetic, tghem and ohem, ``seeds``."""
     root, data_dir = tmp_path / "study", tmp_path / "data"
@@ -61,10 +72,9 @@ def build_study(tmp_path: Path, seeds=(0, 1)) -> tuple[Path, Path, Path]:
     for (method, seed), scores in SCORES.items():
         if seed not in seeds:
             continue
-        # tp points half a pixel from their ground truth, fp points far from every one.
-        pred = {i: np.concatenate([gt[i][:tp] + 0.5, np.full((fp, 2), -50.0)]) for i, (tp, fp, _) in COUNTS[(method, seed)].items()}
         write_run(main_run(params, "synthetic", method, seed, root), "synthetic", method, seed,
-                  per_image_rows(method, seed), scores, log_rows(4, 1.0 + seed, 1.5 if method == "tghem" else None), pred)
+                  per_image_rows(method, seed), scores, log_rows(4, 1.0 + seed, 1.5 if method == "tghem" else None),
+                  predicted(gt, method, seed))
     for (name, value), f1 in ABLATION_F1.items():
         config = {"tghem": {"lambda_pers": 0.5, "top_dimension": False}, "ohem": {"min_kept": 2000}}
         section, key = {"lambda_pers": ("tghem", "lambda_pers"), "ohem_min_kept": ("ohem", "min_kept"),
@@ -72,7 +82,7 @@ def build_study(tmp_path: Path, seeds=(0, 1)) -> tuple[Path, Path, Path]:
         config[section][key] = value
         scores = dict(SCORES[("tghem", 0)], f1=f1)
         write_run(ablation_run(params, name, value, root), "synthetic", "tghem", 0, per_image_rows("tghem", 0), scores,
-                  log_rows(3, 2.0, 1.2), config=config, best_val_f1=ABLATION_VAL_F1[(name, value)])
+                  log_rows(3, 2.0, 1.2), predicted(gt, "tghem", 0), config=config, best_val_f1=ABLATION_VAL_F1[(name, value)])
     return params, root, data_dir
 
 
@@ -315,7 +325,8 @@ def test_ablation_summary(study):
     assert a["lambda_pers"]["0.0"]["f1"] == {"mean": 0.7, "std": None, "n": 1}
     assert a["lambda_pers"]["0.5"]["best_val_f1"] == {"mean": 0.66, "std": None, "n": 1}
     assert {k: v["mean"] for k, v in a["ohem_min_kept"]["500"].items()} == {
-        "f1": 0.75, "precision": 0.9, "recall": 0.7, "mae": 2.0, "rmse": 3.0, "game0": 2.0, "best_val_f1": 0.6}
+        "f1": 0.75, "precision": 0.9, "recall": 0.7, "mae": 2.0, "rmse": 3.0, "game0": 2.0, "best_val_f1": 0.6,
+        "f1_r4": round(pooled_f1("tghem", 0), 6)}
     # The main lambda is the one of the best mean validation F1: 0.5 here, as params.yaml has it.
     assert metrics["lambda_selection"] == {"metric": "best_val_f1 (mean over seeds)", "best_value": 0.5,
                                            "best_mean": 0.66, "configured": 0.5, "configured_mean": 0.66, "matches": True,
@@ -374,6 +385,20 @@ def test_convergence_takes_each_dataset_s_own_schedule():
     # On 400 iterations the last quarter starts at 300: no validation there, not judged.
     assert c["long"]["m"]["last_quarter_from"] == 300 and c["long"]["m"]["min_validations"] == 0
     assert c["long"]["m"]["converged"] is None
+
+
+def test_f1_at_4_px_is_recomputed_from_the_logged_points(study, tmp_path):
+    *_, out, metrics = study
+    runs = [r for r in read_csv(out / "runs.csv") if r["group"] == "main"]
+    # The true positives lie 0.71 px from their dots: at 4 px every one matches, as at the evaluation's 5 px.
+    assert [float(r["f1_r4"]) for r in runs] == [round(pooled_f1(r["method"], int(r["seed"])), 6) for r in runs]
+    assert metrics["main"]["synthetic"]["tghem"]["f1_r4"]["mean"] == pytest.approx(
+        (pooled_f1("tghem", 0) + pooled_f1("tghem", 1)) / 2, abs=1e-6)
+    # Below 0.71 px nothing matches: the radius is the one asked for.
+    params, root, data_dir, *_ = study
+    run = collect.read_runs(read_study(params), pipeline(params), root)[0][0]
+    assert localization.strict_f1([run], data_dir, radius=0.7) == [0.0]
+    assert localization.strict_f1([run], data_dir) == [pytest.approx(pooled_f1(run.method, run.seed))]
 
 
 def test_runs_per_image_and_curves_csv(study):
