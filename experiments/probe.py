@@ -3,9 +3,9 @@
     python -m experiments.probe RUN_DIR [--data-dir DIR] [--split val] [--checkpoint last] [--images N]
                                 [--thresholds T [T ...]]
 
-The answer to "why does my run detect nothing?". Detection thresholds the probability map at 0.5
-and extracts one point per blob; a run whose map never reaches 0.5 finds nothing, whatever it has
-learned below the threshold. This tool runs the run's network over a split exactly as evaluation
+The answer to "why does my run detect nothing?". Detection thresholds the probability map at
+``eval.threshold`` (the reference's 0.5 unless a study sets another) and extracts one point per
+blob; a run whose map never reaches it finds nothing, whatever it has learned below it. This tool runs the run's network over a split exactly as evaluation
 tiles it (same tile, overlap, autocast) and prints, over all pixels and at the pixels of the
 ground-truth dots: the largest probability, quantiles, the share at or above 0.5, and the ratio of
 the mean at the dots to the mean over the image (1: the map does not tell dots from the rest).
@@ -13,10 +13,11 @@ A map that is flat at its top (its 99th percentile equals its maximum, one value
 image) is the mark of a network that has not learned to raise any pixel above a constant.
 
 ``--thresholds`` scores the same maps binarised at other probability thresholds than the 0.5 that
-training (TG-HEM's predicted points) and evaluation use, through the evaluation's own point
-extraction and matching (F1, precision, recall, count MAE on the split): a network whose map
-tells the dots apart below 0.5 detects at a lower threshold. At 0.5 the scores are evaluation's.
-A diagnosis, not a protocol: a threshold picked this way is not the study's.
+training (TG-HEM's predicted points) and, by default, evaluation use, through the evaluation's own
+point extraction and matching (F1, precision, recall, count MAE on the split): a network whose map
+tells the dots apart below 0.5 detects at a lower threshold. At the run's ``eval.threshold`` the
+scores are evaluation's. A diagnosis, not a protocol: a study that sets ``eval.threshold`` states
+its rule for the value.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="last", choices=("best", "last"), help="checkpoint (default: last)")
     p.add_argument("--images", type=int, default=None, help="probe only the first N images of the split")
     p.add_argument("--thresholds", type=float, nargs="+", default=(), metavar="T",
-                   help="also score the maps binarised at these probabilities (0 < T < 1; evaluation: 0.5)")
+                   help="also score the maps binarised at these probabilities (0 < T < 1; evaluation: eval.threshold, 0.5 by default)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     return p
 
