@@ -122,9 +122,9 @@ def anchors_table(metrics: dict) -> Table:
             rows.append((dataset, _our_protocol(metrics, dataset), f"{method} (ours)", text,
                          _our_f1(by_method[method], radii.get(dataset)), "metrics.json of this folder"))
     cells = pd.DataFrame(rows, columns=("Dataset", "Protocol", "Method", "MAE", "F1", "Source"))
-    caption = ("Count MAE per test image and localization F1 (one-to-one matching within the radius, pooled over "
-               "test images): published values (their sd: over random splits) beside ours (sd over training seeds); "
-               "ours: TG-HEM and our best method by MAE. Protocols differ, see the notes.")
+    caption = ("Count MAE per test image and localization F1 (one-to-one matching within the radius; ours pooled over "
+               "the test images): published values (their sd: over random splits) beside ours (sd over training "
+               "seeds); ours: TG-HEM and our best method by MAE. Protocols differ, see the notes.")
     bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
     datasets = cells["Dataset"]
     groups = tuple(int(i) for i in datasets.ne(datasets.shift()).to_numpy().nonzero()[0] if i > 0)

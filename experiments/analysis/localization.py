@@ -1,7 +1,7 @@
 """Detection F1 at a stricter match radius than the dataset's, from the points evaluation logged.
 
 Crowd localization is published at two radii: FIDTM's ShanghaiTech B table gives F1 at 4 and at
-8 px (Hungarian matching, matches pooled over images, as NWPU's localization code counts them).
+8 px (one-to-one matching within the radius, by its evaluation code modified from NWPU-Crowd's).
 The evaluation stage scores at the dataset's match radius (8 px for ShanghaiTech B); the F1 at
 :data:`STRICT_RADIUS` is computed here from what that stage wrote (``points/<image_id>.csv``)
 against the prepared ground truth, by the evaluation's own matching
