@@ -29,13 +29,13 @@ from typing import Any, Collection
 from ..core.settings import ConfigError, read_params_file
 
 ABLATIONS = {"lambda_pers": "tghem.lambda_pers", "ohem_min_kept": "ohem.min_kept", "top_dimension": "tghem.top_dimension",
-             "warmup": "tghem.warmup", "mask_gap": "data.mask_gap"}
+             "warmup": "tghem.warmup", "mask_gap": "data.mask_gap", "mask_radius": "data.mask_radius"}
 """Swept setting of each ablation: ``ablation.<name>`` lists the values of setting ``ABLATIONS[name]``
 (the ablation trains TG-HEM with ``--set <setting>=<value>``). A study sweeps any of them (at least
 one); the others it leaves out."""
 
 _ABLATION_VALUES = {"lambda_pers": (float, 0), "ohem_min_kept": (int, 1), "top_dimension": (bool, None),
-                    "warmup": (float, 0), "mask_gap": (bool, None)}
+                    "warmup": (float, 0), "mask_gap": (bool, None), "mask_radius": (float, 0)}
 """The kind of each ablation's values and their lower bound."""
 
 BASELINE_REFERENCE = "tghem"

@@ -32,7 +32,7 @@ def test_run_settings_ignore_the_study_sections(raw):
 
 
 def test_ablations_sweep_settings_of_the_schema():
-    assert list(ABLATIONS) == ["lambda_pers", "ohem_min_kept", "top_dimension", "warmup", "mask_gap"]
+    assert list(ABLATIONS) == ["lambda_pers", "ohem_min_kept", "top_dimension", "warmup", "mask_gap", "mask_radius"]
     assert all(setting in SCHEMA for setting in ABLATIONS.values())
     # dvc writes a YAML float as Python's str does: 1.0 stays "1.0"
     assert [format_value(v) for v in (0.0, 1.0, 0.25, 500, True)] == ["0.0", "1.0", "0.25", "500", "true"]
