@@ -11,7 +11,9 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
   (descriptive), :func:`~experiments.analysis.summary.compare_methods`; ``failed``: the runs
   that never detected anything (:data:`~experiments.analysis.summary.FAILED_RULE`);
   ``ablation``: ``{name: {value: {metric: {mean, std, n}}}}`` over the ablation seeds (with
-  ``best_val_f1``, the checkpoint's validation F1); ``lambda_selection``: the lambda the
+  ``best_val_f1``, the checkpoint's validation F1); ``ablation_reference``: the main TG-HEM runs
+  of the ablation dataset and the value each swept setting has there, what every ablation is read
+  against (:mod:`~experiments.analysis.ablations`); ``lambda_selection``: the lambda the
   validation split picks beside the configured one; ``convergence``: how much each method's val
   F1 still moves over the last quarter of training; ``dynamics``: per dataset and method, the
   mean crop weight, D and count error over training and their Spearman correlations. Metrics: ``f1``, ``precision``, ``recall``
@@ -73,6 +75,7 @@ from .statistics import round_float
 from .study import Study, parse_study
 from .convergence import convergence_summary
 from .localization import STRICT_KEY, strict_f1
+from .ablations import ablation_reference, main_setting_values
 from .summary import (LAMBDA_ZERO, ablation_summary, compare_methods, comparison_rows,
                       dynamics_summary, failed_runs, failed_summary, lambda_selection, seed_summary, thin_curves)
 
@@ -101,7 +104,8 @@ def schedule_lengths(raw: dict, params: dict, study: Study, source: str = "param
 
 
 def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, study: Study, params: dict,
-              oracle: pd.DataFrame | None = None, iterations: int | dict[str, int] | None = None) -> tuple[dict, pd.DataFrame]:
+              oracle: pd.DataFrame | None = None, iterations: int | dict[str, int] | None = None,
+              ablation_settings: dict | None = None) -> tuple[dict, pd.DataFrame]:
     """Everything computed from the logged tables: ``metrics.json``'s content and ``runs.csv`` with ``failed``.
 
     The single place the study's numbers are derived, whether the tables were just read from
@@ -116,6 +120,9 @@ def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, st
         oracle: the oracle rows (``oracle.csv``; :mod:`~experiments.analysis.oracle`), if any.
         iterations: the schedule's length per dataset (:func:`schedule_lengths`), or one for
             all; None: ``params``' ``train.iterations``.
+        ablation_settings: the settings of the ablation dataset's main runs (``params`` with its
+            ``per_dataset`` entry applied); None: ``params``. The ablations are read against them
+            (``ablation_reference``, :mod:`~experiments.analysis.ablations`).
 
     Returns:
         ``(metrics, runs)``: ``runs`` with its ``failed`` column (:func:`~.summary.failed_runs`).
@@ -136,6 +143,10 @@ def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, st
         "match_radius": {d: round_float(r) for d, r in  # each dataset's, for the anchors' F1
                          runs[runs["group"] == "main"].groupby("dataset", sort=False)["match_radius"].first().items()},
     }
+    reference = ablation_reference(runs, study, names, main_setting_values(
+        params if ablation_settings is None else ablation_settings, study, oracle))
+    if reference is not None:
+        metrics["ablation_reference"] = reference
     oracle_scores = oracle_summary(oracle)
     if oracle_scores:
         metrics["oracle"] = oracle_scores
@@ -193,7 +204,8 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
         fresh = read_oracle(study, Pipeline.read(raw, pipeline_path), Path(root))
     oracle = fresh if fresh is not None and len(fresh) else (
         _read_logged(out / "oracle.csv") if (out / "oracle.csv").is_file() else None)
-    metrics, runs = summarise(runs, per_image, val, study, params, oracle, schedule_lengths(raw, params, study, source))
+    metrics, runs = summarise(runs, per_image, val, study, params, oracle, schedule_lengths(raw, params, study, source),
+                              resolve(params, raw, study.ablation_dataset, source))
     previous = out / "metrics.json"
     kept = read_json(previous, "aggregate from the runs: python -m experiments.aggregate") if previous.is_file() else {}
     if isinstance(kept, dict) and "splits" in kept:
@@ -239,7 +251,7 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     per_image = per_image_frame([*main, *(dataclasses.replace(r, method=LAMBDA_ZERO) for r in zero)])
     val = val_frame([*main, *ablation])
     metrics, runs = summarise(runs_frame([*main, *ablation], names), per_image, val, study, params, oracle,
-                              schedule_lengths(raw, params, study, source))
+                              schedule_lengths(raw, params, study, source), resolve(params, raw, study.ablation_dataset, source))
     metrics["splits"] = split_sizes(study, data_dir)
     summary = metrics["main"]
     texts = {

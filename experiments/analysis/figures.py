@@ -32,6 +32,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from ..core.fsutil import atomic_write_bytes
+from .ablations import ablation_points
 from .study import ABLATIONS, BASELINE_REFERENCE
 from .tables import CREATOR, seeds_text
 
@@ -167,20 +168,15 @@ def methods_figure(metrics: dict, per_seed: pd.DataFrame | None = None) -> Figur
     return fig
 
 
-def _ablation_order(values) -> list[str]:
-    return sorted(values, key=lambda v: float(v == "true") if v in ("true", "false") else float(v))
-
-
 def ablation_figure(metrics: dict, runs: pd.DataFrame, name: str) -> Figure:
     """Val and test F1, and test MAE, of TG-HEM against the swept value: the mean over seeds.
 
     With several seeds a bar of ± one standard deviation, F1's clipped to [0, 1]; with one seed
-    the value alone, and the title says so. A dotted line marks the main runs' value where the
-    sweep contains it (lambda only). The values sit at even positions (lambda spans orders of
-    magnitude and includes 0).
+    the value alone, and the title says so. A dotted line marks the main runs' value; where the
+    sweep does not contain it, its point is the main TG-HEM runs' (:func:`~.ablations.ablation_points`).
+    The values sit at even positions (lambda spans orders of magnitude and includes 0).
     """
-    by_value = metrics["ablation"][name]
-    values = _ablation_order(by_value)
+    values, by_value, main_value, _ = ablation_points(metrics, name)
     x = np.arange(len(values))
     context = runs[(runs["group"] == "ablation") & (runs["setting"] == name)]
     seeds = sorted(int(v) for v in context["seed"].unique()) if len(context) else []
@@ -204,8 +200,7 @@ def ablation_figure(metrics: dict, runs: pd.DataFrame, name: str) -> Figure:
                          mfc="white" if key == "best_val_f1" else color)
     mean, err = series("mae")
     axes[1].errorbar(x, mean, yerr=err, marker="o", color=color, capsize=3, lw=1.0)
-    selection = metrics.get("lambda_selection") if name == "lambda_pers" else None
-    chosen = [k for k, v in enumerate(values) if float(v) == selection["configured"]] if selection else []
+    chosen = [k for k, v in enumerate(values) if v == main_value]
     for ax, ylabel in ((axes[0], "F1 (pooled matches)"), (axes[1], "MAE (test, count error per image)")):
         ax.set_xticks(x, values)
         ax.set_xlabel(label)

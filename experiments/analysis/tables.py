@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .ablations import ablation_points
 from .study import ABLATIONS, BASELINE_REFERENCE
 
 CREATOR = "python -m experiments.report"
@@ -199,13 +200,27 @@ def _moments_text(m: dict, decimals: int) -> str:
 
 
 def ablation_table(metrics: dict, runs: pd.DataFrame, name: str) -> Table:
-    """Value of one swept TG-HEM setting vs val F1 and the five test metrics, mean ± std over seeds."""
-    by_value = metrics["ablation"][name]
-    values = sorted(by_value, key=lambda v: float(v) if v not in ("true", "false") else float(v == "true"))
+    """Value of one swept TG-HEM setting vs val F1 and the five test metrics, mean ± std over seeds.
+
+    The main runs' value is marked ``(main)``; where the sweep does not contain it, its row is the
+    main TG-HEM runs of the ablation's dataset and seeds (:func:`~.ablations.ablation_points`).
+    An ablation that changes the training target gets an "Oracle F1" column: what that target
+    itself scores on the test split (never bold).
+    """
+    values, by_value, main_value, added = ablation_points(metrics, name)
     setting = ABLATIONS[name]
     failed = [failed_seeds(metrics, "ablation").get((name, v), []) for v in values]
-    cells = pd.DataFrame({setting: [v + failed_text(f) for v, f in zip(values, failed)]})
+    labels = [v + (" (main)" if v == main_value else "") + failed_text(f) for v, f in zip(values, failed)]
+    cells = pd.DataFrame({setting: labels})
     bold = pd.DataFrame({setting: [False] * len(values)})
+    oracle = metrics.get("oracle") or {}
+    targets = (oracle.get("ablation") or {}).get(name)
+    reference = metrics.get("ablation_reference") or {}
+    if targets:
+        own = oracle.get(reference.get("dataset"), {})
+        scores = [(own if added and v == main_value else targets.get(v, {})).get("f1") for v in values]
+        cells["Oracle F1"] = ["-" if f is None else format_number(f, 3) for f in scores]
+        bold["Oracle F1"] = [False] * len(values)
     for c in ABLATION_COLUMNS:
         means = pd.Series([None if f else by_value[v][c.key]["mean"] for v, f in zip(values, failed)], dtype=object)
         cells[c.label] = [_moments_text(by_value[v][c.key], c.decimals) for v in values]
@@ -218,6 +233,11 @@ def ablation_table(metrics: dict, runs: pd.DataFrame, name: str) -> Table:
         f"runs; mean ± sample std over seeds. Val F1: validation split, the checkpoint's (what selects it); "
         f"the other columns: test split. Best mean per column in bold."
     )
+    if main_value is not None:
+        caption += (" (main): the main runs' value" + (", its row the main TG-HEM runs themselves (same dataset and seeds)."
+                                                      if added else "."))
+    if targets:
+        caption += " Oracle F1: the value's training target taken as the prediction (its ceiling), test split."
     notes = []
     selection = metrics.get("lambda_selection")
     if name == "lambda_pers" and selection:
@@ -231,7 +251,7 @@ def ablation_table(metrics: dict, runs: pd.DataFrame, name: str) -> Table:
                          f"{than} the best λ > 0.")
     if any(failed):
         notes.append(f"Failed runs never detected anything ({metrics['failed']['rule']}); their values are never bold.")
-    return Table(cells, bold, "r" * (1 + len(ABLATION_COLUMNS)), (), caption, tuple(notes))
+    return Table(cells, bold, "r" * len(cells.columns), (), caption, tuple(notes))
 
 
 def format_value_text(value: float) -> str:

@@ -49,6 +49,7 @@ def fabricated(seeds=SEEDS, lambdas=("0.0", "0.001", "0.01", "0.1", "0.5"), conf
     for d in DATASETS:
         main[d]["tghem"]["f1"]["std"] = 0.3  # mean + std above 1 for some: an unclipped bar would leave [0, 1]
     metrics = {"main": main, "ablation": ablation, "lambda_selection": {"configured": configured},
+               "ablation_reference": {"dataset": DATASETS[0], "values": {"lambda_pers": str(configured)}},
                "convergence": {}, "dynamics": {d: {"tghem": {"crops_weight_count_spearman": {"mean": 0.8}}} for d in DATASETS}}
     return metrics, runs, pd.DataFrame(curves), pd.DataFrame(val)
 
