@@ -13,7 +13,9 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
   ``ablation``: ``{name: {value: {metric: {mean, std, n}}}}`` over the ablation seeds (with
   ``best_val_f1``, the checkpoint's validation F1); ``ablation_reference``: the main TG-HEM runs
   of the ablation dataset and the value each swept setting has there, what every ablation is read
-  against (:mod:`~experiments.analysis.ablations`); ``lambda_selection``: the lambda the
+  against (:mod:`~experiments.analysis.ablations`); ``warmup_checkpoints``: per dataset and
+  crop-weighting method, how many main runs kept a checkpoint from before their first weighted
+  iteration (:func:`~experiments.analysis.summary.warmup_checkpoints`); ``lambda_selection``: the lambda the
   validation split picks beside the configured one; ``convergence``: how much each method's val
   F1 still moves over the last quarter of training; ``dynamics``: per dataset and method, the
   mean crop weight, D and count error over training and their Spearman correlations. Metrics: ``f1``, ``precision``, ``recall``
@@ -24,7 +26,8 @@ Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
 * ``runs.csv``: one row per run: ``group`` (main/ablation), ``dataset``, ``method``, ``seed``,
   ``setting``, ``value``, ``checkpoint_iteration``, ``n_images``, ``match_radius``, the metrics,
   ``best_val_f1``, the ``crops_*`` summaries of its ``crops.csv``
-  (:data:`~experiments.analysis.collect.CROP_STATISTICS`), ``cpu_kind``, the kind of CPU that
+  (:data:`~experiments.analysis.collect.CROP_STATISTICS`), ``weighted_from`` (the first iteration
+  with a crop weight other than 1, empty if none), ``cpu_kind``, the kind of CPU that
   trained it (e.g. ``Intel Xeon / AMX-BF16``; bf16 results differ in the last bits between kinds),
   and ``failed`` (True/False).
 * ``per_image.csv``: the main runs' per-image rows pooled, and those of the lambda ablation's
@@ -77,7 +80,8 @@ from .convergence import convergence_summary
 from .localization import STRICT_KEY, strict_f1
 from .ablations import ablation_reference, main_setting_values
 from .summary import (LAMBDA_ZERO, ablation_summary, compare_methods, comparison_rows,
-                      dynamics_summary, failed_runs, failed_summary, lambda_selection, seed_summary, thin_curves)
+                      dynamics_summary, failed_runs, failed_summary, lambda_selection, seed_summary, thin_curves,
+                      warmup_checkpoints)
 
 OUTPUT_FILES = ("metrics.json", "runs.csv", "per_image.csv", "curves.csv", "val_curves.csv", "comparison.csv",
                 "qualitative.json", "oracle.csv")
@@ -143,6 +147,9 @@ def summarise(runs: pd.DataFrame, per_image: pd.DataFrame, val: pd.DataFrame, st
         "match_radius": {d: round_float(r) for d, r in  # each dataset's, for the anchors' F1
                          runs[runs["group"] == "main"].groupby("dataset", sort=False)["match_radius"].first().items()},
     }
+    early = warmup_checkpoints(runs)
+    if early:
+        metrics["warmup_checkpoints"] = early
     reference = ablation_reference(runs, study, names, main_setting_values(
         params if ablation_settings is None else ablation_settings, study, oracle))
     if reference is not None:

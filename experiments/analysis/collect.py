@@ -64,6 +64,8 @@ class Run:
         crop_statistics: :data:`CROP_STATISTICS` of its ``crops.csv``.
         cpu_kind: the kind of CPU that trained it (``train.json``'s ``environment``), None for
             runs from before it was recorded.
+        weighted_from: the first iteration with a crop weight other than 1
+            (:func:`first_weighted_iteration`), None for a run that never weighted a crop.
     """
 
     group: str
@@ -80,6 +82,7 @@ class Run:
     best_val_f1: float | None
     crop_statistics: dict
     cpu_kind: str | None = None
+    weighted_from: int | None = None
 
     def key(self) -> dict:
         """The run's identity columns (:data:`RUN_KEYS`)."""
@@ -160,7 +163,24 @@ def read_run(group: str, dataset: str, method: str, seed: int, setting: str | No
     crops = read_crops_csv(train_dir / "crops.csv", train_fix)
     value = format_value(raw_value) if setting is not None else None
     return Run(group, dataset, method, seed, setting, value, metrics, per_image, eval_dir / "points", log, val,
-               summary.get("best_val_f1"), crop_statistics(crops), (summary.get("environment") or {}).get("cpu_kind"))
+               summary.get("best_val_f1"), crop_statistics(crops), (summary.get("environment") or {}).get("cpu_kind"),
+               first_weighted_iteration(crops))
+
+
+def first_weighted_iteration(crops: pd.DataFrame) -> int | None:
+    """The first iteration (1-based, as ``crops.csv`` counts) with a crop weight other than 1, None if none.
+
+    A crop-weighting method with a warm-up (``tghem.warmup``) weights every crop 1 until then, so
+    a checkpoint from an earlier iteration is the warm-up's network, the same for TG-HEM and both
+    controls of one seed. Read from the logged weights, not recomputed from the settings.
+
+    Example:
+        >>> crops = pd.DataFrame({"iteration": [1, 1, 2, 2, 3], "weight": [1.0, 1.0, 1.0, 1.5, 2.0]})
+        >>> first_weighted_iteration(crops), first_weighted_iteration(crops.assign(weight=1.0))
+        (2, None)
+    """
+    weighted = crops.loc[crops["weight"] != 1.0, "iteration"]
+    return int(weighted.min()) if len(weighted) else None
 
 
 def _spearman(a: pd.Series, b: pd.Series) -> float | None:
@@ -209,11 +229,11 @@ def runs_frame(runs: Sequence[Run], metrics: Sequence[str]) -> pd.DataFrame:
         {**r.key(), "checkpoint_iteration": r.metrics.get("iteration"), "n_images": r.metrics.get("n_images"),
          "match_radius": r.metrics.get("match_radius"), **{k: r.metrics.get(k) for k in metrics},
          "best_val_f1": r.best_val_f1, **{f"crops_{k}": v for k, v in r.crop_statistics.items()},
-         "cpu_kind": r.cpu_kind}
+         "weighted_from": r.weighted_from, "cpu_kind": r.cpu_kind}
         for r in runs
     ]
     columns = [*RUN_KEYS, "checkpoint_iteration", "n_images", "match_radius", *metrics, "best_val_f1",
-               *(f"crops_{k}" for k in CROP_STATISTICS), "cpu_kind"]
+               *(f"crops_{k}" for k in CROP_STATISTICS), "weighted_from", "cpu_kind"]
     return pd.DataFrame(rows, columns=columns)
 
 

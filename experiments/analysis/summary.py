@@ -105,6 +105,30 @@ def lambda_selection(ablation: dict, configured: float) -> dict | None:
             "zero_at_least_as_good": zero_mean is not None and round_float(zero_mean) >= round_float(best_mean)}
 
 
+def warmup_checkpoints(runs: pd.DataFrame) -> dict:
+    """``{dataset: {method: {"n", "of"}}}``: main runs whose checkpoint precedes their first weighted iteration.
+
+    Only methods that weight after a warm-up (``weighted_from`` above 1) are counted; ``n`` of their
+    ``of`` runs kept a checkpoint of the warm-up, a network no crop weight has touched (for one
+    seed, TG-HEM's and both controls' are the same). A ``runs.csv`` without ``weighted_from`` gives {}.
+
+    Example:
+        >>> runs = pd.DataFrame({"group": "main", "dataset": "d", "method": ["t", "t", "o"], "seed": [0, 1, 0],
+        ...                      "checkpoint_iteration": [700, 2900, 700], "weighted_from": [751, 751, None]})
+        >>> warmup_checkpoints(runs)
+        {'d': {'t': {'n': 1, 'of': 2}}}
+    """
+    if "weighted_from" not in runs.columns:
+        return {}
+    weighted_from = pd.to_numeric(runs["weighted_from"], errors="coerce")
+    main = runs[(runs["group"] == "main") & (weighted_from > 1)]
+    out: dict = {}
+    for (dataset, method), frame in main.groupby(["dataset", "method"], sort=False):
+        early = pd.to_numeric(frame["checkpoint_iteration"]) < weighted_from[frame.index]
+        out.setdefault(dataset, {})[method] = {"n": int(early.sum()), "of": int(len(frame))}
+    return out
+
+
 def dynamics_summary(runs: pd.DataFrame, study: Study) -> dict:
     """``{dataset: {method: {crops_*: {mean, std, n}}}}``: what the crop weights did over training, main runs."""
     main = runs[runs["group"] == "main"]

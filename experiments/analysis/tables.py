@@ -181,7 +181,18 @@ def main_table(metrics: dict) -> Table:
         caption += (" F1 (authors): the authors' test metric, greedy matching of each ground-truth point "
                     "(row-major order) to its nearest free prediction within 10 px, F1 per image, averaged "
                     "over images; ours is the primary one.")
-    return Table(cells, bold, "ll" + "r" * len(columns), _group_starts(frame["dataset"]), caption)
+    return Table(cells, bold, "ll" + "r" * len(columns), _group_starts(frame["dataset"]), caption,
+                 warmup_notes(metrics))
+
+
+def warmup_notes(metrics: dict) -> tuple[str, ...]:
+    """The main table's note on checkpoints kept before any crop was weighted (``warmup_checkpoints``), if any."""
+    early = [f"{d} {m} {c['n']}/{c['of']}" for d, by_method in (metrics.get("warmup_checkpoints") or {}).items()
+             for m, c in by_method.items() if c["n"]]
+    if not early:
+        return ()
+    return (f"Checkpoints from the warm-up (validation kept a network from before the first weighted iteration, "
+            f"which no crop weight has touched; for one seed TG-HEM and both controls share it): {', '.join(early)}.",)
 
 
 def _group_starts(labels: pd.Series) -> tuple[int, ...]:
