@@ -15,12 +15,11 @@ prepared dataset) is read from what the oracle stage built (:data:`TARGET_FIELDS
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import pandas as pd
 
-from .study import ABLATIONS, BASELINE_REFERENCE, Study, format_value
-from .summary import ABLATION_METRICS_EXTRA, seed_moments
+from .study import ABLATIONS, Study, format_value
 
 TARGET_FIELDS = {"data.mask_radius": "radius", "data.mask_gap": "gap"}
 """The target settings whose resolved value ``oracle.csv`` records, and its column for each."""
@@ -76,29 +75,6 @@ def main_setting_values(settings: Mapping[str, dict], study: Study, oracle: pd.D
             continue
         value = value.item() if hasattr(value, "item") else value  # a numpy scalar read back from oracle.csv
         out[name] = value if isinstance(value, str) else format_value(value)
-    return out
-
-
-def ablation_reference(runs: pd.DataFrame, study: Study, metrics: Sequence[str], values: Mapping[str, str]) -> dict | None:
-    """``metrics.json``'s ``ablation_reference``: the main TG-HEM runs every ablation is read against.
-
-    Returns:
-        ``{"dataset", "values": {name: value text}, "method", "seeds", "scores": {metric: {mean,
-        std, n}}}``: the scores over the main runs of
-        :data:`~experiments.analysis.study.BASELINE_REFERENCE` on the ablation dataset and the
-        ablation seeds (``metrics`` and ``best_val_f1``); ``method``, ``seeds`` and ``scores``
-        are left out when the main comparison does not train that method on that dataset. None
-        without ``values``.
-    """
-    if not values:
-        return None
-    out: dict = {"dataset": study.ablation_dataset, "values": dict(values)}
-    main = runs[(runs["group"] == "main") & (runs["dataset"] == study.ablation_dataset)
-                & (runs["method"] == BASELINE_REFERENCE) & runs["seed"].astype(int).isin(study.ablation_seeds)]
-    if len(main):
-        keys = [k for k in (*metrics, *ABLATION_METRICS_EXTRA) if k in main.columns]
-        out.update(method=BASELINE_REFERENCE, seeds=sorted(int(s) for s in main["seed"].unique()),
-                   scores={k: seed_moments(main[k]) for k in keys})
     return out
 
 

@@ -78,10 +78,10 @@ from .statistics import round_float
 from .study import Study, parse_study
 from .convergence import convergence_summary
 from .localization import STRICT_KEY, strict_f1
-from .ablations import ablation_reference, main_setting_values
+from .ablations import main_setting_values
 from .summary import (LAMBDA_ZERO, ablation_summary, compare_methods, comparison_rows,
                       dynamics_summary, failed_runs, failed_summary, lambda_selection, seed_summary, thin_curves,
-                      warmup_checkpoints)
+                      warmup_checkpoints, ablation_reference)
 
 OUTPUT_FILES = ("metrics.json", "runs.csv", "per_image.csv", "curves.csv", "val_curves.csv", "comparison.csv",
                 "qualitative.json", "oracle.csv")

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -103,6 +103,29 @@ def lambda_selection(ablation: dict, configured: float) -> dict | None:
             "configured": float(configured), "configured_mean": round_float(configured_mean),
             "matches": best_value == float(configured), "zero_mean": round_float(zero_mean),
             "zero_at_least_as_good": zero_mean is not None and round_float(zero_mean) >= round_float(best_mean)}
+
+
+def ablation_reference(runs: pd.DataFrame, study: Study, metrics: Sequence[str], values: Mapping[str, str]) -> dict | None:
+    """``metrics.json``'s ``ablation_reference``: the main TG-HEM runs every ablation is read against.
+
+    Returns:
+        ``{"dataset", "values": {name: value text}, "method", "seeds", "scores": {metric: {mean,
+        std, n}}}``: the scores over the main runs of
+        :data:`~experiments.analysis.study.BASELINE_REFERENCE` on the ablation dataset and the
+        ablation seeds (``metrics`` and ``best_val_f1``); ``method``, ``seeds`` and ``scores``
+        are left out when the main comparison does not train that method on that dataset. None
+        without ``values``.
+    """
+    if not values:
+        return None
+    out: dict = {"dataset": study.ablation_dataset, "values": dict(values)}
+    main = runs[(runs["group"] == "main") & (runs["dataset"] == study.ablation_dataset)
+                & (runs["method"] == BASELINE_REFERENCE) & runs["seed"].astype(int).isin(study.ablation_seeds)]
+    if len(main):
+        keys = [k for k in (*metrics, *ABLATION_METRICS_EXTRA) if k in main.columns]
+        out.update(method=BASELINE_REFERENCE, seeds=sorted(int(s) for s in main["seed"].unique()),
+                   scores={k: seed_moments(main[k]) for k in keys})
+    return out
 
 
 def warmup_checkpoints(runs: pd.DataFrame) -> dict:

@@ -10,7 +10,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from experiments.analysis import figures, tables
-from experiments.analysis.ablations import ablation_order, ablation_points, ablation_reference, main_setting_values, same_value
+from experiments.analysis.ablations import ablation_order, ablation_points, main_setting_values, same_value
+from experiments.analysis.summary import ablation_reference
 
 STUDY = SimpleNamespace(ablation={"lambda_pers": (0.0, 0.03), "warmup": (0,), "mask_gap": (False,), "mask_radius": (3,)},
                         ablation_dataset="cells", ablation_seeds=(0, 1), datasets=("cells", "crowd"), methods=("tghem", "ohem"))
