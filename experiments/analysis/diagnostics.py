@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .convergence import CONVERGED_RANGE, MIN_LATE_VALIDATIONS
-from .tables import Table, _group_starts, _moments_text, format_number
+from .tables import Table, _group_starts, _moments_text, format_number, per_dataset_text
 
 DYNAMICS_COLUMNS = (
     ("crops_weight_mean", "mean w", 2), ("crops_discrepancy_mean", "mean D", 1),
@@ -46,17 +46,17 @@ def _verdict(c: dict) -> str:
 def convergence_table(metrics: dict) -> Table:
     """Per dataset and method: how much val F1 moves over the last quarter of training (worst seed), failed and collapsed seeds."""
     rows = []
-    start = None
+    starts = {}
     for dataset, by_method in metrics["convergence"].items():
         for method, c in by_method.items():
-            start = c["last_quarter_from"]
+            starts[dataset] = c["last_quarter_from"]
             flags = "; ".join(f"{what} {', '.join(str(s) for s in c[key])}"
                               for what, key in (("failed", "failed_seeds"), ("collapsed", "collapsed_seeds")) if c[key])
             rows.append((dataset, method, format_number(c["max_range"], 3), format_number(c["max_abs_change"], 3),
                          _verdict(c), flags or "-"))
     cells = pd.DataFrame(rows, columns=("Dataset", "Method", "max - min", "|last - first|", "converged", "seeds failed / collapsed"))
     caption = (
-        f"Validation F1 over the last quarter of training (validations from iteration {start} on), the largest "
+        f"Validation F1 over the last quarter of training (validations from iteration {per_dataset_text(starts)} on), the largest "
         f"over the seeds that did not fail: its range (max - min) and its net change. Converged: every seed's "
         f"range is at most {CONVERGED_RANGE} and no seed failed (never detected anything: {metrics['failed']['rule']}) or "
         f"collapsed (val F1 0 at the last validation: it ended predicting nothing; its checkpoint may be earlier). "

@@ -92,6 +92,14 @@ def seeds_text(counts) -> str:
     return f"{joined} seed" + ("" if counts == [1] else "s")
 
 
+def per_dataset_text(values: dict, unit: str = "") -> str:
+    """``'5 px'`` where every dataset has the same value, else ``'5 px (vgg_cells, adi), 8 px (mbm)'``."""
+    groups: dict[str, list[str]] = {}
+    for dataset, value in values.items():
+        groups.setdefault(f"{value:g}{unit}", []).append(dataset)
+    return next(iter(groups)) if len(groups) == 1 else ", ".join(f"{v} ({', '.join(d)})" for v, d in groups.items())
+
+
 def best_flags(values: pd.Series, decimals: int, higher_is_better: bool) -> pd.Series:
     """Which of ``values`` is best as printed (ties all best); nothing is best among fewer than two."""
     shown = values.map(lambda v: None if v is None or v != v else float(format_number(v, decimals))).astype(float)
@@ -112,9 +120,7 @@ def failed_seeds(metrics: dict, group: str = "main") -> dict[tuple, list[int]]:
 
 def failed_text(seeds: list[int]) -> str:
     """``' (failed: seed 1)'``, ``' (failed: seeds 0, 2)'``; empty without failed seeds."""
-    if not seeds:
-        return ""
-    return f" (failed: seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)})"
+    return f" (failed: seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)})" if seeds else ""
 
 
 ROW_KINDS = ("method",)
@@ -165,10 +171,12 @@ def main_table(metrics: dict) -> Table:
     methods = frame[frame["kind"] == "method"]
     seeds = {int(n) for n in methods[[f"{c.key}.n" for c in columns]].to_numpy().ravel().tolist() if n == n and n is not None}
     single = " (-: no spread with a single seed)" if 1 in seeds else ""
+    radii = metrics.get("match_radius")
+    radius = f" (one-to-one matching within {per_dataset_text(radii, ' px')})" if radii else ""
     n_failed, n_runs = metrics["failed"]["n_failed"], metrics["failed"]["n_runs"]
     caption = (
         f"Test split, mean ± sample standard deviation over {seeds_text(seeds)}{single}. F1, precision "
-        f"and recall pool the matches of all test images; MAE and RMSE are per-image count errors. "
+        f"and recall pool the matches of all test images{radius}; MAE and RMSE are per-image count errors. "
         f"Best mean per dataset in bold (highest F1, precision, recall; lowest MAE, RMSE) among the rows "
         f"without a failed run. Failed: the run never detected anything ({metrics['failed']['rule']}); "
         f"the row's means include it. {n_failed} of the study's {n_runs} runs failed."
@@ -270,19 +278,8 @@ def format_value_text(value: float) -> str:
     return f"{value:g}"
 
 
-def _difference_text(stats: dict, decimals: int) -> str:
-    if stats["mean_diff"] is None:
-        return "-"
-    text = format_number(stats["mean_diff"], decimals, signed=True)
-    if stats["ci95_low"] is not None:
-        low = format_number(stats["ci95_low"], decimals, signed=True)
-        high = format_number(stats["ci95_high"], decimals, signed=True)
-        text += f" [{low}, {high}]"
-    return text
-
-
 def seed_cell(stats: dict, decimals: int) -> str:
-    """Seed-level mean difference and its t-interval: ``+0.003 [-0.002, +0.009]``."""
+    """A mean difference and its 95% interval (seed level: t; image level: bootstrap): ``+0.003 [-0.002, +0.009]``."""
     if stats["mean_diff"] is None:
         return "-"
     text = format_number(stats["mean_diff"], decimals, signed=True)
@@ -301,7 +298,7 @@ def _seed_text(stats: dict) -> str:
 def _image_cell(stats: dict | None, decimals: int) -> str:
     if not stats or stats["mean_diff"] is None:
         return "-"
-    return f"{_difference_text(stats, decimals)}, p {format_p(stats['p_value'])}"
+    return f"{seed_cell(stats, decimals)}, p {format_p(stats['p_value'])}"
 
 
 BASELINE_LABELS = {"tghem_lambda0": "tghem, λ = 0"}

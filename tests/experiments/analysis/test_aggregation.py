@@ -385,6 +385,9 @@ def test_convergence_takes_each_dataset_s_own_schedule():
     # On 400 iterations the last quarter starts at 300: no validation there, not judged.
     assert c["long"]["m"]["last_quarter_from"] == 300 and c["long"]["m"]["min_validations"] == 0
     assert c["long"]["m"]["converged"] is None
+    # The table's caption names each dataset's start where the schedules differ.
+    table = diagnostics.convergence_table({"convergence": c, "failed": {"rule": "r"}})
+    assert "(validations from iteration 150 (short), 300 (long) on)" in table.caption
 
 
 def test_f1_at_4_px_is_recomputed_from_the_logged_points(study, tmp_path):

@@ -80,6 +80,10 @@ def test_main_table_bold_marks_the_best_mean_per_dataset_and_column():
     assert md.splitlines()[1].replace(" ", "").startswith("|:-")  # text left, numbers right
     assert md.splitlines()[1].replace(" ", "").endswith("-:|")
     assert "(-: no spread with a single seed)" in md and "over 1 or 2 seeds" in md
+    # The caption names the matching radius of each dataset, where metrics.json records it.
+    assert "pool the matches of all test images;" in md
+    radii = tables.main_table({**METRICS, "match_radius": {"ds_1": 5.0, "ds2": 8.0}}).caption
+    assert "pool the matches of all test images (one-to-one matching within 5 px (ds_1), 8 px (ds2));" in radii
 
 
 def test_a_row_with_a_failed_run_is_named_and_never_bold():
@@ -161,3 +165,9 @@ def test_number_formats():
     assert tables.latex_escape("-0.038 [-0.059, +0.018]") == "$-$0.038 [$-$0.059, +0.018]"  # minus, not hyphen
     assert tables.latex_escape("dice-bce") == "dice-bce" and tables.latex_escape("-") == "--"
     assert tables.seeds_text([3, 3]) == "3 seeds" and tables.seeds_text([1]) == "1 seed"
+
+
+def test_per_dataset_text_groups_the_datasets_that_share_a_value():
+    assert tables.per_dataset_text({"a": 5.0, "b": 5.0}, " px") == "5 px"
+    assert tables.per_dataset_text({"vgg_cells": 5.0, "mbm": 8.0, "adi": 5.0}, " px") == "5 px (vgg_cells, adi), 8 px (mbm)"
+    assert tables.per_dataset_text({"d": 4500}) == "4500"
