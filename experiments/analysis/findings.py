@@ -17,7 +17,7 @@ Then how many runs failed and which. ``report`` writes it to ``RESULTS/tables/fi
 
 from __future__ import annotations
 
-from .tables import BASELINE_LABELS, seed_cell
+from .tables import BASELINE_LABELS, interval_cell
 
 VERDICTS = ("too few seeds to compare", "TG-HEM better at seed level", "TG-HEM worse at seed level",
             "ahead in every seed, not significant at seed level", "behind in every seed, not significant at seed level",
@@ -65,8 +65,8 @@ def findings_markdown(metrics: dict) -> str:
                 lines.append(f"- vs {label}: {verdict(f1, True)}{left_out}.")
                 continue
             lines.append(
-                f"- vs {label}: ΔF1 {seed_cell(f1, 3)}, {f1['wins']}/{f1['n_seeds']} seeds: {verdict(f1, True)}; "
-                f"ΔMAE {seed_cell(mae, 2)}, {mae['wins']}/{mae['n_seeds']} seeds: {verdict(mae, False)}{left_out}.")
+                f"- vs {label}: ΔF1 {interval_cell(f1, 3)}, {f1['wins']}/{f1['n_seeds']} seeds: {verdict(f1, True)}; "
+                f"ΔMAE {interval_cell(mae, 2)}, {mae['wins']}/{mae['n_seeds']} seeds: {verdict(mae, False)}{left_out}.")
         lines.append("")
     failed = metrics["failed"]
     by_dataset: dict[str, list[str]] = {}

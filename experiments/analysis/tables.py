@@ -278,7 +278,7 @@ def format_value_text(value: float) -> str:
     return f"{value:g}"
 
 
-def seed_cell(stats: dict, decimals: int) -> str:
+def interval_cell(stats: dict, decimals: int) -> str:
     """A mean difference and its 95% interval (seed level: t; image level: bootstrap): ``+0.003 [-0.002, +0.009]``."""
     if stats["mean_diff"] is None:
         return "-"
@@ -298,7 +298,7 @@ def _seed_text(stats: dict) -> str:
 def _image_cell(stats: dict | None, decimals: int) -> str:
     if not stats or stats["mean_diff"] is None:
         return "-"
-    return f"{seed_cell(stats, decimals)}, p {format_p(stats['p_value'])}"
+    return f"{interval_cell(stats, decimals)}, p {format_p(stats['p_value'])}"
 
 
 BASELINE_LABELS = {"tghem_lambda0": "tghem, λ = 0"}
@@ -316,7 +316,7 @@ def comparison_table(metrics: dict) -> Table:
             label = BASELINE_LABELS.get(baseline, baseline)
             excluded = c["excluded_seeds"]
             seeds = str(c["n_seeds"]) + (f" ({len(excluded)} failed)" if excluded else "")
-            rows.append((dataset, label, seeds, seed_cell(sf, 3), _seed_text(sf), seed_cell(sm, 2), _seed_text(sm),
+            rows.append((dataset, label, seeds, interval_cell(sf, 3), _seed_text(sf), interval_cell(sm, 2), _seed_text(sm),
                          _image_cell(c["f1"], 3), _image_cell(c["abs_count_error"], 2)))
             lines = list(c["notes"])
             if sf["note"] and sf["note"] == sm["note"]:
