@@ -16,14 +16,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import torch
 
-from tghem._validation import check_choice, check_int, check_real
-from tghem.base import PixelLoss
-from tghem.loss import TGHEM, binarize_prediction
-from tghem.ohem import SegmentationLoss
+from tghem._validation import check_choice
+from tghem.loss import TGHEM
 from tghem.topology import CENTROID_MODES, component_centroids, dot_points
+from tghem.weighting import CropWeightedLoss, ReadySignal
 
 
 def crop_counts(pred_binary: torch.Tensor, gt_dots: torch.Tensor, centroid_mode: str = "contour") -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,13 +111,14 @@ class ShuffledTGHEM(TGHEM):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.generator = generator
 
-    def crop_weights(self, discrepancy: torch.Tensor) -> torch.Tensor:
-        weights = super().crop_weights(discrepancy)
+    def crop_weights(self, signal: torch.Tensor) -> torch.Tensor:
+        """TG-HEM's weights of the batch (:meth:`tghem.weighting.CropWeightedLoss.crop_weights`), permuted."""
+        weights = super().crop_weights(signal)
         permutation = torch.randperm(len(weights), generator=self.generator)
         return weights[permutation.to(weights.device)]
 
 
-class CountWeightedOHEM(PixelLoss):
+class CountWeightedOHEM(CropWeightedLoss):
     r"""Per-crop OHEM weighted by the crop's component-count error (a control for TG-HEM).
 
     .. math::
@@ -160,7 +159,7 @@ class CountWeightedOHEM(PixelLoss):
         ([1.0], [1.5])
     """
 
-    requires_dots = True
+    signal_name = "count error"
 
     def __init__(
         self,
@@ -173,26 +172,18 @@ class CountWeightedOHEM(PixelLoss):
         bce_weight: float = 0.5,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(ignore_index, reduction)
-        self.lambda_count = check_real("lambda_count", lambda_count, low=0.0)
-        ohem_thresh = check_real("ohem_thresh", ohem_thresh, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-        ohem_min_kept = check_int("ohem_min_kept", ohem_min_kept, low=1)
+        super().__init__(lambda_count, ohem_thresh, ohem_min_kept, ignore_index, dice_weight, bce_weight, reduction,
+                         strength_name="lambda_count")
         self.centroid_mode = check_choice("centroid_mode", centroid_mode, CENTROID_MODES)
-        self.segmentation = SegmentationLoss(ohem_thresh, ohem_min_kept, ignore_index, dice_weight, bce_weight, "none")
-        self.weighting = True
-        self.last_weights: Optional[torch.Tensor] = None
-        self.last_discrepancy: Optional[torch.Tensor] = None
 
-    def forward(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
-        pred_logits = self.check(pred_logits, gt_mask, gt_dots)
-        per_crop = self.segmentation.compute(pred_logits, gt_mask)
-        with torch.no_grad():
-            pred_binary = binarize_prediction(pred_logits, gt_mask, self.ignore_index)
-            errors = count_errors(pred_binary, gt_dots, self.centroid_mode).to(device=per_crop.device, dtype=per_crop.dtype)
-            weights = 1.0 + self.lambda_count * errors if self.weighting else torch.ones_like(errors)
-        self.last_weights = weights
-        self.last_discrepancy = errors
-        return self.reduce(weights * per_crop)
+    @property
+    def lambda_count(self) -> float:
+        r""":math:`\lambda_c`, the weight of one miscounted cell."""
+        return self.strength
+
+    def crop_signal(self, pred_binary: torch.Tensor, gt_dots: torch.Tensor) -> ReadySignal:
+        """The count error :math:`|n^{pred}_b - n^{gt}_b|` of every crop (:func:`count_errors`)."""
+        return ReadySignal(count_errors(pred_binary, gt_dots, self.centroid_mode).numpy())
 
     def extra_repr(self) -> str:
         return f"lambda_count={self.lambda_count}, centroid_mode={self.centroid_mode!r}, reduction={self.reduction!r}"

@@ -5,23 +5,12 @@ from typing import Optional
 
 import torch
 
-from tghem._validation import check_choice, check_int, check_real
-from tghem.base import PixelLoss
-from tghem.ohem import SegmentationLoss
+from tghem._validation import check_choice, check_real
 from tghem.parallel import Workers
 from tghem.topology import CENTROID_MODES, TOPO_REDUCTIONS, TopoGuide
+from tghem.weighting import FLOAT32_MAX, CropWeightedLoss, PendingSignal, binarize_prediction
 
-
-def binarize_prediction(pred_logits: torch.Tensor, gt_mask: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
-    """The (B, H, W) binary prediction TG-HEM takes its points from: ``sigmoid(logit) >= 0.5``,
-    without the pixels whose target is ``ignore_index`` (detached; no gradient)."""
-    binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5
-    if ignore_index is not None:
-        binary &= gt_mask != ignore_index
-    return binary
-
-
-FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+__all__ = ["TGHEM", "tghem_loss", "check_weight_bound", "binarize_prediction"]
 
 
 def check_weight_bound(lambda_pers: float, epsilon: float) -> None:
@@ -46,7 +35,7 @@ def check_weight_bound(lambda_pers: float, epsilon: float) -> None:
             f"topo_epsilon={epsilon:g}: use lambda_pers < {FLOAT32_MAX * 2 ** 0.5 / epsilon:.3g}")
 
 
-class TGHEM(PixelLoss):
+class TGHEM(CropWeightedLoss):
     r"""Topology-Guided Hard Example Mining loss.
 
     For each crop :math:`b` of the batch, with :math:`\mathcal{L}_b` its OHEM
@@ -118,7 +107,7 @@ class TGHEM(PixelLoss):
         (torch.Size([2]), True)
     """
 
-    requires_dots = True
+    signal_name = "D"
 
     def __init__(
         self,
@@ -137,74 +126,28 @@ class TGHEM(PixelLoss):
         top_dimension: bool = False,
         topo_guide: Optional[TopoGuide] = None,
     ) -> None:
-        super().__init__(ignore_index, reduction)
-        self.lambda_pers = check_real("lambda_pers", lambda_pers, low=0.0)
-        ohem_thresh = check_real("ohem_thresh", ohem_thresh, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-        ohem_min_kept = check_int("ohem_min_kept", ohem_min_kept, low=1)
+        super().__init__(lambda_pers, ohem_thresh, ohem_min_kept, ignore_index, dice_weight, bce_weight, reduction,
+                         strength_name="lambda_pers")
         if topo_guide is None:
             # Checked here too so that errors name TGHEM's own arguments.
             topo_epsilon = check_real("topo_epsilon", topo_epsilon, low=0.0, low_inclusive=False)
             check_choice("topo_reduction", topo_reduction, TOPO_REDUCTIONS)
             check_choice("centroid_mode", centroid_mode, CENTROID_MODES)
-        # Per crop: each crop's pixel term is weighted by its own discrepancy.
-        self.segmentation = SegmentationLoss(ohem_thresh, ohem_min_kept, ignore_index, dice_weight, bce_weight, "none")
-        if topo_guide is None:
             topo_guide = TopoGuide(epsilon=topo_epsilon, reduction=topo_reduction, centroid_mode=centroid_mode,
                                    backend=backend, top_dimension=top_dimension, workers=topo_workers)
         elif not isinstance(topo_guide, TopoGuide):
             raise TypeError(f"topo_guide must be a TopoGuide or None, got {type(topo_guide).__name__}")
         self.topo = topo_guide
         check_weight_bound(self.lambda_pers, self.topo.epsilon)
-        self.weighting = True
-        self.last_weights: Optional[torch.Tensor] = None
-        self.last_discrepancy: Optional[torch.Tensor] = None
 
-    def forward(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
-        pred_logits = self.check(pred_logits, gt_mask, gt_dots)
-        # The topology runs in the worker processes while this one computes the pixel term.
-        pending = self._submit_topology(pred_logits, gt_mask, gt_dots)
-        per_crop = self.segmentation.compute(pred_logits, gt_mask)
-        discrepancy = self._collect_topology(pending, per_crop)
-        with torch.no_grad():
-            weights = self.crop_weights(discrepancy)
-        weighted = weights * per_crop
-        self._check_finite(weights, per_crop, discrepancy)
-        self.last_weights = weights
-        self.last_discrepancy = discrepancy
-        return self.reduce(weighted)
+    @property
+    def lambda_pers(self) -> float:
+        r""":math:`\lambda`, the weight of the discrepancy."""
+        return self.strength
 
-    # numpy, numba and worker processes: kept out of torch.compile's graph (a graph break), so
-    # ``torch.compile(TGHEM(...))`` runs them eagerly and gives the eager value.
-    @torch.compiler.disable
-    def _submit_topology(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor):
-        with torch.no_grad():
-            return self.topo.submit(gt_dots, binarize_prediction(pred_logits, gt_mask, self.ignore_index))
-
-    @torch.compiler.disable
-    def _collect_topology(self, pending, like: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(pending.result()).to(device=like.device, dtype=like.dtype)
-
-    @torch.compiler.disable
-    def _check_finite(self, weights: torch.Tensor, per_crop: torch.Tensor, discrepancy: torch.Tensor) -> None:
-        if bool(torch.isfinite(weights * per_crop.detach()).all()):
-            return
-        worst = int(torch.argmax(discrepancy))
-        d, loss = float(discrepancy[worst]), float(per_crop.detach().max())
-        bound = FLOAT32_MAX / max(d * max(loss, 1.0), 1e-300)
-        raise ValueError(
-            f"lambda_pers={self.lambda_pers:g} overflows the loss in float32: crop {worst} has D = {d:g} and pixel "
-            f"loss up to {loss:g}, so lambda_pers * D * loss exceeds {FLOAT32_MAX:.3g}; use lambda_pers < {bound:.3g}")
-
-    def crop_weights(self, discrepancy: torch.Tensor) -> torch.Tensor:
-        r"""The (B,) crop weights :math:`w_b = 1 + \lambda D_b` of a batch's (B,) discrepancies.
-
-        The one place the weights are formed, so that a control (``baselines.ShuffledTGHEM``)
-        can change how they reach the crops and nothing else. All ones while ``weighting``
-        is off.
-        """
-        if not self.weighting:
-            return torch.ones_like(discrepancy)
-        return 1.0 + self.lambda_pers * discrepancy
+    def crop_signal(self, pred_binary: torch.Tensor, gt_dots: torch.Tensor) -> PendingSignal:
+        """:math:`D_b` of every crop, started in :attr:`topo`'s worker processes (:meth:`TopoGuide.submit`)."""
+        return self.topo.submit(gt_dots, pred_binary)
 
     def extra_repr(self) -> str:
         return f"lambda_pers={self.lambda_pers}, reduction={self.reduction!r}, topo={self.topo!r}"

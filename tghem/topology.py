@@ -7,12 +7,14 @@ The pieces, each usable on its own:
 - :func:`rips_diagrams`: H0 and H1 persistence diagrams of the Vietoris-Rips
   filtration of a point set, truncated at ``epsilon``;
 - :func:`diagram_distance`: order-1 Wasserstein distance between diagrams;
-- :class:`TopoGuide`: all of the above for one crop or a batch.
+- :class:`TopoGuide`: all of the above for one crop or a batch; :meth:`TopoGuide.explain`
+  returns every intermediate (diagrams, distances, matchings) of one crop.
 
 Points are (x, y) = (column, row) in pixels.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Tuple, Union
 
 import cv2
@@ -22,7 +24,7 @@ import torch
 from tghem._validation import check_choice, check_real
 from tghem.parallel import PendingMap, Workers, check_workers, parallel_map, submit_map
 from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams, load_engine, ripser_rips_diagrams
-from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance
+from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance, wasserstein_matching
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -242,10 +244,50 @@ def points_discrepancy(
     gt_h0, gt_h1 = rips_diagrams(gt_points, epsilon, top_dimension=top_dimension, backend=backend)
     pred_h0, pred_h1 = rips_diagrams(pred_points, epsilon, top_dimension=top_dimension, backend=backend)
     h1 = diagram_distance(pred_h1, gt_h1, backend=backend)
-    if reduction == "H1":
+    if reduction == "H1":  # the H0 distance is not needed
         return h1
-    total = diagram_distance(pred_h0, gt_h0, backend=backend) + h1
+    return combine_distances(diagram_distance(pred_h0, gt_h0, backend=backend), h1, reduction)
+
+
+def combine_distances(w_h0: float, w_h1: float, reduction: str = "sum") -> float:
+    """:math:`D` from the H0 and H1 Wasserstein distances: ``'sum'`` ``w_h0 + w_h1``, ``'mean'`` half
+    of it, ``'H1'`` ``w_h1`` alone (the one place the reduction is applied).
+
+    Example:
+        >>> combine_distances(3.0, 1.0), combine_distances(3.0, 1.0, "mean"), combine_distances(3.0, 1.0, "H1")
+        (4.0, 2.0, 1.0)
+    """
+    check_choice("reduction", reduction, TOPO_REDUCTIONS)
+    if reduction == "H1":
+        return w_h1
+    total = w_h0 + w_h1
     return total / 2.0 if reduction == "mean" else total
+
+
+@dataclass(frozen=True)
+class TopoExplanation:
+    """Everything :math:`D` of one crop is made of (:meth:`TopoGuide.explain`).
+
+    Attributes:
+        gt_points, pred_points: (N, 2) and (M, 2) float64 points (x, y).
+        gt_h0, gt_h1, pred_h0, pred_h1: the persistence diagrams, (K, 2) float64 rows (birth, death).
+        w_h0, w_h1: the order-1 Wasserstein distances prediction-to-ground-truth in H0 and H1.
+        h0_pairs, h1_pairs: an optimal matching of each, (K, 2) int64 rows ``(pred index, gt index)``
+            with -1 for the diagonal (:func:`tghem.wasserstein.wasserstein_matching`).
+        discrepancy: :math:`D`, equal bit for bit to what training computes for the crop.
+    """
+
+    gt_points: np.ndarray
+    pred_points: np.ndarray
+    gt_h0: np.ndarray
+    gt_h1: np.ndarray
+    pred_h0: np.ndarray
+    pred_h1: np.ndarray
+    w_h0: float
+    w_h1: float
+    h0_pairs: np.ndarray
+    h1_pairs: np.ndarray
+    discrepancy: float
 
 
 def _crop_discrepancy_task(task) -> float:
@@ -352,6 +394,34 @@ class TopoGuide:
         return points_discrepancy(
             gt_points, pred_points, self.epsilon, self.reduction, top_dimension=self.top_dimension, backend=self.backend
         )
+
+    def explain(self, gt_points: np.ndarray, pred_points: np.ndarray) -> TopoExplanation:
+        """The diagrams, distances, optimal matchings and :math:`D` of two point sets, as this guide
+        computes them in training (same ``epsilon``, ``top_dimension``, backend and reduction).
+
+        Example:
+            >>> import numpy as np
+            >>> gt = np.array([[10.0, 10.0], [30.0, 10.0]]); pred = np.array([[10.0, 10.0]])
+            >>> e = TopoGuide(epsilon=50.0).explain(gt, pred)
+            >>> # A lone predicted point has an empty diagram (top_dimension=False): both GT bars go to the diagonal.
+            >>> e.gt_h0.tolist(), e.pred_h0.tolist(), e.h0_pairs.tolist()
+            ([[0.0, 20.0], [0.0, 50.0]], [], [[-1, 0], [-1, 1]])
+            >>> e.discrepancy == TopoGuide(epsilon=50.0).points_discrepancy(gt, pred)
+            True
+        """
+        gt_points = np.asarray(gt_points, dtype=np.float64).reshape(-1, 2)
+        pred_points = np.asarray(pred_points, dtype=np.float64).reshape(-1, 2)
+        options = dict(top_dimension=self.top_dimension, backend=self.backend)
+        gt_h0, gt_h1 = rips_diagrams(gt_points, self.epsilon, **options)
+        pred_h0, pred_h1 = rips_diagrams(pred_points, self.epsilon, **options)
+        # The argument order of points_discrepancy: the prediction first.
+        w_h0 = diagram_distance(pred_h0, gt_h0, backend=self.backend)
+        w_h1 = diagram_distance(pred_h1, gt_h1, backend=self.backend)
+        return TopoExplanation(
+            gt_points=gt_points, pred_points=pred_points, gt_h0=gt_h0, gt_h1=gt_h1, pred_h0=pred_h0, pred_h1=pred_h1,
+            w_h0=w_h0, w_h1=w_h1, h0_pairs=wasserstein_matching(pred_h0, gt_h0)[1],
+            h1_pairs=wasserstein_matching(pred_h1, gt_h1)[1],
+            discrepancy=combine_distances(w_h0, w_h1, self.reduction))
 
     def __call__(self, gt_dots: ArrayLike, pred_binary: ArrayLike) -> float:
         """:math:`D` of one crop from its (H, W) dot map and (H, W) binary prediction."""

@@ -12,10 +12,11 @@ draws it.
   row of ``per_image.csv``, which is checked).
 * The crop: a window of the training crop size where the ground truth is densest
   (:func:`densest_window`). Its ground truth as TG-HEM sees a training crop (the dot map's
-  non-zero pixels, :func:`tghem.topology.dot_points`), TG-HEM's predicted points in it, their H0
-  and H1 persistence diagrams at ``tghem.topo_epsilon`` (:func:`tghem.rips.fast_rips_diagrams`),
-  the two W1 distances as TG-HEM computes them (:func:`tghem.topology.diagram_distance`), one
-  optimal matching of each (:func:`tghem.wasserstein.wasserstein_matching`), D and w = 1 + λD.
+  non-zero pixels, :func:`tghem.topology.dot_points`), TG-HEM's predicted points in it, and what
+  the TopoGuide training builds from the same ``tghem`` settings
+  (:func:`experiments.core.topo.topo_guide`) makes of them (:meth:`tghem.TopoGuide.explain`): the
+  H0 and H1 persistence diagrams, the two W1 distances, one optimal matching of each and D; and
+  the crop weight w = 1 + λD by the losses' own rule (:func:`tghem.weighting.crop_weight`).
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from tghem.rips import fast_rips_diagrams
-from tghem.topology import diagram_distance, dot_points
-from tghem.wasserstein import wasserstein_matching
+from tghem import TopoGuide
+from tghem.topology import dot_points
+from tghem.weighting import crop_weight
 
 from ..core.fsutil import json_text
 from ..core.points import dot_map, pixel_indices
 from ..core.prepared import image_file, prepared_dir, read_points_csv
+from ..core.topo import topo_guide
 from ..evaluation.metrics import Counts, match_points
 from .collect import SPLIT, Run
 from .study import BASELINE_REFERENCE, Study
@@ -88,15 +90,13 @@ def classify_detections(gt, pred, radius: float) -> dict[str, list]:
     return {"tp": pred[matched_pred].tolist(), "fp": pred[~matched_pred].tolist(), "fn": gt[~matched_gt].tolist()}
 
 
-def discrepancy_from_distances(h0: float, h1: float, reduction: str) -> float:
-    """D from the two Wasserstein distances, as :func:`tghem.topology.points_discrepancy` combines them."""
-    if reduction == "H1":
-        return h1
-    return (h0 + h1) / 2.0 if reduction == "mean" else h0 + h1
-
-
-def persistence_example(gt, pred, crop: dict, epsilon: float, lambda_pers: float, reduction: str) -> dict:
+def persistence_example(gt, pred, crop: dict, guide: TopoGuide, lambda_pers: float) -> dict:
     """What D measures on one crop: points, diagrams, distances, matchings, D and w.
+
+    ``guide`` is the TopoGuide training builds from the same settings
+    (:func:`experiments.core.topo.topo_guide`), asked to explain the crop
+    (:meth:`tghem.TopoGuide.explain`); ``w`` is the crop-weighting rule of the losses
+    (:func:`tghem.weighting.crop_weight`).
 
     Returns:
         ``crop``, ``gt``, ``pred`` (points in crop coordinates), ``gt_h0``, ``gt_h1``, ``pred_h0``,
@@ -105,21 +105,15 @@ def persistence_example(gt, pred, crop: dict, epsilon: float, lambda_pers: float
         diagonal), ``epsilon``, ``lambda_pers``, ``reduction``.
     """
     gt_points = dot_points(dot_map(crop_points(gt, crop), (crop["height"], crop["width"])))
-    pred_points = crop_points(pred, crop)
-    gt_h0, gt_h1 = fast_rips_diagrams(gt_points, epsilon)
-    pred_h0, pred_h1 = fast_rips_diagrams(pred_points, epsilon)
-    # The argument order of tghem.topology.points_discrepancy: prediction first.
-    w_h0, w_h1 = diagram_distance(pred_h0, gt_h0), diagram_distance(pred_h1, gt_h1)
-    discrepancy = discrepancy_from_distances(w_h0, w_h1, reduction)
+    e = guide.explain(gt_points, crop_points(pred, crop))
     return {
         "crop": crop,
-        "gt": np.asarray(gt_points, float).tolist(), "pred": pred_points.tolist(),
-        "gt_h0": gt_h0.tolist(), "gt_h1": gt_h1.tolist(), "pred_h0": pred_h0.tolist(), "pred_h1": pred_h1.tolist(),
-        "w_h0": float(w_h0), "w_h1": float(w_h1), "discrepancy": float(discrepancy),
-        "weight": float(1.0 + lambda_pers * discrepancy),
-        "h0_pairs": wasserstein_matching(pred_h0, gt_h0)[1].tolist(),
-        "h1_pairs": wasserstein_matching(pred_h1, gt_h1)[1].tolist(),
-        "epsilon": float(epsilon), "lambda_pers": float(lambda_pers), "reduction": reduction,
+        "gt": e.gt_points.tolist(), "pred": e.pred_points.tolist(),
+        "gt_h0": e.gt_h0.tolist(), "gt_h1": e.gt_h1.tolist(), "pred_h0": e.pred_h0.tolist(), "pred_h1": e.pred_h1.tolist(),
+        "w_h0": float(e.w_h0), "w_h1": float(e.w_h1), "discrepancy": float(e.discrepancy),
+        "weight": float(crop_weight(e.discrepancy, lambda_pers)),
+        "h0_pairs": e.h0_pairs.tolist(), "h1_pairs": e.h1_pairs.tolist(),
+        "epsilon": float(guide.epsilon), "lambda_pers": float(lambda_pers), "reduction": guide.reduction,
     }
 
 
@@ -197,8 +191,7 @@ def qualitative_example(study: Study, runs: Sequence[Run], summary: dict, data_d
         "selection": SELECTION, "match_radius": radius,
         "gt": gt.tolist(), "pred": {m: p.tolist() for m, p in pred.items()}, "counts": counts,
         "shown": shown, "detections": detections,
-        "persistence": persistence_example(gt, pred[BASELINE_REFERENCE], crop, t["topo_epsilon"], t["lambda_pers"],
-                                           t["topo_reduction"]),
+        "persistence": persistence_example(gt, pred[BASELINE_REFERENCE], crop, topo_guide(t), t["lambda_pers"]),
     }
 
 

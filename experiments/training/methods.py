@@ -30,9 +30,10 @@ import torch
 from torch import nn
 
 from baselines import CountWeightedOHEM, DiceBCELoss, FocalLoss, ShuffledTGHEM, SoftDiceCLDiceLoss, crop_counts
-from tghem import TGHEM, SegmentationLoss, TopoGuide
-from tghem.loss import binarize_prediction
+from tghem import TGHEM, SegmentationLoss
+from tghem.weighting import CropWeightedLoss, binarize_prediction
 
+from ..core.topo import topo_guide
 from .crops import IGNORE_INDEX
 
 
@@ -47,16 +48,8 @@ def _tghem_kwargs(cfg: dict) -> dict:
     # (exactly the 'mean' reduction) and divides by w_k to log the unweighted pixel term.
     t = cfg["tghem"]
     thresh, min_kept, dice_weight, bce_weight = _pixel_term(cfg)
-    guide_kwargs = dict(epsilon=t["topo_epsilon"], reduction=t["topo_reduction"], centroid_mode=t["centroid_mode"],
-                        top_dimension=t["top_dimension"])
-    if t["topo_backend"] is not None:
-        guide_kwargs["backend"] = t["topo_backend"]
-    if t["topo_workers"] is not None:  # results never depend on it, only the speed
-        guide_kwargs["workers"] = t["topo_workers"]
-    # The guide is built here, without a backend unless one is configured, so that the run gets
-    # TopoGuide's own default backend.
     return dict(lambda_pers=t["lambda_pers"], ohem_thresh=thresh, ohem_min_kept=min_kept, ignore_index=IGNORE_INDEX,
-                dice_weight=dice_weight, bce_weight=bce_weight, reduction="none", topo_guide=TopoGuide(**guide_kwargs))
+                dice_weight=dice_weight, bce_weight=bce_weight, reduction="none", topo_guide=topo_guide(t))
 
 
 def _tghem(cfg: dict) -> nn.Module:
@@ -144,9 +137,10 @@ class MethodLoss(nn.Module):
 
     Args:
         name: registry name.
-        criterion: the underlying loss module; a crop-weighting one (TG-HEM and its controls,
-            built with ``reduction='none'``) exposes ``last_weights``, ``last_discrepancy`` and
-            the switch ``weighting``.
+        criterion: the underlying loss module; a crop-weighting one (a
+            :class:`tghem.weighting.CropWeightedLoss`: TG-HEM and its controls, built with
+            ``reduction='none'``) exposes ``last_weights``, ``last_discrepancy`` and the switch
+            ``weighting``.
         warmup: iterations of warm-up, >= 0 (ignored by methods that weight no crops).
         warmup_criterion: the loss optimised during the warm-up, called like ``criterion`` and
             returning a scalar; None: the criterion's unweighted pixel term.
@@ -174,8 +168,9 @@ class MethodLoss(nn.Module):
 
     @property
     def weights_crops(self) -> bool:
-        """Whether the criterion weights crops (returns per-crop losses and ``last_weights``)."""
-        return hasattr(self.criterion, "last_weights")
+        """Whether the criterion weights crops (a :class:`tghem.weighting.CropWeightedLoss`: per-crop
+        losses, ``last_weights``, ``last_discrepancy`` and the switch ``weighting``)."""
+        return isinstance(self.criterion, CropWeightedLoss)
 
     def forward(self, logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> torch.Tensor:
         # Losses run in float32 whatever the autocast dtype of the network.
