@@ -28,17 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
+from tghem.points import point_pixels
 from tghem.topology import component_centroids
 
 from .core.cli import parsed_arguments, run_stage, stage_parser
-from .core.points import point_pixels
 from .core.prepared import load_split, read_meta, require_prepared
 from .core.runtime import check_amp, select_device
+from .evaluation.inference import eval_settings
+from .evaluation.metrics import evaluate_image, summarize
 from .model.checkpoint import load_checkpoint, model_from_checkpoint
 from .model.inputs import normalise_image
 from .model.tiling import predict_probability
-from .evaluation.inference import eval_settings
-from .evaluation.metrics import evaluate_image, summarize
 
 QUANTILES = (0.5, 0.9, 0.99)
 """Quantiles of the probability reported over all pixels and at the dots."""

@@ -6,6 +6,11 @@ Public API::
 
 Every loss is called as ``loss(pred_logits, gt_mask, gt_dots)`` with raw logits of
 shape (B, 1, H, W), a {0, 1} mask and a dot map of shape (B, H, W).
+
+Around the loss, what a training loop needs from point annotations (:mod:`tghem.points`,
+:mod:`tghem.targets`): the dot map and the disk target of a set of points; and what its
+evaluation needs (:mod:`tghem.matching`): one-to-one point matching within a radius with
+precision, recall and F1.
 """
 from tghem import _numba_cache
 
@@ -13,8 +18,12 @@ _numba_cache.install()  # before the kernels' modules are imported: their cache 
 
 from tghem.dice import BinaryDiceLoss, binary_dice_loss
 from tghem.loss import TGHEM, tghem_loss
+from tghem.matching import Counts, detection_counts, match_points
 from tghem.ohem import SegmentationLoss, segmentation_loss, select_hard_pixels
+from tghem.points import dot_map
+from tghem.targets import adaptive_radii, dilated_mask, separate_disks
 from tghem.topology import TopoGuide, component_centroids, diagram_distance, dot_points, rips_diagrams
+from tghem.weighting import CropWeightedLoss
 
 __version__ = "0.1.0"
 
@@ -23,6 +32,7 @@ __all__ = [
     "SegmentationLoss",
     "TopoGuide",
     "TGHEM",
+    "CropWeightedLoss",
     "binary_dice_loss",
     "segmentation_loss",
     "select_hard_pixels",
@@ -31,4 +41,11 @@ __all__ = [
     "diagram_distance",
     "dot_points",
     "rips_diagrams",
+    "dot_map",
+    "dilated_mask",
+    "separate_disks",
+    "adaptive_radii",
+    "match_points",
+    "detection_counts",
+    "Counts",
 ]

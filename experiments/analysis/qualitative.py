@@ -29,11 +29,11 @@ import numpy as np
 from PIL import Image
 
 from tghem import TopoGuide
+from tghem.points import dot_map, pixel_indices
 from tghem.topology import dot_points
 from tghem.weighting import crop_weight
 
 from ..core.fsutil import json_text
-from ..core.points import dot_map, pixel_indices
 from ..core.prepared import image_file, prepared_dir, read_points_csv
 from ..core.topo import topo_guide
 from ..evaluation.metrics import Counts, match_points

@@ -7,7 +7,7 @@ Layout of ``<data-dir>/prepared/<name>/`` (:func:`prepared_dir`)::
     split.csv                 header ``image_id,split``; split in train/val/test/unused
     meta.json                 source, content digest, counts, sizes, licence, citation
 
-Coordinates as everywhere in the project (:mod:`experiments.core.points`): ``x`` = column,
+Coordinates as everywhere in the project (:mod:`tghem.points`): ``x`` = column,
 ``y`` = row, 0-based; every point satisfies ``0 <= x <= W-1`` and ``0 <= y <= H-1``. ``unused``
 marks images of a development pool that the protocol did not draw (VGG cells). Nothing in the
 folder depends on time or machine, so preparing twice gives identical bytes.

@@ -1,6 +1,6 @@
 """Reading annotations: image sizes, points kept in the image, and points from dot images.
 
-Coordinates as everywhere in the project (:mod:`experiments.core.points`): ``x`` = column,
+Coordinates as everywhere in the project (:mod:`tghem.points`): ``x`` = column,
 ``y`` = row, 0-based, in pixels.
 """
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..core.points import as_points, round_half_up
+from tghem.points import as_points, round_half_up
+
 from ..core.prepared import decoded_image
 
 SOURCE_FIX = "replace it with a complete copy of the file, or remove the image together with its annotation"

@@ -1,6 +1,6 @@
 """Parsers: read each published dataset layout into image records with 0-based point lists.
 
-Coordinates as everywhere in the project (:mod:`experiments.core.points`): ``x`` = column,
+Coordinates as everywhere in the project (:mod:`tghem.points`): ``x`` = column,
 ``y`` = row, 0-based, in pixels.
 
 Each parser has two methods: ``files(root)`` lists the published files it uses (the set the

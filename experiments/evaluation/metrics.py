@@ -1,16 +1,8 @@
 """Detection and counting metrics of predicted points against ground-truth points.
 
-Detection: predicted and ground-truth points are matched one to one, only pairs at Euclidean
-distance ``<= radius`` being allowed, by a maximum-cardinality matching of minimum total
-distance (Hungarian algorithm, :func:`scipy.optimize.linear_sum_assignment`). Matched pairs are
-true positives, unmatched predictions false positives, unmatched ground-truth points false
-negatives. Greedy nearest-first matching can miss matches that exist (see the tests); this
-cannot.
-
-Conventions for empty sets: ``precision = TP / (TP + FP)`` is 1 when nothing is predicted
-(no wrong detection), ``recall = TP / (TP + FN)`` is 1 when there is nothing to find, and
-``F1 = 2 TP / (2 TP + FP + FN)`` (the harmonic mean of the two where they are defined) is 1
-when both sets are empty.
+Detection: the library's one-to-one matching within a radius and its TP/FP/FN counts
+(:mod:`tghem.matching`: :func:`~tghem.matching.match_points`, :class:`~tghem.matching.Counts`,
+:func:`~tghem.matching.detection_counts`), which users of the loss can take alone.
 
 The authors' F1 (their training harness's test script), reported beside ours and never instead
 of it: ground-truth points taken in row-major order of their pixels, each takes the nearest
@@ -21,7 +13,7 @@ predictions, or without ground truth), averaged over images (:func:`greedy_match
 Counting: per image ``e = n_pred - n_gt``; MAE, RMSE, mean relative error ``|e| / n_gt`` (over
 images with ``n_gt > 0``) and GAME(L), the sum over a ``2^L x 2^L`` grid of cells of the absolute
 count error per cell, averaged over images (GAME(0) = MAE). Points are placed on pixels by the
-project's one rule (:mod:`experiments.core.points`).
+project's one rule (:mod:`tghem.points`).
 """
 
 from __future__ import annotations
@@ -31,76 +23,14 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from ..core.points import as_points, pixel_indices
+from tghem.matching import Counts, check_radius, detection_counts, match_points
+from tghem.points import as_points, pixel_indices
 
 GAME_LEVELS = (0, 1, 2, 3)
 AUTHORS_MATCH_RADIUS = 10.0
 """Match radius of the authors' F1 (pixels, strict ``<``)."""
-
-
-def _radius(radius) -> float:
-    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.integer, np.floating)):
-        raise TypeError(f"radius: expected a positive number, got {type(radius).__name__} {radius!r}")
-    if not (math.isfinite(radius) and radius > 0):
-        raise ValueError(f"radius: expected a finite number > 0, got {radius!r}")
-    return float(radius)
-
-
-def match_points(pred, gt, radius: float) -> np.ndarray:
-    """One-to-one matching of predicted to ground-truth points within ``radius``.
-
-    Among all matchings using only pairs at distance ``<= radius``, returns one with the
-    largest number of pairs and, among those, the smallest total distance. The candidate pairs
-    come from a k-d tree; every connected group of candidates is solved separately by the
-    Hungarian algorithm on its dense cost matrix, so thousands of points stay cheap.
-
-    Args:
-        pred: (P, 2) predicted x, y.
-        gt: (G, 2) ground-truth x, y.
-        radius: largest matching distance (inclusive), > 0.
-
-    Returns:
-        (M, 2) int64 array of ``(pred_index, gt_index)`` pairs, sorted by ``pred_index``.
-
-    Example:
-        >>> match_points([[0, 0], [10, 0]], [[1, 0], [30, 0]], radius=5).tolist()
-        [[0, 0]]
-    """
-    pred, gt, radius = as_points("pred", pred), as_points("gt", gt), _radius(radius)
-    if len(pred) == 0 or len(gt) == 0:
-        return np.zeros((0, 2), np.int64)
-    pairs = cKDTree(pred).sparse_distance_matrix(cKDTree(gt), radius, output_type="ndarray")
-    i, j = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-    # Recompute the distances exactly (the tree's bound test is not the reference for "<=").
-    d = np.hypot(pred[i, 0] - gt[j, 0], pred[i, 1] - gt[j, 1])
-    keep = d <= radius
-    i, j, d = i[keep], j[keep], d[keep]
-    if len(i) == 0:
-        return np.zeros((0, 2), np.int64)
-    n_pred = len(pred)
-    graph = coo_matrix((np.ones(len(i)), (i, n_pred + j)), shape=(n_pred + len(gt),) * 2)
-    _, label = connected_components(graph, directed=False)
-    group = label[i]
-    out = []
-    for g in np.unique(group):
-        sel = group == g
-        rows, rows_inv = np.unique(i[sel], return_inverse=True)
-        cols, cols_inv = np.unique(j[sel], return_inverse=True)
-        # Pairs beyond the radius cost more than any complete set of allowed pairs, so the
-        # optimum first maximises the number of allowed pairs, then minimises their distance.
-        forbidden = radius * (min(len(rows), len(cols)) + 1) + 1.0
-        cost = np.full((len(rows), len(cols)), forbidden)
-        cost[rows_inv, cols_inv] = d[sel]
-        r, c = linear_sum_assignment(cost)
-        ok = cost[r, c] < forbidden
-        out.append(np.stack([rows[r[ok]], cols[c[ok]]], axis=1))
-    matched = np.concatenate(out).astype(np.int64)
-    return matched[np.argsort(matched[:, 0], kind="stable")]
 
 
 def greedy_match_count(pred, gt, radius: float = AUTHORS_MATCH_RADIUS) -> int:
@@ -126,7 +56,7 @@ def greedy_match_count(pred, gt, radius: float = AUTHORS_MATCH_RADIUS) -> int:
         >>> greedy_match_count(pred, gt, radius=10), len(match_points(pred, gt, radius=9.99))
         (1, 2)
     """
-    pred, gt, radius = as_points("pred", pred), as_points("gt", gt), _radius(radius)
+    pred, gt, radius = as_points("pred", pred), as_points("gt", gt), check_radius(radius)
     if len(pred) == 0 or len(gt) == 0:
         return 0
     rows, cols = pixel_indices(gt)
@@ -157,44 +87,6 @@ def authors_scores(tp: int, n_pred: int, n_gt: int) -> tuple[float, float, float
         return 0.0, 0.0, 0.0
     p, r = tp / n_pred, tp / n_gt
     return p, r, 2 * p * r / (p + r + 1e-7)
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Detection outcome of one image (or a sum of images)."""
-
-    tp: int
-    fp: int
-    fn: int
-
-    def __add__(self, other: "Counts") -> "Counts":
-        return Counts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        denominator = 2 * self.tp + self.fp + self.fn
-        return 2 * self.tp / denominator if denominator else 1.0
-
-
-def detection_counts(pred, gt, radius: float) -> Counts:
-    """TP, FP and FN of one image by :func:`match_points`.
-
-    Example:
-        >>> c = detection_counts([[0, 0], [10, 0], [50, 50]], [[1, 0], [12, 0], [30, 0]], radius=5)
-        >>> (c.tp, c.fp, c.fn), round(c.f1, 4)
-        ((2, 1, 1), 0.6667)
-    """
-    pred, gt = as_points("pred", pred), as_points("gt", gt)
-    tp = len(match_points(pred, gt, radius))
-    return Counts(tp, len(pred) - tp, len(gt) - tp)
 
 
 def region_counts(points, shape: tuple[int, int], level: int) -> np.ndarray:

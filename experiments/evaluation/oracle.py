@@ -3,7 +3,7 @@ point extraction and matching.
 
 What a method can reach is bounded by its target: touching disks that merge into one blob are
 one detection however well a network learns them. The oracle binarises the ground-truth target
-of every image (:func:`experiments.core.targets.dilated_mask` with the run settings' rule,
+of every image (:func:`tghem.targets.dilated_mask` with the run settings' rule,
 :func:`experiments.core.targets.target_rule`), extracts one point per blob with the evaluation's
 :func:`tghem.topology.component_centroids` mode and scores the points with the same metrics
 (:func:`experiments.evaluation.metrics.evaluate_image`), so every main table can show how far each
@@ -17,13 +17,14 @@ from typing import Sequence
 
 import numpy as np
 
+from tghem.targets import dilated_mask
 from tghem.topology import component_centroids
 
 from ..core.fsutil import json_text
 from ..core.outputs import atomic_dir
 from ..core.prepared import load_split, read_meta, require_prepared
 from ..core.settings import load_params
-from ..core.targets import dilated_mask, target_rule
+from ..core.targets import target_rule
 from .inference import eval_settings
 from .metrics import ImageResult, evaluate_image, summarize
 from .run import per_image_csv_text

@@ -24,9 +24,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..core.points import dot_map, point_pixels
+from tghem.points import dot_map, point_pixels
+from tghem.targets import dilated_mask
+
 from ..model.inputs import normalise_image
-from ..core.targets import dilated_mask
 
 IGNORE_INDEX = 255
 """Mask value of pixels excluded from the loss (padding). Never a valid {0, 1} target."""
@@ -90,7 +91,7 @@ class CropSampler:
         crop_size: side S of the square crops (paper: 256).
         crops_per_image: K, crops per mini-batch (all from one image).
         radius: dilated-mask radius (pixels) or ``"adaptive"``.
-        gap: a one-pixel background gap between neighbouring disks (:func:`~experiments.core.targets.separate_disks`).
+        gap: a one-pixel background gap between neighbouring disks (:func:`~tghem.targets.separate_disks`).
         flips: random horizontal and vertical flips.
         rot90: random quarter turns.
         channels: passed to :func:`normalise_image`.

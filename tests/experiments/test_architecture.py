@@ -11,7 +11,6 @@ from tests.helpers.paths import ROOT
 
 STAGES = ("prepare", "train", "evaluate", "oracle", "aggregate", "report")
 """The pipeline's stage entry points (``python -m experiments.<stage>``)."""
-BENCHMARKS = ("bench_train", "bench_topology")
 TOOLS = ("compare_studies", "calibrate_count", "interval_coverage", "probe")
 """Entry points that are neither stages nor benchmarks (not in dvc.yaml)."""
 LAYERS = {
@@ -36,7 +35,7 @@ def test_the_folders_are_the_layers():
     folders = {p.name for p in (ROOT / "experiments").iterdir() if (p / "__init__.py").is_file()}
     assert folders == set(LAYERS)
     entry_points = {p.stem for p in (ROOT / "experiments").glob("*.py")} - {"__init__"}
-    assert entry_points == set(STAGES) | set(BENCHMARKS) | set(TOOLS)
+    assert entry_points == set(STAGES) | set(TOOLS)
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
@@ -50,7 +49,7 @@ def test_a_layer_imports_only_the_layers_below_it_and_never_a_stage(layer):
             assert target == layer or target in LAYERS[layer], f"{module} ({layer}) imports {imported} ({target})"
 
 
-@pytest.mark.parametrize("stage", STAGES + BENCHMARKS + TOOLS)
+@pytest.mark.parametrize("stage", STAGES + TOOLS)
 def test_a_stage_is_a_thin_command_line_importing_no_other_stage(stage):
     name = f"experiments.{stage}"
     for imported in direct_imports(name):
@@ -64,10 +63,19 @@ def test_a_stage_is_a_thin_command_line_importing_no_other_stage(stage):
         assert len(module_file(name).read_text().splitlines()) <= 120, f"{name} is not thin"
 
 
-def test_the_loss_library_never_imports_the_experiments():
+def test_the_loss_library_never_imports_the_experiments_or_the_benchmarks():
     for package in ("tghem", "baselines"):
         for module in project_modules(package):
-            assert not [m for m in direct_imports(module) if m.startswith("experiments")], module
+            assert not [m for m in direct_imports(module) if m.startswith(("experiments", "benchmarks"))], module
+
+
+def test_nothing_imports_the_benchmarks_and_the_library_holds_none():
+    """Performance scripts live in the top-level ``benchmarks/``: outside the installed package, and
+    no stage or layer depends on them."""
+    for package in ("tghem", "baselines", "experiments"):
+        for module in project_modules(package):
+            assert not [m for m in direct_imports(module) if m.startswith("benchmarks")], module
+    assert not [p.name for p in (ROOT / "tghem").glob("*bench*")]
 
 
 def test_no_module_is_over_400_lines():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.helpers.paths import ROOT
 
-PACKAGES = ("experiments", "tghem", "baselines")
+PACKAGES = ("experiments", "tghem", "baselines", "benchmarks")
 """The repository's top-level packages."""
 
 

@@ -197,7 +197,7 @@ def test_huge_neighbour_graph_warns_before_storing_the_pairs(monkeypatch):
 
 
 def test_large_crop_benchmark_figures_at_a_small_size():
-    from tghem.benchmark import dense_against_sparse, large_crop, large_crop_cost
+    from benchmarks.topology import dense_against_sparse, large_crop, large_crop_cost
 
     dots, binary = large_crop(size=256, spacing=16)
     assert int(dots.sum()) == 256 and binary.any()

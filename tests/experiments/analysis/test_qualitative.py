@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from experiments.analysis import qualitative
-from experiments.core.points import dot_map
+from tghem.points import dot_map
 from experiments.core.settings import load_params
 from experiments.core.topo import topo_guide
 from experiments.training.methods import build_method

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from experiments.analysis.qualitative import crop_points, densest_window
-from experiments.core.points import as_points, dot_map, pixel_indices, point_pixels, round_half_up
+from tghem.points import as_points, dot_map, pixel_indices, point_pixels, round_half_up
 from experiments.core.prepared import prepared_dir, require_prepared
 from experiments.evaluation.metrics import region_counts
 

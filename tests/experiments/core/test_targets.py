@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from experiments.core.targets import dilated_mask, separate_disks, target_rule
+from experiments.core.targets import target_rule
+from tghem.targets import dilated_mask, separate_disks
 
 EIGHT = np.ones((3, 3), int)
 

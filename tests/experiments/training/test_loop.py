@@ -220,7 +220,7 @@ def test_cli_refuses_to_overwrite_or_to_resume_a_different_run(runs, tmp_path, c
     assert "evaluate takes eval.* settings only" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module", ["experiments.train", "experiments.evaluate", "experiments.bench_train"])
+@pytest.mark.parametrize("module", ["experiments.train", "experiments.evaluate", "benchmarks.train"])
 def test_help(module):
     out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

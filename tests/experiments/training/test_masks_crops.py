@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from experiments.core.points import dot_map, point_pixels
+from tghem.points import dot_map, point_pixels
 from experiments.model.inputs import normalise_image
 from experiments.training.crops import IGNORE_INDEX, CropSampler, transform_points
-from experiments.core.targets import adaptive_radii, dilated_mask
+from tghem.targets import adaptive_radii, dilated_mask
 
 
 def test_dot_map_counts_two_dots_on_one_pixel_and_rounds_half_up():

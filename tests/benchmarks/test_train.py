@@ -1,10 +1,10 @@
-"""experiments.bench_train: the settings axis, the interleaved cells and the ratios of its table (no timing asserted)."""
+"""benchmarks.train: the settings axis, the interleaved cells and the ratios of its table (no timing asserted)."""
 from __future__ import annotations
 
 import pytest
 
-from experiments import bench_train
-from experiments.training.benchmark import Setting, benchmark, format_table
+from benchmarks import train as bench_train
+from benchmarks.training import Setting, benchmark, format_table
 from tests.helpers.tiny_run import TINY, tiny_data_dir
 
 

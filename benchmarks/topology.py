@@ -1,7 +1,7 @@
 """Time TopoGuide's fast backend against gudhi's reference path, and one TGHEM forward.
 
-    python -m tghem.benchmark [--vgg-cells DIR] [--batch 8] [--size 256] [--repeats 7] [--workers auto] [--edge-collapse]
-    python -m tghem.benchmark --large-crop [--large-size 4096] [--spacing 16]
+    python -m benchmarks.topology [--vgg-cells DIR] [--batch 8] [--size 256] [--repeats 7] [--workers auto] [--edge-collapse]
+    python -m benchmarks.topology --large-crop [--large-size 4096] [--spacing 16]
 
 Ground-truth dots come from VGG-cells dot maps (``NNNdots.png``) when a folder is
 given (or found through ``TGHEM_DATA_MIRROR``), else from a seeded clustered point
@@ -22,7 +22,7 @@ algorithms alone buy) and with the fast path as configured (``--workers``, defau
 from gudhi's over all crops and paths; then the whole TGHEM
 forward and the segmentation term alone; with ``--edge-collapse``, the kernel's time
 on the batch's neighbour graphs against gudhi's edge collapse of the same graphs
-alone. ``python -m experiments.bench_topology``
+alone. ``python -m benchmarks.topology_step``
 adds the training-step overhead with the U-Net.
 
 ``--large-crop`` measures one huge crop instead (:func:`large_crop_cost`): a
@@ -381,7 +381,7 @@ def print_large_crop(size: int, spacing: int) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m tghem.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.topology", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_crop_arguments(parser, repeats=7)
     parser.add_argument(

@@ -1,9 +1,9 @@
 """Training throughput per method and precision / memory format, and the TG-HEM / OHEM time ratio.
 
-    python -m experiments.bench_train [--methods tghem ohem ...] [--settings fp32 bf16+cl ...]
+    python -m benchmarks.train [--methods tghem ohem ...] [--settings fp32 bf16+cl ...]
         [--rounds R] [--set key=value ...]
 
-A thin command line over :func:`experiments.training.benchmark.benchmark` (a benchmark, not a
+A thin command line over :func:`benchmarks.training.benchmark` (a benchmark, not a
 pipeline stage): see there for what is timed.
 """
 
@@ -12,27 +12,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .core.cli import add_device_option, add_settings_options, parsed_arguments, run_stage, stage_parser
-from .core.fsutil import atomic_write_json
-from .training.benchmark import benchmark
-from .training.methods import METHODS
+from experiments.core.cli import add_device_option, add_settings_options, parsed_arguments, run_stage, stage_parser
+from experiments.core.fsutil import atomic_write_json
+from benchmarks.training import benchmark
+from experiments.training.methods import METHODS
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = stage_parser(
-        "python -m experiments.bench_train",
+        "python -m benchmarks.train",
         "Train every method under every precision / memory format (--settings) on the same data, "
         "seed and settings (params.yaml plus --set; validation off), --rounds times interleaved, "
         "and print a table: it/s, mean and median ms per step, the speed-up over float32 NCHW "
         "and each method's step time over OHEM's (TG-HEM's overhead).",
         "settings: fp32, bf16, fp16 (CUDA), each optionally +cl (channels_last), e.g. bf16+cl\n\n"
         "examples:\n"
-        "  python -m experiments.bench_train                      # the default configuration, as params.yaml sets it\n"
-        "  python -m experiments.bench_train --methods tghem ohem --settings fp32 fp32+cl bf16 bf16+cl --rounds 3\n"
-        "  python -m experiments.bench_train --methods ohem --settings fp32 bf16+cl --rounds 3 \\\n"
+        "  python -m benchmarks.train                      # the default configuration, as params.yaml sets it\n"
+        "  python -m benchmarks.train --methods tghem ohem --settings fp32 fp32+cl bf16 bf16+cl --rounds 3\n"
+        "  python -m benchmarks.train --methods ohem --settings fp32 bf16+cl --rounds 3 \\\n"
         "      --set model.base_channels=16 --set train.crop_size=128 --set train.iterations=40\n"
-        "  bash experiments/bench_gpu.sh                          # the prepared GPU check (base 64, 8 x 256^2)",
+        "  bash benchmarks/gpu.sh                          # the prepared GPU check (base 64, 8 x 256^2)",
     )
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD",
                    help=f"methods to time (default: all: {' '.join(METHODS)})")

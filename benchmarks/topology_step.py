@@ -1,8 +1,8 @@
 """What TG-HEM's topology costs: TopoGuide backends side by side, and the training-step overhead.
 
-    python -m experiments.bench_topology [--vgg-cells DIR] [--base-channels 8] [--repeats 5] [--device auto]
+    python -m benchmarks.topology_step [--vgg-cells DIR] [--base-channels 8] [--repeats 5] [--device auto]
 
-1. The comparison of :mod:`tghem.benchmark`: ``TopoGuide.discrepancies`` on a batch of
+1. The comparison of :mod:`benchmarks.topology`: ``TopoGuide.discrepancies`` on a batch of
    8 crops of 256 x 256 (VGG-cells dots when found through ``--vgg-cells`` or
    ``TGHEM_DATA_MIRROR``, else synthetic), near-converged and noise-like predictions,
    gudhi path vs giotto-ph's ripser vs the fast path, their ratios and the largest
@@ -30,7 +30,7 @@ import torch
 
 from experiments.model.unet import UNet
 from tghem import TGHEM, SegmentationLoss
-from tghem.benchmark import (
+from benchmarks.topology import (
     add_crop_arguments,
     compare_backends,
     format_comparison,
@@ -86,7 +86,7 @@ def step_overhead(
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m experiments.bench_topology", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.topology_step", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_crop_arguments(parser, repeats=5)
     parser.add_argument("--base-channels", type=int, default=8, help="U-Net width on CPU (default 8, params.yaml's CPU default)")

@@ -1,6 +1,6 @@
 """Training throughput per method and per precision / memory format, with the ratios that matter.
 
-:func:`benchmark` (what ``python -m experiments.bench_train`` runs) trains each method under each
+:func:`benchmark` (what ``python -m benchmarks.train`` runs) trains each method under each
 *setting* (a precision and a memory format, e.g. ``fp32``, ``bf16+cl``) on the same dataset,
 seed and settings (``params.yaml`` plus overrides), into a temporary folder with validation
 switched off, and reports the training-step throughput each run recorded (sampling the crops,
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
-from ..core.runtime import software_versions
-from ..core.settings import load_params
-from .loop import TrainJob, train
-from .methods import METHODS, build_method
+from experiments.core.runtime import software_versions
+from experiments.core.settings import load_params
+from experiments.training.loop import TrainJob, train
+from experiments.training.methods import METHODS, build_method
 
 
 @dataclass(frozen=True)
