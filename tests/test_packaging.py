@@ -29,3 +29,22 @@ def test_the_readme_states_the_pythons_of_requires_python():
     readme = (ROOT / "README.md").read_text()
     assert "Python 3.11 or 3.12 on Linux" in readme
     assert "on 3.10 its numpy" in readme and "on 3.13" in readme
+
+
+def test_the_licence_file_names_the_declared_licence():
+    licence = PROJECT["project"]["license"]["text"]
+    assert licence == "MIT"
+    text = (ROOT / "LICENSE").read_text()
+    assert text.splitlines()[0] == f"{licence} License"
+    assert "Copyright (c) 2026 The TG-HEM benchmark contributors" in text
+
+
+def test_the_version_has_one_source():
+    """pyproject.toml reads the version from tghem.__version__; the installed metadata agrees."""
+    from importlib.metadata import version
+
+    import tghem
+
+    assert "version" not in PROJECT["project"] and "version" in PROJECT["project"]["dynamic"]
+    assert PROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "tghem.__version__"}
+    assert tghem.__version__ == version("tghem")

@@ -1,52 +1,15 @@
-"""The README's Python examples run as written and print what their comments state; its commands match .ci/run."""
-import doctest
+"""The README's Python examples run as written and print what their comments state; its commands match .ci/run;
+the results embedded in the README or the documentation pages are the committed ones."""
 import re
-import sys
-from collections import defaultdict
 
 import pytest
 
+from tests.helpers.markdown_examples import output_mismatches, python_blocks, stated_outputs
+from tests.helpers.markdown_pages import embedded_blocks
 from tests.helpers.paths import ROOT
 
 README = (ROOT / "README.md").read_text()
-PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
-PRINTS = re.compile(r"#\s*prints\s+(.*?)\s*$")
-
-
-def stated_outputs(source: str) -> dict[int, str]:
-    """``{line number: stated text}`` of the ``print(...)  # prints TEXT`` lines of ``source``."""
-    return {n: m.group(1) for n, line in enumerate(source.splitlines(), 1) if (m := PRINTS.search(line))}
-
-
-def printed_outputs(source: str, name: str) -> dict[int, str]:
-    """Run ``source``; ``{line number: what the print calls on that line printed}``, in order."""
-    out: dict[int, list[str]] = defaultdict(list)
-
-    def recording_print(*args, sep=" ", end="\n", file=None, flush=False):
-        out[sys._getframe(1).f_lineno].append(sep.join(map(str, args)) + end)
-
-    exec(compile(source, name, "exec"), {"print": recording_print, "__name__": "__readme__"})
-    return {n: "".join(texts) for n, texts in out.items()}
-
-
-def output_mismatches(source: str, name: str) -> list[str]:
-    """Every ``print`` line whose output differs from its ``# prints`` comment, or that has no such comment.
-
-    The comparison is doctest's: ``...`` matches anything, runs of whitespace (newlines included)
-    are equal.
-    """
-    stated, printed = stated_outputs(source), printed_outputs(source, name)
-    checker, flags = doctest.OutputChecker(), doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    lines = source.splitlines()
-    problems = [f"{name}, line {n}: prints {printed[n]!r} but states nothing (add '# prints ...')"
-                for n in sorted(printed) if n not in stated]
-    for n, text in sorted(stated.items()):
-        got = printed.get(n)
-        if got is None:
-            problems.append(f"{name}, line {n}: states {text!r} but printed nothing: {lines[n - 1].strip()}")
-        elif not checker.check_output(text + "\n", got, flags):
-            problems.append(f"{name}, line {n}: states {text!r}, printed {got.strip()!r}")
-    return problems
+PYTHON_BLOCKS = python_blocks(README)
 
 
 def test_readme_has_examples():
@@ -83,7 +46,8 @@ def test_ci_runs_the_readme_commands():
 @pytest.mark.parametrize("table", [f"results/{study}/tables/{name}.md" for study in ("benchmark", "cells", "synthetic")
                                    for name in ("main", "findings")])
 def test_readme_results_table_is_the_committed_one(table):
-    """The README embeds each study's main table and findings as committed (refresh: report --readme README.md)."""
+    """Each study's main table and findings are embedded as committed, in its page of docs/studies/ (or any
+    Markdown page that has the block; refresh: report --readme FILE)."""
     import shutil
     import subprocess
 
@@ -95,6 +59,7 @@ def test_readme_results_table_is_the_committed_one(table):
     if done.returncode:
         pytest.skip(f"{table} is not committed yet")
     start, end = readme_block_markers(table)
-    assert start in README and end in README, f"the README does not embed {table}"
-    block = README.split(start, 1)[1].split(end, 1)[0]
-    assert block.strip() == done.stdout.strip()
+    blocks = embedded_blocks(start, end)
+    assert blocks, f"neither the README nor a page of docs/ embeds {table}"
+    for page, block in blocks.items():
+        assert block.strip() == done.stdout.strip(), f"{page}: the block of {table} is not the committed table"

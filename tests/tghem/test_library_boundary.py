@@ -2,6 +2,7 @@
 the benchmark imports them from there, and ``tghem`` runs without the study's packages."""
 from __future__ import annotations
 
+import doctest
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,8 @@ import tghem
 from experiments.core import targets as study_targets
 from experiments.evaluation import metrics
 from experiments.training import crops
+from tests.helpers.markdown_examples import python_blocks, stated_outputs
+from tests.helpers.paths import ROOT
 
 STUDY_ONLY = ("dvc", "pandas", "matplotlib", "yaml", "tqdm", "PIL", "experiments", "baselines", "benchmarks")
 """What ``pip install .`` does not bring, or what is not part of the package."""
@@ -57,3 +60,16 @@ def test_the_library_alone_builds_a_target_trains_a_step_and_scores_points(tmp_p
 def test_the_blocker_blocks(tmp_path):
     out = run_without_study_packages("import pandas", tmp_path)
     assert out.returncode != 0 and "ModuleNotFoundError: import of pandas halted" in out.stderr
+
+
+def test_the_readme_s_own_loop_examples_run_with_the_library_alone(tmp_path):
+    """``pip install .`` then the README's examples: every block that imports only ``tghem`` (and
+    numpy/torch) runs, and prints the same, where the study's packages cannot be imported."""
+    blocks = [b for b in python_blocks((ROOT / "README.md").read_text()) if "from tghem import" in b]
+    assert len(blocks) >= 2 and any("dilated_mask" in b for b in blocks)  # the target is the library's
+    for block in blocks:
+        out = run_without_study_packages(block, tmp_path)
+        assert out.returncode == 0, out.stderr
+        stated = " ".join(text for _, text in sorted(stated_outputs(block).items()))
+        checker = doctest.OutputChecker()
+        assert checker.check_output(stated, out.stdout, doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE), (stated, out.stdout)

@@ -1,0 +1,93 @@
+"""The documentation site (docs/): it builds without a warning, its Python examples run as written and print
+what their comments state, every page is in a table of contents, its links resolve, and the README stays short."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.markdown_examples import output_mismatches, python_blocks, stated_outputs
+from tests.helpers.markdown_pages import DOCS, doc_pages, markdown_pages, name
+from tests.helpers.paths import ROOT
+
+README_MAX_LINES = 250
+EXAMPLES = [(page, index) for page in doc_pages() for index in range(len(python_blocks(page.read_text())))]
+TOCTREE = re.compile(r"^(`{3,}|:{3,})\{toctree\}[^\n]*\n(.*?)^\1\s*$", flags=re.S | re.M)
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+@pytest.mark.slow
+def test_the_site_builds_without_a_warning(tmp_path):
+    """The build the README gives (warnings are errors), into a fresh folder."""
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", str(DOCS),
+                           str(tmp_path / "html")], cwd=ROOT, capture_output=True, text=True)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-5000:]
+    assert "WARNING" not in output, output[-5000:]
+    assert (tmp_path / "html" / "index.html").is_file()
+
+
+def test_the_pages_have_examples_that_state_what_they_print():
+    assert EXAMPLES, "no page of docs/ has a ```python example"
+    for page, index in EXAMPLES:
+        assert stated_outputs(python_blocks(page.read_text())[index]), f"{name(page)} python block {index} states nothing"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page, index", EXAMPLES, ids=[f"{name(p)}-{i}" for p, i in EXAMPLES])
+def test_a_page_example_prints_what_it_states(page, index):
+    assert output_mismatches(python_blocks(page.read_text())[index], f"{name(page)} python block {index}") == []
+
+
+def test_the_readme_is_a_front_page():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines; move details to docs/"
+
+
+def toctree_entries(page: Path) -> list[str]:
+    """The documents a page's toctrees list, as docnames relative to docs/."""
+    entries = []
+    for _, body in TOCTREE.findall(page.read_text()):
+        for line in body.splitlines():
+            line = line.strip()
+            if not line or line.startswith(":"):
+                continue
+            target = m.group(1) if (m := re.search(r"<([^>]+)>$", line)) else line
+            if target.startswith("/"):
+                doc = target.lstrip("/")
+            else:
+                doc = (page.parent.relative_to(DOCS) / target).as_posix()
+            entries.append(doc.removeprefix("./").removesuffix(".md"))
+    return entries
+
+
+def test_every_page_is_reachable_from_the_index():
+    pages = {p.relative_to(DOCS).with_suffix("").as_posix(): p for p in doc_pages()}
+    seen, todo = {"index"}, ["index"]
+    while todo:
+        for doc in toctree_entries(pages[todo.pop()]):
+            assert doc in pages, f"a toctree lists {doc}, which is not a page of docs/"
+            if doc not in seen:
+                seen.add(doc)
+                todo.append(doc)
+    assert set(pages) - seen == set(), "pages in no toctree reachable from docs/index.md"
+
+
+def test_the_toctree_reader_finds_nested_entries():
+    index = toctree_entries(DOCS / "index.md")
+    assert "studies/benchmark" in index and "api/index" in index
+    assert "api/tghem.loss" in toctree_entries(DOCS / "api" / "index.md")
+
+
+@pytest.mark.parametrize("page", markdown_pages(), ids=name)
+def test_every_relative_link_resolves(page):
+    """Links to pages and to repository files are relative to the page (``../`` from docs/ to the root)."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    broken = []
+    for target in LINK.findall(text):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            continue
+        if not (page.parent / target.split("#", 1)[0]).exists():
+            broken.append(target)
+    assert not broken, f"{name(page)}: links to missing paths {broken}"
