@@ -242,7 +242,7 @@ def _check_meta(path: Path, meta: dict, fix: str) -> None:
 
     if "match_radius" in meta and not (_is_number(meta["match_radius"]) and meta["match_radius"] > 0):
         bad("match_radius", meta["match_radius"], "a positive number of pixels")
-    m = meta.get("mask_radius", 3)
+    m = meta.get("mask_radius", DEFAULT_MASK_RADIUS)
     if m != "adaptive" and not (_is_number(m) and m >= 0):
         bad("mask_radius", m, "a non-negative number of pixels or 'adaptive'")
     d = meta.get("content_digest", "0" * 64)
@@ -254,6 +254,36 @@ def _check_meta(path: Path, meta: dict, fix: str) -> None:
         )
         if not ok:
             bad(f"counts.{split}", c, "{'images': N, 'points': M} with non-negative ints")
+
+
+DEFAULT_MASK_RADIUS = 3
+"""The mask radius of a dataset whose ``meta.json`` records none (the registry's default too)."""
+
+
+def setting_or_dataset(value, meta: dict, key: str, setting: str):
+    """A setting that defaults to its dataset's value: ``value`` when set (not None), else ``meta[key]``.
+
+    The one rule for ``data.mask_radius`` (a ``meta.json`` without ``mask_radius`` gives
+    :data:`DEFAULT_MASK_RADIUS`) and ``eval.match_radius`` (one without ``match_radius`` is an error).
+
+    Raises:
+        ValueError: neither the setting nor the dataset gives a value, and there is no default.
+
+    Example:
+        >>> setting_or_dataset(None, {"match_radius": 8.0}, "match_radius", "eval.match_radius")
+        8.0
+        >>> setting_or_dataset(2, {"mask_radius": 5}, "mask_radius", "data.mask_radius")
+        2
+        >>> setting_or_dataset(None, {}, "mask_radius", "data.mask_radius")
+        3
+    """
+    if value is not None:
+        return value
+    if key in meta:
+        return meta[key]
+    if key == "mask_radius":
+        return DEFAULT_MASK_RADIUS
+    raise ValueError(f"{setting}: the dataset's meta.json records none; set {setting}")
 
 
 def read_meta(prepared: str | Path) -> dict:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tghem.topology import BACKENDS, CENTROID_MODES, TOPO_REDUCTIONS
+
+from .runtime import AMP_CHOICES
+
 
 @dataclass(frozen=True)
 class Param:
@@ -69,7 +73,7 @@ SCHEMA: dict[str, Param] = {
     "train.val_every": Param("int", "validate every n iterations and at the end; 0: never", low=0),
     "train.checkpoint_every": Param("int", "write last.pt every n iterations and at the end", **_POS),
     "train.deterministic": Param("bool", "deterministic CUDA kernels (cuDNN, cuBLAS)"),
-    "train.amp": Param("str", "autocast dtype of the training forward pass: none (float32), bf16 (CPU or CUDA), fp16 (CUDA, with a gradient scaler); losses run in float32", choices=("none", "bf16", "fp16")),
+    "train.amp": Param("str", "autocast dtype of the training forward pass: none (float32), bf16 (CPU or CUDA), fp16 (CUDA, with a gradient scaler); losses run in float32", choices=AMP_CHOICES),
     "tghem.lambda_pers": Param("float", "lambda in w_k = 1 + lambda * D_k", low=0),
     "tghem.warmup": Param(
         "float", "warm-up of TG-HEM and both controls on the pixel term alone (weights 1): a fraction of train.iterations if < 1, else iterations", low=0
@@ -78,10 +82,10 @@ SCHEMA: dict[str, Param] = {
         "str", "loss of the warm-up iterations: pixel (the unweighted pixel term, per-crop OHEM) or dice_bce (the authors' harness: 0.5 BCE over all pixels + 0.5 per-crop Dice, no OHEM)", choices=("pixel", "dice_bce")
     ),
     "tghem.topo_epsilon": Param("float", "Rips filtration scale epsilon (pixels)", low=0, low_open=True),
-    "tghem.topo_reduction": Param("str", "H0 + H1 ('sum'), half of it, or H1 only", choices=("sum", "mean", "H1")),
-    "tghem.centroid_mode": Param("str", "predicted points of TopoGuide", choices=("contour", "component")),
+    "tghem.topo_reduction": Param("str", "H0 + H1 ('sum'), half of it, or H1 only", choices=TOPO_REDUCTIONS),
+    "tghem.centroid_mode": Param("str", "predicted points of TopoGuide", choices=CENTROID_MODES),
     "tghem.topo_backend": Param(
-        "str", "TopoGuide backend: fast, ripser (giotto-ph) or gudhi (reference), same D; null: TopoGuide's default", choices=("fast", "ripser", "gudhi"), nullable=True
+        "str", "TopoGuide backend: fast, ripser (giotto-ph) or gudhi (reference), same D; null: TopoGuide's default", choices=BACKENDS, nullable=True
     ),
     "tghem.top_dimension": Param("bool", "false: the reference code's diagrams (gudhi's defaults, empty for points with no pair within epsilon); true: the definition's"),
     "tghem.topo_workers": Param(
@@ -99,13 +103,13 @@ SCHEMA: dict[str, Param] = {
     "dice_bce.dice_weight": Param("float", "Dice weight", low=0),
     "dice_bce.bce_weight": Param("float", "BCE weight (all pixels)", low=0),
     "tghem_count.lambda_count": Param("float", "control tghem_count: w_k = 1 + lambda_count * |n_pred,k - n_gt,k|", low=0),
-    "tghem_count.centroid_mode": Param("str", "control tghem_count: predicted points, as TopoGuide's", choices=("contour", "component")),
+    "tghem_count.centroid_mode": Param("str", "control tghem_count: predicted points, as TopoGuide's", choices=CENTROID_MODES),
     "eval.match_radius": Param("float", "detection match radius (pixels); null: the dataset's", low=0, low_open=True, nullable=True),
     "eval.mean_f1_max_radius": Param("int", "R of the mean F1 over r = 1..R; null: the match radius", low=1, nullable=True),
     "eval.tile_size": Param("int", "inference tile side; null: train.crop_size", low=16, multiple_of=16, nullable=True),
     "eval.tile_overlap": Param("float", "overlap of neighbouring tiles, fraction of the side", low=0, high=1, high_open=True),
     "eval.batch_size": Param("int", "tiles per forward pass", **_POS),
-    "eval.centroid_mode": Param("str", "point extraction (tghem component_centroids)", choices=("contour", "component")),
+    "eval.centroid_mode": Param("str", "point extraction (tghem component_centroids)", choices=CENTROID_MODES),
     "eval.threshold": Param("float", "detection threshold: a pixel is foreground where sigmoid >= threshold (reference: 0.5)", low=0, high=1, low_open=True, high_open=True),
-    "eval.amp": Param("str", "autocast dtype of validation and evaluation inference: none (float32), bf16, fp16 (CUDA)", choices=("none", "bf16", "fp16")),
+    "eval.amp": Param("str", "autocast dtype of validation and evaluation inference: none (float32), bf16, fp16 (CUDA)", choices=AMP_CHOICES),
 }

@@ -3,18 +3,20 @@ dataset ask for."""
 
 from __future__ import annotations
 
+from .prepared import setting_or_dataset
+
 
 def target_rule(cfg: dict, meta: dict) -> dict:
     """The training target of a run: ``{"radius": ..., "gap": ...}`` from its settings and dataset.
 
-    ``data.mask_radius`` when set, else the dataset's (``meta.json``'s ``mask_radius``, 3 when a
-    dataset records none); ``data.mask_gap`` as set. The one place this rule is written: training
-    builds its masks with it and the oracle scores the same target.
+    ``data.mask_radius`` when set, else the dataset's (``meta.json``'s ``mask_radius``, by
+    :func:`experiments.core.prepared.setting_or_dataset`); ``data.mask_gap`` as set. The one place
+    this rule is written: training builds its masks with it and the oracle scores the same target.
 
     Example:
         >>> target_rule({"data": {"mask_radius": None, "mask_gap": True}}, {"mask_radius": 5})
         {'radius': 5, 'gap': True}
     """
     data = cfg["data"]
-    radius = data["mask_radius"] if data["mask_radius"] is not None else meta.get("mask_radius", 3)
+    radius = setting_or_dataset(data["mask_radius"], meta, "mask_radius", "data.mask_radius")
     return {"radius": radius, "gap": bool(data.get("mask_gap", False))}

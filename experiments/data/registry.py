@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.prepared import DEFAULT_MASK_RADIUS
 from .integrity import parse_manifest
 from .splits import SplitProtocol
 
@@ -55,7 +56,7 @@ class DatasetSpec:
     parser: str | None = None
     split: SplitProtocol = field(default_factory=lambda: SplitProtocol("hint_or_fractions"))
     match_radius: float = 5.0
-    mask_radius: float | str = 3
+    mask_radius: float | str = DEFAULT_MASK_RADIUS
     license: str = ""
     citation: str = ""
     instructions: str = ""

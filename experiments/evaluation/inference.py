@@ -15,6 +15,7 @@ import torch
 
 from tghem.topology import component_centroids
 
+from ..core.prepared import setting_or_dataset
 from ..model.inputs import normalise_image
 from ..model.tiling import predict_logits
 from .metrics import ImageResult, evaluate_image
@@ -31,9 +32,7 @@ def eval_settings(cfg: dict, meta: dict) -> dict:
         ValueError: no match radius in ``eval.match_radius`` nor in the dataset's meta.
     """
     e = cfg["eval"]
-    radius = e["match_radius"] if e["match_radius"] is not None else meta.get("match_radius")
-    if radius is None:
-        raise ValueError("eval.match_radius: the dataset's meta.json records none; set eval.match_radius")
+    radius = setting_or_dataset(e["match_radius"], meta, "match_radius", "eval.match_radius")
     return {
         "tile": e["tile_size"] if e["tile_size"] is not None else cfg["train"]["crop_size"],
         "overlap": e["tile_overlap"],
