@@ -1,6 +1,6 @@
 """Stage ``report``: the study's tables and figures, rendered from what ``aggregate`` wrote.
 
-    python -m experiments.report [--results results] [--data-dir data] [--readme README.md]
+    python -m experiments.report [--results results] [--data-dir data] [--readme PAGE.md]
 
 A thin command line over :func:`experiments.analysis.rendering.report`, which documents what it
 reads and writes.
@@ -32,15 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
         "  RESULTS/figures/<name>.{png,pdf}         " + ", ".join(FIGURES) + "\n\n"
         "examples:\n"
         "  python -m experiments.report\n"
-        "  python -m experiments.report --results results/cells --data-dir data/cells --readme README.md\n"
-        "      # the real study, and refresh the README's block of results/cells/tables/main.md",
+        "  python -m experiments.report --results results/cells --data-dir data/cells --readme docs/studies/cells.md\n"
+        "      # the real study, and refresh its page's blocks of results/cells/tables/{main,findings}.md",
     )
     p.add_argument("--results", type=Path, default=Path("results/synthetic"), help="folder written by experiments.aggregate (default: results/synthetic)")
     p.add_argument("--data-dir", type=Path, default=Path("data"), help="data folder with prepared/<dataset> (default: data)")
-    p.add_argument("--readme", type=Path, default=None, metavar="README",
-                   help="also copy RESULTS/tables/main.md into README's block between "
-                        "'<!-- RESULTS/tables/main.md -->' and '<!-- /RESULTS/tables/main.md -->', and "
-                        "RESULTS/tables/findings.md likewise where the README has its block")
+    p.add_argument("--readme", type=Path, default=None, metavar="PAGE",
+                   help="also copy RESULTS/tables/main.md into the block of the Markdown page PAGE (the study's "
+                        "page, docs/studies/<study>.md, or the README) between '<!-- RESULTS/tables/main.md -->' "
+                        "and '<!-- /RESULTS/tables/main.md -->', and RESULTS/tables/findings.md likewise where the "
+                        "page has its block")
     add_quiet_option(p)
     return p
 
