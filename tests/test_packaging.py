@@ -48,3 +48,14 @@ def test_the_version_has_one_source():
     assert "version" not in PROJECT["project"] and "version" in PROJECT["project"]["dynamic"]
     assert PROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "tghem.__version__"}
     assert tghem.__version__ == version("tghem")
+
+
+def test_the_citation_file_cites_the_package_s_version_and_licence():
+    """CITATION.cff (GitHub's "Cite this repository") cannot read tghem.__version__: it states it, checked here."""
+    import yaml
+
+    import tghem
+
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert str(citation["version"]) == tghem.__version__
+    assert citation.get("license", PROJECT["project"]["license"]["text"]) == PROJECT["project"]["license"]["text"]
