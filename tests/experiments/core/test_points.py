@@ -1,29 +1,12 @@
-"""The one (N, 2) check and the one pixel rule, used by every layer."""
+"""Every layer places points on pixels by tghem.points' one rule, and names the prepared folder in one place."""
 
 import numpy as np
 import pytest
 
 from experiments.analysis.qualitative import crop_points, densest_window
-from tghem.points import as_points, dot_map, pixel_indices, point_pixels, round_half_up
 from experiments.core.prepared import prepared_dir, require_prepared
 from experiments.evaluation.metrics import region_counts
-
-
-@pytest.mark.parametrize("bad, message", [
-    ([[1.0, 2.0, 3.0]], r"gt: expected an \(N, 2\) array of x, y, got shape \(1, 3\)"),
-    ([1.0, 2.0], r"gt: expected an \(N, 2\) array of x, y, got shape \(2,\)"),
-    ([[1.0, np.nan]], "gt: expected finite coordinates, got NaN or inf"),
-    ([[np.inf, 0.0]], "gt: expected finite coordinates"),
-])
-def test_as_points_names_the_argument(bad, message):
-    with pytest.raises(ValueError, match=message):
-        as_points("gt", bad)
-
-
-def test_halves_round_up_never_to_even():
-    assert round_half_up([0.5, 1.5, 2.5, -0.5, -1.5]).tolist() == [1, 2, 3, 0, -1]
-    rows, cols = pixel_indices([[2.5, 3.5], [0.49, 0.5]])
-    assert rows.tolist() == [4, 1] and cols.tolist() == [3, 0]
+from tghem.points import dot_map, point_pixels
 
 
 def test_every_layer_places_points_on_the_same_pixels():
