@@ -251,3 +251,22 @@ def test_submit_returns_what_discrepancies_returns_bit_for_bit(workers):
     expected = guide.discrepancies(gt, pred)
     assert pending.result().tobytes() == expected.tobytes()
     assert expected.shape == (5,) and (expected > 0).all()
+
+
+@pytest.mark.parametrize("top_dimension", [False, True])
+@pytest.mark.parametrize("reduction", ["sum", "mean", "H1"])
+def test_explain_is_what_the_loss_computes_on_sparse_and_dense_crops(reduction, top_dimension):
+    """TopoGuide.explain gives training's D bit for bit, its diagrams, and matchings that cost the distances."""
+    rng = np.random.default_rng(11)
+    guide = TopoGuide(epsilon=30.0, reduction=reduction, top_dimension=top_dimension, workers=0)
+    for n_gt, n_pred, side in ((0, 3, 100), (1, 0, 100), (4, 3, 400), (30, 25, 120), (60, 70, 90)):
+        gt, pred = rng.uniform(0, side, (n_gt, 2)).round(), rng.uniform(0, side, (n_pred, 2)).round()
+        e = guide.explain(gt, pred)
+        assert e.discrepancy == guide.points_discrepancy(gt, pred)
+        for ours, points in (((e.gt_h0, e.gt_h1), gt), ((e.pred_h0, e.pred_h1), pred)):
+            for got, expected in zip(ours, rips_diagrams(points, 30.0, top_dimension=top_dimension)):
+                assert np.array_equal(got, expected)
+        for pairs, a, b, distance in ((e.h0_pairs, e.pred_h0, e.gt_h0, e.w_h0), (e.h1_pairs, e.pred_h1, e.gt_h1, e.w_h1)):
+            cost = sum(np.hypot(*(a[i] - b[j])) if i >= 0 and j >= 0 else
+                       (np.diff(a[i]) if j < 0 else np.diff(b[j]))[0] / np.sqrt(2) for i, j in pairs)
+            assert cost == pytest.approx(distance, rel=1e-9, abs=1e-12)
