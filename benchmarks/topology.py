@@ -48,9 +48,9 @@ import cv2
 import numpy as np
 import torch
 
+from experiments.data.download import MIRROR_ENV
+from experiments.data.parsers import VggCellsParser
 from tghem import TGHEM, SegmentationLoss, TopoGuide, component_centroids
-
-MIRROR_ENV = "TGHEM_DATA_MIRROR"
 
 
 def _find_vgg_cells(explicit: Optional[str]) -> Optional[Path]:
@@ -69,9 +69,9 @@ def _gt_dots(batch: int, size: int, rng: np.random.Generator, vgg_dir: Optional[
     dots = np.zeros((batch, size, size), np.float32)
     if vgg_dir is not None:
         files = sorted(vgg_dir.glob("*dots.png"))
+        parser = VggCellsParser()  # the dataset's own rule for its dot images
         for b in range(batch):
-            image = cv2.imread(str(files[int(rng.integers(len(files)))]), cv2.IMREAD_COLOR)
-            red = (image[..., 2] > 127) & (image[..., 1] < 128) & (image[..., 0] < 128)
+            red = parser.dot_mask(files[int(rng.integers(len(files)))])
             y0 = int(rng.integers(0, max(1, red.shape[0] - size + 1)))
             x0 = int(rng.integers(0, max(1, red.shape[1] - size + 1)))
             crop = red[y0 : y0 + size, x0 : x0 + size]
