@@ -260,11 +260,12 @@ DEFAULT_MASK_RADIUS = 3
 """The mask radius of a dataset whose ``meta.json`` records none (the registry's default too)."""
 
 
-def setting_or_dataset(value, meta: dict, key: str, setting: str):
-    """A setting that defaults to its dataset's value: ``value`` when set (not None), else ``meta[key]``.
+def setting_or_dataset(value, meta: dict, key: str, setting: str, default=None):
+    """A setting that defaults to its dataset's value: ``value`` when set (not None), else ``meta[key]``,
+    else ``default``.
 
-    The one rule for ``data.mask_radius`` (a ``meta.json`` without ``mask_radius`` gives
-    :data:`DEFAULT_MASK_RADIUS`) and ``eval.match_radius`` (one without ``match_radius`` is an error).
+    The one rule for ``data.mask_radius`` (default :data:`DEFAULT_MASK_RADIUS`, for a ``meta.json``
+    that records none) and ``eval.match_radius`` (no default: an error).
 
     Raises:
         ValueError: neither the setting nor the dataset gives a value, and there is no default.
@@ -274,15 +275,15 @@ def setting_or_dataset(value, meta: dict, key: str, setting: str):
         8.0
         >>> setting_or_dataset(2, {"mask_radius": 5}, "mask_radius", "data.mask_radius")
         2
-        >>> setting_or_dataset(None, {}, "mask_radius", "data.mask_radius")
+        >>> setting_or_dataset(None, {}, "mask_radius", "data.mask_radius", default=DEFAULT_MASK_RADIUS)
         3
     """
     if value is not None:
         return value
     if key in meta:
         return meta[key]
-    if key == "mask_radius":
-        return DEFAULT_MASK_RADIUS
+    if default is not None:
+        return default
     raise ValueError(f"{setting}: the dataset's meta.json records none; set {setting}")
 
 

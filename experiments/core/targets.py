@@ -3,7 +3,7 @@ dataset ask for."""
 
 from __future__ import annotations
 
-from .prepared import setting_or_dataset
+from .prepared import DEFAULT_MASK_RADIUS, setting_or_dataset
 
 
 def target_rule(cfg: dict, meta: dict) -> dict:
@@ -18,5 +18,6 @@ def target_rule(cfg: dict, meta: dict) -> dict:
         {'radius': 5, 'gap': True}
     """
     data = cfg["data"]
-    radius = setting_or_dataset(data["mask_radius"], meta, "mask_radius", "data.mask_radius")
+    radius = setting_or_dataset(data["mask_radius"], meta, "mask_radius", "data.mask_radius",
+                                default=DEFAULT_MASK_RADIUS)
     return {"radius": radius, "gap": bool(data.get("mask_gap", False))}
