@@ -24,14 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = stage_parser(
         "python -m experiments.aggregate",
         "Gather the study's results: read exactly the runs that the study and ablation sections "
-        "of --params define, in the folders dvc.yaml's commands write (a missing one is an error "
-        "naming the command that makes it), summarise the test metrics over seeds (mean, sample "
+        "of --params define, found below --evals by their own records (each evaluation's metrics.json names "
+        "its run, whose train.json holds the settings it trained with; a missing run is an error naming the "
+        "stages that make it), summarise the test metrics over seeds (mean, sample "
         "std), compare tghem with every other method image by image (Wilcoxon signed-rank test, "
         "paired bootstrap 95% CI; differences are tghem minus baseline), compute the qualitative "
         "example (detections, persistence diagrams, matchings, D) and write metrics.json, runs.csv, "
         "per_image.csv, curves.csv, comparison.csv, qualitative.json and oracle.csv into --out. "
         "Deterministic: no timing, fixed bootstrap seed.",
-        "reads (ROOT/..., where dvc.yaml's train, evaluate, train_<ablation> and evaluate_<ablation> stages write):\n"
+        "reads (below ROOT/EVALS, and the training folders their records name):\n"
         "  training runs      train.json, log.csv, val.csv, crops.csv\n"
         "  evaluations        metrics.json, per_image.csv, points/\n"
         "  oracles            metrics.json of the oracle stages (the target scored as a prediction), if any\n"
@@ -48,19 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
         "  oracle.csv        the training target scored as a prediction, per dataset and split\n\n"
         "examples:\n"
         "  python -m experiments.aggregate\n"
-        "  python -m experiments.aggregate --params params.yaml --root . --out results\n"
+        "  python -m experiments.aggregate --params params.yaml --root . --evals evals/main evals/ablation evals/oracle --out results\n"
         "  python -m experiments.aggregate --from-tables --params studies/cells/params.yaml --out results/cells",
     )
     p.add_argument("--params", type=Path, default=None, help="params.yaml defining the study (default: the repository's)")
-    p.add_argument("--pipeline", type=Path, default=None, help="dvc.yaml placing the runs (default: the repository's)")
-    p.add_argument("--root", type=Path, default=Path("."), help="folder the pipeline's run paths are relative to (default: .)")
+    p.add_argument("--evals", type=Path, nargs="+", default=None, metavar="EVALS",
+                   help="folders holding the study's evaluations and oracles, searched recursively, relative to "
+                        "ROOT (default: ROOT/evals)")
+    p.add_argument("--root", type=Path, default=Path("."),
+                   help="folder the commands ran in: the records name their runs relative to it (default: .)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="data folder with prepared/<dataset>, for the qualitative example (default: ROOT/data)")
     p.add_argument("--out", type=Path, default=Path("results/synthetic"), help="output folder (default: results/synthetic, the default study's)")
     p.add_argument("--from-tables", action="store_true",
                    help="recompute metrics.json, comparison.csv and runs.csv's failed column from OUT's runs.csv, "
                         "per_image.csv and val_curves.csv instead of reading the runs (other files untouched); with "
-                        "--pipeline, the oracle rows from its oracle stages' outputs (oracle.csv written again)")
+                        "--evals, the oracle rows from the oracle records there (oracle.csv written again)")
     add_quiet_option(p)
     return p
 
@@ -69,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the stage; returns the exit status (argument errors exit with status 2)."""
     with parsed_arguments(build_parser(), argv) as args:
         if args.from_tables:
-            metrics = reaggregate(args.params, args.out, args.root, args.pipeline)
+            metrics = reaggregate(args.params, args.out, args.root, args.evals, args.data_dir)
         else:
-            metrics = aggregate(args.params, args.root, args.out, args.data_dir, args.pipeline)
+            metrics = aggregate(args.params, args.root, args.out, args.data_dir, args.evals)
     if not args.quiet:
         n = sum(len(by_method) for by_method in metrics["main"].values())
         print(f"{args.out}: {n} dataset x method summaries, {len(OUTPUT_FILES)} files")

@@ -1,7 +1,7 @@
 """Every number of the study, gathered from exactly the runs it defines: what ``aggregate`` runs.
 
-Reads the runs of the study in ``params.yaml`` where ``dvc.yaml`` puts them
-(:mod:`experiments.analysis.collect`) and writes into the results folder, the files as one
+Reads the runs of the study in ``params.yaml``, found by their own records
+(:mod:`experiments.analysis.discovery`, :mod:`experiments.analysis.collect`), and writes into the results folder, the files as one
 (:func:`experiments.core.outputs.publish_files`: a reader sees all old or all new ones):
 
 * ``metrics.json`` (the DVC metric): ``main``: ``{dataset: {method: {metric: {mean, std, n}}}}``
@@ -63,6 +63,7 @@ import dataclasses
 import io
 from collections import Counter
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -71,7 +72,7 @@ from ..core.outputs import publish_files
 from ..core.prepared import PREPARED_SPLITS, read_split_csv, reprepare_hint, require_prepared
 from ..core.settings import read_params_file, resolve, validate
 from .collect import EXTRA_SCORES, SCORES, logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
-from .pipeline import Pipeline
+from .discovery import locate_oracles, locate_runs, oracle_targets, stage_prefix, wanted_runs
 from .oracle import ORACLE_COLUMNS, oracle_summary, read_oracle
 from .qualitative import qualitative_example, qualitative_text
 from .statistics import round_float
@@ -187,15 +188,20 @@ def _read_logged(path: Path) -> pd.DataFrame:
                                     "image_id": str, "target": str, "radius": str})
 
 
+def _folders(root: Path, evals: Sequence[str | Path] | None) -> list[Path]:
+    """The folders searched for the study's records: ``evals`` (relative ones below ``root``), default ``root/evals``."""
+    return [root / f for f in evals] if evals else [root / "evals"]
+
+
 def reaggregate(params_path: str | Path | None = None, out: str | Path = "results", root: str | Path = ".",
-                pipeline_path: str | Path | None = None) -> dict:
+                evals: Sequence[str | Path] | None = None, data_dir: str | Path | None = None) -> dict:
     """Recompute ``metrics.json``, ``comparison.csv`` and ``runs.csv``'s ``failed`` from the logged tables of ``out``.
 
     Reads ``out``'s ``runs.csv``, ``per_image.csv`` and ``val_curves.csv`` (what :func:`aggregate`
     logged from the runs) instead of the runs themselves, so the summaries and comparisons can
     be recomputed under new rules where the runs are not at hand (an empty DVC cache). The
-    oracle rows come from the oracle stages of ``pipeline_path`` (below ``root``) when it has
-    some, and are then logged again (``oracle.csv``; the oracle needs no run), else from
+    oracle rows come from the oracle records below ``evals`` (relative to ``root``; the
+    targets' radii from ``data_dir``, default ``root/data``) when ``evals`` is given, and are then logged again (``oracle.csv``; the oracle needs no run), else from
     ``out``'s ``oracle.csv`` if any. The other files are left as they are.
 
     Returns:
@@ -207,8 +213,10 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
     params = validate(raw, source)
     runs, per_image, val = (_read_logged(out / name) for name in ("runs.csv", "per_image.csv", "val_curves.csv"))
     fresh = None
-    if pipeline_path is not None:
-        fresh = read_oracle(study, Pipeline.read(raw, pipeline_path), Path(root))
+    if evals:
+        data = Path(data_dir) if data_dir is not None else Path(root) / "data"
+        fresh = read_oracle(locate_oracles(oracle_targets(study, params, raw, data, source), _folders(Path(root), evals),
+                                           stage_prefix(params_path)))
     oracle = fresh if fresh is not None and len(fresh) else (
         _read_logged(out / "oracle.csv") if (out / "oracle.csv").is_file() else None)
     metrics, runs = summarise(runs, per_image, val, study, params, oracle, schedule_lengths(raw, params, study, source),
@@ -226,15 +234,16 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
 
 
 def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out: str | Path = "results",
-              data_dir: str | Path | None = None, pipeline_path: str | Path | None = None) -> dict:
+              data_dir: str | Path | None = None, evals: Sequence[str | Path] | None = None) -> dict:
     """Read the study's runs and write the six result files into ``out``.
 
     Args:
         params_path: the ``params.yaml`` defining the study (default: the repository's).
-        root: folder holding the runs at the paths of the pipeline's commands.
+        root: the folder the commands ran in (evaluations record their run's folder relative to it).
         out: output folder (created; other files in it are left alone).
         data_dir: data folder with ``prepared/<dataset>`` (default ``<root>/data``).
-        pipeline_path: the ``dvc.yaml`` placing the runs (default: the repository's).
+        evals: folders holding the study's evaluations and oracles, relative to ``root`` (default:
+            ``root/evals``); the runs are found from their records (:mod:`.discovery`).
 
     Returns:
         The content of ``metrics.json``.
@@ -246,12 +255,12 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     raw, source = read_params_file(params_path)
     study = parse_study(raw, source)
     params = validate(raw, source)  # the run settings of the same file, read once
-    pipeline = Pipeline.read(raw, pipeline_path)
-    main, ablation = read_runs(study, pipeline, root)
+    folders, prefix = _folders(root, evals), stage_prefix(params_path)
+    main, ablation = read_runs(locate_runs(wanted_runs(study, params, raw, source), folders, root, prefix))
     for run, value in zip([*main, *ablation], strict_f1([*main, *ablation], data_dir)):
         # F1 at 4 px, from the logged points; 6 digits, as runs.csv logs it (--from-tables reads that back)
         run.metrics = {**run.metrics, STRICT_KEY: round_float(value)}
-    oracle = read_oracle(study, pipeline, root)
+    oracle = read_oracle(locate_oracles(oracle_targets(study, params, raw, data_dir, source), folders, prefix))
     names = metric_names([*main, *ablation])
     # TG-HEM at lambda = 0 (ablation runs) is compared image by image too: its rows join per_image.csv.
     zero = [r for r in ablation if r.setting == "lambda_pers" and float(r.value) == 0 and r.dataset in study.datasets]

@@ -1,8 +1,9 @@
-"""Collecting the study's runs: exactly the runs ``params.yaml`` defines, where ``dvc.yaml`` put them.
+"""Collecting the study's runs: exactly the runs ``params.yaml`` defines, found by their own records
+(:mod:`.discovery`).
 
 For every dataset x method x seed of ``study`` the training folder (``train.json``, ``log.csv``)
 and its evaluation on the test split (``metrics.json``, ``per_image.csv``, ``points/``); for every
-ablation value, the same pair. Folders left from another study are never read. A missing file is
+ablation value, the same pair. Records of runs the study does not define are never read. A missing file is
 an error naming it and the command that makes it; files of another run or split, an unfinished
 training, or a missing column or metric are errors too.
 """
@@ -16,12 +17,13 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..evaluation.metrics import Counts
-from .pipeline import Pipeline, StageRun
 from scipy import stats
+
+from .discovery import Located, StageHint, evaluation_fix, training_fix
 
 from .localization import STRICT_KEY
 from .readers import read_crops_csv, read_log_csv, read_metrics_json, read_per_image_csv, read_train_json
-from .study import ABLATIONS, BASELINE_REFERENCE, Study, format_value
+from .study import format_value
 
 SPLIT = "test"
 SCORES = ("f1", "precision", "recall", "mae", "rmse")
@@ -89,40 +91,27 @@ class Run:
         return {k: getattr(self, k) for k in RUN_KEYS}
 
 
-def _missing(path: Path, stage: StageRun) -> FileNotFoundError:
+def _missing(path: Path, stage: StageHint) -> FileNotFoundError:
     return FileNotFoundError(f"{path} does not exist; make it with {stage.how_to_make()}")
 
 
-def training_fix(train_dir: Path, training: StageRun) -> str:
-    """What to do about a damaged file of a training run: train it again (by hand, in an empty folder)."""
-    return f"train the run again: {training.how_to_make()} (by hand, delete {train_dir} first)"
-
-
-def evaluation_fix(evaluation: StageRun) -> str:
-    """What to do about a damaged file of an evaluation: evaluate again (it replaces the folder)."""
-    return f"evaluate again: {evaluation.how_to_make()}"
-
-
-def read_run(group: str, dataset: str, method: str, seed: int, setting: str | None, raw_value: Any,
-             training: StageRun, evaluation: StageRun, root: Path) -> Run:
+def read_run(located: Located) -> Run:
     """Read and check one run's training and evaluation folders.
 
     Args:
-        group: ``'main'`` or ``'ablation'``.
-        dataset, method, seed: the run.
-        setting: the ablation's name (ablation runs), else None.
-        raw_value: its value as params.yaml gives it (ablation runs), else None.
-        training, evaluation: the pipeline's stages that make the two folders.
-        root: the folder the stages' paths are relative to.
+        located: the run and its folders (:func:`.discovery.locate_runs`, which matched its
+            recorded settings to the study's).
 
     Raises:
-        FileNotFoundError: a file is missing (the message names it and the command that makes it).
+        FileNotFoundError: a file is missing (the message names it and the stage that makes it).
         ValueError: the files belong to another run or split, the training did not finish, a
             file is damaged (truncated, not JSON/CSV), lacks a column or metric, or holds a value
             out of range (NaN, an F1 outside [0, 1], a negative count; :mod:`.readers`). Each
-            message names the file and the command to run again.
+            message names the file and the stage to run again.
     """
-    train_dir, eval_dir = root / training.folder, root / evaluation.folder
+    w, training, evaluation = located.wanted, located.training, located.evaluation
+    group, dataset, method, seed, setting = w.group, w.dataset, w.method, w.seed, w.setting
+    train_dir, eval_dir = located.train_dir, located.eval_dir
     for name in ("train.json", "log.csv", "val.csv", "crops.csv"):
         if not (train_dir / name).is_file():
             raise _missing(train_dir / name, training)
@@ -134,17 +123,9 @@ def read_run(group: str, dataset: str, method: str, seed: int, setting: str | No
     if not summary.get("finished"):
         raise ValueError(
             f"{train_dir}: training stopped at iteration {summary.get('iterations')} of "
-            f"{summary.get('total_iterations')}; finish it with the same command plus --resume ({training.command})"
+            f"{summary.get('total_iterations')}; finish it with the command that trained it plus --resume, "
+            f"or {training.how_to_make()}"
         )
-    if setting is not None:
-        section, key = ABLATIONS[setting].split(".")
-        config = summary.get("config")
-        trained = config.get(section, {}).get(key) if isinstance(config, dict) and isinstance(config.get(section), dict) else None
-        if trained != raw_value:
-            raise ValueError(
-                f"{train_dir}: trained with {ABLATIONS[setting]}={trained!r}, the study expects {raw_value!r}; "
-                f"train it again in an empty folder: {training.how_to_make()}"
-            )
     metrics = read_metrics_json(eval_dir / "metrics.json", SCORES, eval_fix)
     expected = {"dataset": dataset, "method": method, "seed": seed, "split": SPLIT}
     wrong = {k: metrics.get(k) for k, v in expected.items() if metrics.get(k) != v}
@@ -161,7 +142,7 @@ def read_run(group: str, dataset: str, method: str, seed: int, setting: str | No
     log = read_log_csv(train_dir / "log.csv", CURVE_FIELDS, train_fix, optional=("discrepancy_mean",))
     val = read_log_csv(train_dir / "val.csv", VAL_FIELDS, train_fix)
     crops = read_crops_csv(train_dir / "crops.csv", train_fix)
-    value = format_value(raw_value) if setting is not None else None
+    value = format_value(w.value) if setting is not None else None
     return Run(group, dataset, method, seed, setting, value, metrics, per_image, eval_dir / "points", log, val,
                summary.get("best_val_f1"), crop_statistics(crops), (summary.get("environment") or {}).get("cpu_kind"),
                first_weighted_iteration(crops))
@@ -204,18 +185,10 @@ def crop_statistics(crops: pd.DataFrame) -> dict:
     }
 
 
-def read_runs(study: Study, pipeline: Pipeline, root: Path) -> tuple[list[Run], list[Run]]:
-    """All runs of the study: (main runs in dvc.yaml's matrix order, ablation runs ablation by ablation)."""
-    main = [
-        read_run("main", d, m, s, None, None, pipeline.main_training(d, m, s), pipeline.main_evaluation(d, m, s), root)
-        for d, m, s in study.main_runs()
-    ]
-    ablation = [
-        read_run("ablation", study.ablation_dataset, BASELINE_REFERENCE, s, name, v,
-                 pipeline.ablation_training(name, v, s), pipeline.ablation_evaluation(name, v, s), root)
-        for name, v, s in study.ablation_runs()
-    ]
-    return main, ablation
+def read_runs(located: Sequence[Located]) -> tuple[list[Run], list[Run]]:
+    """All runs of the study: (main runs in matrix order, ablation runs ablation by ablation)."""
+    runs = [read_run(x) for x in located]
+    return [r for r in runs if r.group == "main"], [r for r in runs if r.group != "main"]
 
 
 def metric_names(runs: Sequence[Run]) -> list[str]:

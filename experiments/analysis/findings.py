@@ -11,7 +11,7 @@ TG-HEM won, and a verdict by :func:`verdict`, one rule for every sentence:
 * otherwise: ``no detectable difference``.
 
 Then how many runs failed and which. ``report`` writes it to ``RESULTS/tables/findings.md`` and
-``report --readme`` copies it into the README's block between
+``report --readme PAGE`` copies it into the block of that page (the README or a study's docs page) between
 ``<!-- RESULTS/tables/findings.md -->`` and ``<!-- /RESULTS/tables/findings.md -->``.
 """
 

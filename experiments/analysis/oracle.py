@@ -2,8 +2,8 @@
 
 The ``oracle`` stage (:mod:`experiments.evaluation.oracle`) writes, per dataset, the metrics of
 the ground-truth target taken as the prediction; ``oracle_<ablation>`` stages do the same for an
-ablation that changes the target (``mask_gap``). This module reads them where ``dvc.yaml`` puts
-them, logs them as ``oracle.csv`` (one row per dataset, target and split) and gives the summary
+ablation that changes the target (``mask_gap``). This module reads the records
+:func:`.discovery.locate_oracles` finds for the study's targets, logs them as ``oracle.csv`` (one row per dataset, target and split) and gives the summary
 ``metrics.json`` carries under ``oracle``: ``{dataset: {metric: value}}`` on the test split for the
 study's target, and ``{"ablation": {name: {value: {metric: value}}}}`` for the ablations'.
 """
@@ -11,12 +11,12 @@ study's target, and ``{"ablation": {name: {value: {metric: value}}}}`` for the a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
 from ..core.fsutil import read_json
-from .pipeline import Pipeline
-from .study import ABLATIONS, Study, format_value
+from .study import ABLATIONS, format_value
 
 ORACLE_SCORES = ("f1", "precision", "recall", "mae", "rmse", "f1_authors")
 """The oracle's metrics carried into the tables."""
@@ -33,27 +33,16 @@ def _rows(path: Path, dataset: str, target: str, how: str) -> list[dict]:
             for split in ("val", "test") if split in doc]
 
 
-def read_oracle(study: Study, pipeline: Pipeline, root: Path) -> pd.DataFrame:
-    """The oracle rows of every dataset (and target-changing ablation) the pipeline scores.
-
-    A pipeline without an ``oracle`` stage gives an empty frame (no oracle rows in its tables).
+def read_oracle(located: Sequence[tuple[str, str, Path]]) -> pd.DataFrame:
+    """The oracle rows of the records ``located`` (``(dataset, label, metrics.json)``, from
+    :func:`.discovery.locate_oracles`): one per dataset, label and split.
 
     Raises:
-        FileNotFoundError: a stage's output is missing (the message says how to make it).
+        ValueError: a file is not an oracle's ``metrics.json``.
     """
     rows: list[dict] = []
-    jobs = []
-    if pipeline.has_group("oracle"):
-        jobs += [(pipeline.stage("oracle", d), d, "study") for d in study.datasets]
-    for name in study.ablation:
-        if pipeline.has_group(f"oracle_{name}"):
-            jobs += [(pipeline.stage(f"oracle_{name}", v), study.ablation_dataset, f"{name}={format_value(v)}")
-                     for v in study.ablation[name]]
-    for stage, dataset, target in jobs:
-        path = root / stage.folder / "metrics.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; make it with {stage.how_to_make()}")
-        rows += _rows(path, dataset, target, stage.how_to_make())
+    for dataset, target, path in located:
+        rows += _rows(path, dataset, target, "`python -m experiments.oracle` (the oracle stage)")
     return pd.DataFrame(rows, columns=list(ORACLE_COLUMNS))
 
 

@@ -14,9 +14,9 @@ that describe the study rather than one run:
   least per crop; ``top_dimension``, the definition's persistence diagrams instead of the
   reference code's), every other setting as in ``params.yaml``; each value is trained once per seed.
 
-``dvc.yaml`` expands these lists into its stage matrices, and its commands name the folders
-each run writes; :mod:`experiments.analysis.pipeline` reads those from ``dvc.yaml`` itself, so
-the aggregation reads exactly the runs the study defines, where the pipeline put them.
+``dvc.yaml`` expands these lists into its stage matrices (its stages named by
+:func:`stage_name`); the analysis finds each run from its own records
+(:mod:`experiments.analysis.discovery`), so it reads exactly the runs the study defines.
 """
 
 from __future__ import annotations
@@ -79,6 +79,18 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def stage_name(group: str, *values: Any) -> str:
+    """DVC's name of the stage of ``group`` for one matrix item or ``foreach`` value (``values`` in the
+    matrix's key order): ``train@synthetic-tghem-0``, ``train_lambda_pers@0.5-0``, ``oracle_mask_gap@False``
+    (DVC names booleans as Python prints them, while its commands get YAML's ``false``).
+
+    Example:
+        >>> stage_name("train_top_dimension", True, 0), stage_name("evaluate", "synthetic", "ohem", 2)
+        ('train_top_dimension@True-0', 'evaluate@synthetic-ohem-2')
+    """
+    return f"{group}@" + "-".join(str(v) if isinstance(v, bool) else format_value(v) for v in values)
 
 
 def _name_list(section: str, key: str, raw: Any) -> tuple[str, ...]:

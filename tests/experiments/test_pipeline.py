@@ -5,8 +5,8 @@ params.yaml shrunk to a few iterations and one seed: ``dvc repro`` makes every t
 figure; a second ``dvc repro`` runs nothing; a copy at another path that runs one stage of each
 kind again writes the same ``dvc.lock`` and results byte for byte; editing any file a stage imports
 makes ``dvc status`` report that stage; ``dvc exp run -S tghem.lambda_pers=...`` reruns exactly
-what declares that setting and what reads it. The analysis finds every run where dvc.yaml's
-commands wrote it.
+what declares that setting and what reads it. The analysis finds every run the study defines from
+the records the stages wrote.
 
 Cost: one full ``dvc repro`` of the tiny study (14 stages), six forced stages, one ``dvc exp run``.
 """
@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.analysis.pipeline import Pipeline
+from experiments.analysis.discovery import locate_runs, wanted_runs
 from experiments.analysis.study import ABLATIONS, read_study
+from experiments.core.settings import read_params_file, validate
 from tests.helpers.imports import closure_files
 from tests.helpers.paths import ROOT
 
@@ -142,15 +143,22 @@ def test_repro_runs_every_stage_and_writes_tables_and_figures(repo):
     assert "tghem" in (repo.path / "results" / "synthetic" / "tables" / "main.md").read_text()
 
 
-def test_the_analysis_finds_every_run_where_the_pipeline_wrote_it(repo):
-    study = read_study(repo.path / "params.yaml")
-    pipeline = Pipeline.read(yaml.safe_load((repo.path / "params.yaml").read_text()), repo.path / "dvc.yaml")
-    for d, m, s in study.main_runs():
-        assert (repo.path / pipeline.main_training(d, m, s).folder / "best.pt").is_file()
-        assert (repo.path / pipeline.main_evaluation(d, m, s).folder / "metrics.json").is_file()
-    for name, v, s in study.ablation_runs():
-        assert (repo.path / pipeline.ablation_training(name, v, s).folder / "crops.csv").is_file()
-        assert (repo.path / pipeline.ablation_evaluation(name, v, s).folder / "metrics.json").is_file()
+def _located(repo) -> dict:
+    """The study's runs as the aggregate stage finds them: ``{(group, dataset, method, seed, setting, value): Located}``."""
+    raw, source = read_params_file(repo.path / "params.yaml")
+    wanted = wanted_runs(read_study(repo.path / "params.yaml"), validate(raw, source), raw, source)
+    found = locate_runs(wanted, [repo.path / "evals" / "main", repo.path / "evals" / "ablation"], repo.path)
+    return {(x.wanted.group, x.wanted.dataset, x.wanted.method, x.wanted.seed, x.wanted.setting, x.wanted.value): x
+            for x in found}
+
+
+def test_the_analysis_finds_every_run_from_the_records_the_stages_wrote(repo):
+    study, found = read_study(repo.path / "params.yaml"), _located(repo)
+    assert len(found) == len(study.main_runs()) + len(study.ablation_runs())
+    for x in found.values():
+        assert (x.train_dir / "best.pt").is_file() and (x.eval_dir / "metrics.json").is_file()
+        if x.wanted.group == "main":
+            assert x.train_dir == repo.path / "runs" / "main" / x.wanted.dataset / x.wanted.method / f"seed{x.wanted.seed}"
 
 
 def _status(r: Repo) -> set[str]:
@@ -268,8 +276,8 @@ def test_dvc_exp_run_set_param_reruns_what_declares_it_but_not_the_lambda_ablati
     assert params["tghem"]["lambda_pers"] == 0.1
     assert repo.ran(out) == _lambda_dependents(params)
     assert "No file hash info found" not in out  # (the real studies are not in the copy: see _copy_repository)
-    run = Pipeline.read(params, repo.path / "dvc.yaml").main_training("synthetic", "tghem", 0)
-    assert json.loads((repo.path / run.folder / "train.json").read_text())["config"]["tghem"]["lambda_pers"] == 0.1
+    run = _located(repo)[("main", "synthetic", "tghem", 0, None, None)]
+    assert json.loads((run.train_dir / "train.json").read_text())["config"]["tghem"]["lambda_pers"] == 0.1
     table = repo.dvc("exp", "show", "--no-pager", "--csv")
     assert "0.1" in table
     changed = repo.dvc("exp", "show", "--no-pager", "--csv", "--only-changed").splitlines()[0].split(",")

@@ -1,32 +1,39 @@
 """Study folders as experiments.train and experiments.evaluate write them, with chosen contents.
 
 Shared by the aggregation and rendering tests: they need many runs, and real training is far
-too slow for that, so the files are written directly where the repository's ``dvc.yaml`` puts
-them (:class:`experiments.analysis.pipeline.Pipeline`).
+too slow for that, so the files are written directly, each run's ``train.json`` recording the
+settings the study gives it and each evaluation's ``metrics.json`` naming its run, as the stages
+write them: the aggregation finds them from those records (:mod:`experiments.analysis.discovery`).
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from experiments.analysis.pipeline import Pipeline
+from experiments.analysis import discovery
+from experiments.analysis.study import ABLATIONS, format_value, read_study
 from experiments.core.prepared import points_csv_text
+from experiments.core.settings import load_params, read_params_file, validate
 from experiments.training.logs import CROP_FIELDS, LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS
 from tests.helpers.paths import ROOT
 
 
 @dataclass(frozen=True)
 class RunPaths:
-    """A run's training and evaluation folders."""
+    """A run's training and evaluation folders, the training folder as its evaluation records it
+    (relative to the study's root), and the settings the study gives the run."""
 
     train: Path
     eval: Path
+    run_dir: str = ""
+    config: dict = field(default_factory=dict)
 
 
 def write_params(path: Path, datasets, methods, seeds, lambda_pers=(0.0, 0.5), ohem_min_kept=(500, 1000),
@@ -46,26 +53,32 @@ def write_params(path: Path, datasets, methods, seeds, lambda_pers=(0.0, 0.5), o
     return path
 
 
-def pipeline(params: Path) -> Pipeline:
-    """The repository's pipeline resolved against the study of ``params``."""
-    return Pipeline.read(yaml.safe_load(Path(params).read_text()))
+def located(params: Path, root: Path) -> list:
+    """Every run of the study of ``params`` found below ``root/evals`` (:func:`discovery.locate_runs`)."""
+    raw, source = read_params_file(params)
+    wanted = discovery.wanted_runs(read_study(params), validate(raw, source), raw, source)
+    return discovery.locate_runs(wanted, [root / "evals"], root)
+
+
+def _paths(root: Path, kind: str, *parts, config: dict) -> RunPaths:
+    rel = Path(*map(str, parts))
+    return RunPaths(root / "runs" / kind / rel, root / "evals" / kind / rel, (Path("runs") / kind / rel).as_posix(), config)
 
 
 def main_run(params: Path, dataset: str, method: str, seed: int, root: Path) -> RunPaths:
-    """Where the pipeline puts one run of the main comparison, below ``root``."""
-    p = pipeline(params)
-    return RunPaths(root / p.main_training(dataset, method, seed).folder, root / p.main_evaluation(dataset, method, seed).folder)
+    """Folders for one run of the main comparison, below ``root``, and its settings."""
+    return _paths(root, "main", dataset, method, f"seed{seed}", config=load_params(params, dataset=dataset))
 
 
 def ablation_run(params: Path, name: str, value, root: Path, seed: int = 0) -> RunPaths:
-    """Where the pipeline puts one ablation run, below ``root``."""
-    p = pipeline(params)
-    return RunPaths(root / p.ablation_training(name, value, seed).folder, root / p.ablation_evaluation(name, value, seed).folder)
+    """Folders for one ablation run, below ``root``, and its settings."""
+    config = load_params(params, [f"{ABLATIONS[name]}={format_value(value)}"], dataset=read_study(params).ablation_dataset)
+    return _paths(root, "ablation", name, format_value(value), f"seed{seed}", config=config)
 
 
 def oracle_folder(params: Path, dataset: str, root: Path) -> Path:
-    """Where the pipeline puts the oracle of ``dataset``, below ``root``."""
-    return root / pipeline(params).stage("oracle", dataset).folder
+    """A folder for the oracle of ``dataset``, below ``root``."""
+    return root / "evals" / "oracle" / dataset
 
 
 def write_oracle(params: Path, dataset: str, root: Path, scores: dict, radius=3, gap=True) -> Path:
@@ -102,13 +115,17 @@ def write_run(paths: RunPaths, dataset: str, method: str, seed: int, per_image: 
         scores: the metrics of metrics.json (f1, precision, ...).
         log: rows of log.csv (:func:`log_rows`).
         points: predicted points per image id (default: none for every image).
-        config: the run's settings sections, as train.json records them.
+        config: settings that differ from the ones the study gives the run (``paths.config``),
+            ``{section: {key: value}}``; train.json records the result.
         best_val_f1: the validation F1 train.json records for the checkpoint; val.csv rises to it.
     """
     paths.train.mkdir(parents=True)
     iterations = len(log)
+    settings = copy.deepcopy(paths.config)
+    for section, values in (config or {}).items():
+        settings.setdefault(section, {}).update(values)
     summary = {"dataset": dataset, "method": method, "seed": seed, "iterations": iterations,
-               "total_iterations": iterations, "finished": finished, "config": dict(config or {}),
+               "total_iterations": iterations, "finished": finished, "config": settings,
                "best_val_f1": best_val_f1, "environment": {"torch_threads": 2, "cpu_kind": "Test CPU / AVX2"}}
     (paths.train / "train.json").write_text(json.dumps(summary, indent=2))
     with open(paths.train / "log.csv", "w", newline="") as f:
@@ -141,7 +158,8 @@ def write_run(paths: RunPaths, dataset: str, method: str, seed: int, per_image: 
     (paths.train / "environment.json").write_text(json.dumps({"wall_seconds": 12.5, "train_seconds": 3.21}))
     (paths.eval / "points").mkdir(parents=True)
     metrics = {"n_images": len(per_image), "match_radius": match_radius, **scores, "dataset": dataset,
-               "split": "test", "method": method, "seed": seed, "checkpoint": "best", "iteration": iterations}
+               "split": "test", "method": method, "seed": seed, "run_dir": paths.run_dir, "checkpoint": "best",
+               "iteration": iterations}
     (paths.eval / "metrics.json").write_text(json.dumps(metrics, indent=2))
     with open(paths.eval / "per_image.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, ("image_id", "n_gt", "n_pred", "tp", "fp", "fn"), lineterminator="\n")
@@ -150,6 +168,17 @@ def write_run(paths: RunPaths, dataset: str, method: str, seed: int, per_image: 
     for row in per_image:
         p = (points or {}).get(row["image_id"], np.zeros((0, 2)))
         (paths.eval / "points" / f"{row['image_id']}.csv").write_text(points_csv_text(p))
+
+
+def copy_run(source: RunPaths, paths: RunPaths) -> None:
+    """``source``'s files as the run of ``paths``: two runs of the same settings (an ablation value
+    equal to the main one) are the same experiment, with the same records but for the run's folder."""
+    import shutil
+
+    shutil.copytree(source.train, paths.train)
+    shutil.copytree(source.eval, paths.eval)
+    metrics = json.loads((paths.eval / "metrics.json").read_text())
+    (paths.eval / "metrics.json").write_text(json.dumps(dict(metrics, run_dir=paths.run_dir), indent=2))
 
 
 def write_prepared(data_dir: Path, dataset: str, gt: dict[str, np.ndarray], shape=(64, 80)) -> Path:

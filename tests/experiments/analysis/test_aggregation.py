@@ -20,7 +20,7 @@ from experiments.core.cli import run_stage
 from experiments.evaluation.metrics import Counts
 from tests.helpers import reference_topology as ref
 from tests.helpers.paths import ROOT
-from tests.helpers.fake_study import (ablation_run, log_rows, main_run, oracle_folder, pipeline, write_oracle, write_params,
+from tests.helpers.fake_study import (ablation_run, copy_run, located, log_rows, main_run, oracle_folder, write_oracle, write_params,
                                      write_prepared, write_run)
 
 N_GT = {"a": 10, "b": 20, "c": 5}
@@ -37,8 +37,11 @@ SCORES = {
     ("ohem", 0): {"f1": 0.6, "precision": 0.7, "recall": 0.5, "mae": 4.0, "rmse": 5.0, "game0": 4.0},
     ("ohem", 1): {"f1": 0.6, "precision": 0.8, "recall": 0.4, "mae": 3.0, "rmse": 4.0, "game0": 3.0},
 }
-ABLATION_F1 = {("lambda_pers", 0.0): 0.7, ("lambda_pers", 0.5): 0.8, ("ohem_min_kept", 500): 0.75, ("top_dimension", True): 0.72}
-ABLATION_VAL_F1 = {("lambda_pers", 0.0): 0.61, ("lambda_pers", 0.5): 0.66, ("ohem_min_kept", 500): 0.6, ("top_dimension", True): 0.65}
+ABLATION_F1 = {("lambda_pers", 0.0): 0.7, ("lambda_pers", 0.5): None, ("ohem_min_kept", 500): 0.75, ("top_dimension", True): 0.72}
+ABLATION_VAL_F1 = {("lambda_pers", 0.0): 0.61, ("ohem_min_kept", 500): 0.6, ("top_dimension", True): 0.65}
+"""The ablation runs' test and validation F1; lambda = 0.5 is the main lambda: that run is the main tghem run of seed 0."""
+MAIN_VAL_F1 = 0.5
+"""The validation F1 every main run records (:func:`tests.helpers.fake_study.write_run`'s default)."""
 
 
 ORACLE_SCORES = {"f1": 0.99, "precision": 1.0, "recall": 0.98, "mae": 0.5, "rmse": 0.7, "f1_authors": 0.985}
@@ -76,13 +79,13 @@ def build_study(tmp_path: Path, seeds=(0, 1)) -> tuple[Path, Path, Path]:
                   per_image_rows(method, seed), scores, log_rows(4, 1.0 + seed, 1.5 if method == "tghem" else None),
                   predicted(gt, method, seed))
     for (name, value), f1 in ABLATION_F1.items():
-        config = {"tghem": {"lambda_pers": 0.5, "top_dimension": False}, "ohem": {"min_kept": 2000}}
-        section, key = {"lambda_pers": ("tghem", "lambda_pers"), "ohem_min_kept": ("ohem", "min_kept"),
-                        "top_dimension": ("tghem", "top_dimension")}[name]
-        config[section][key] = value
+        paths, main = ablation_run(params, name, value, root), main_run(params, "synthetic", "tghem", 0, root)
+        if paths.config == main.config:  # lambda = 0.5, the main runs' value: the same experiment as the main run
+            copy_run(main, paths)
+            continue
         scores = dict(SCORES[("tghem", 0)], f1=f1)
-        write_run(ablation_run(params, name, value, root), "synthetic", "tghem", 0, per_image_rows("tghem", 0), scores,
-                  log_rows(3, 2.0, 1.2), predicted(gt, "tghem", 0), config=config, best_val_f1=ABLATION_VAL_F1[(name, value)])
+        write_run(paths, "synthetic", "tghem", 0, per_image_rows("tghem", 0), scores,
+                  log_rows(3, 2.0, 1.2), predicted(gt, "tghem", 0), best_val_f1=ABLATION_VAL_F1[(name, value)])
     return params, root, data_dir
 
 
@@ -323,14 +326,16 @@ def test_ablation_summary(study):
     assert list(a["lambda_pers"]) == ["0.0", "0.5"] and list(a["ohem_min_kept"]) == ["500"]
     assert list(a["top_dimension"]) == ["true"]
     assert a["lambda_pers"]["0.0"]["f1"] == {"mean": 0.7, "std": None, "n": 1}
-    assert a["lambda_pers"]["0.5"]["best_val_f1"] == {"mean": 0.66, "std": None, "n": 1}
+    assert a["lambda_pers"]["0.5"]["best_val_f1"] == {"mean": MAIN_VAL_F1, "std": None, "n": 1}
+    assert a["lambda_pers"]["0.5"]["f1"]["mean"] == SCORES[("tghem", 0)]["f1"]  # the main run of seed 0
     assert {k: v["mean"] for k, v in a["ohem_min_kept"]["500"].items()} == {
         "f1": 0.75, "precision": 0.9, "recall": 0.7, "mae": 2.0, "rmse": 3.0, "game0": 2.0, "best_val_f1": 0.6,
         "f1_r4": round(pooled_f1("tghem", 0), 6)}
-    # The main lambda is the one of the best mean validation F1: 0.5 here, as params.yaml has it.
+    # The main lambda is the one of the best mean validation F1 among lambda > 0: 0.5 here, as params.yaml has
+    # it; lambda = 0 validates better (0.61 against 0.5).
     assert metrics["lambda_selection"] == {"metric": "best_val_f1 (mean over seeds)", "best_value": 0.5,
-                                           "best_mean": 0.66, "configured": 0.5, "configured_mean": 0.66, "matches": True,
-                                           "zero_mean": 0.61, "zero_at_least_as_good": False}
+                                           "best_mean": MAIN_VAL_F1, "configured": 0.5, "configured_mean": MAIN_VAL_F1,
+                                           "matches": True, "zero_mean": 0.61, "zero_at_least_as_good": True}
 
 
 def test_convergence_and_dynamics(study):
@@ -399,7 +404,7 @@ def test_f1_at_4_px_is_recomputed_from_the_logged_points(study, tmp_path):
         (pooled_f1("tghem", 0) + pooled_f1("tghem", 1)) / 2, abs=1e-6)
     # Below 0.71 px nothing matches: the radius is the one asked for.
     params, root, data_dir, *_ = study
-    run = collect.read_runs(read_study(params), pipeline(params), root)[0][0]
+    run = collect.read_runs(located(params, root))[0][0]
     assert localization.strict_f1([run], data_dir, radius=0.7) == [0.0]
     assert localization.strict_f1([run], data_dir) == [pytest.approx(pooled_f1(run.method, run.seed))]
 
@@ -423,7 +428,7 @@ def test_runs_per_image_and_curves_csv(study):
     assert float(row["f1"]) == 0.75 and row["abs_count_error"] == "0"
     curves = read_csv(out / "curves.csv")
     assert "seconds" not in curves[0] and "lr" not in curves[0]
-    assert len(curves) == 4 * 4 + 4 * 3
+    assert len(curves) == 4 * 4 + 3 * 3 + 4  # main runs: 4 iterations; ablation: 3, but lambda = 0.5's is the main run's
     first = curves[0]
     assert (first["group"], first["method"], first["seed"], first["iteration"]) == ("main", "tghem", "0", "1")
     assert float(first["loss"]) == round(0.5 ** 0.25, 6) and float(first["weight_mean"]) == 1.5
@@ -494,38 +499,62 @@ def test_stale_folders_are_ignored(tmp_path):
         assert (tmp_path / "after" / name).read_bytes() == (tmp_path / "before" / name).read_bytes()
 
 
-def test_a_missing_run_is_an_error_naming_the_path_and_the_command(tmp_path, capsys):
+def test_a_missing_run_is_an_error_naming_the_run_and_the_stages(tmp_path, capsys):
     params, root, data_dir = build_study(tmp_path)
     missing = main_run(params, "synthetic", "ohem", 1, root).eval / "metrics.json"
+    kept = missing.read_text()
     missing.unlink()
     with pytest.raises(FileNotFoundError) as err:
         aggregation.aggregate(params, root, tmp_path / "out", data_dir)
-    message = str(err.value)
-    assert str(missing) in message
-    assert "dvc repro evaluate@synthetic-ohem-1" in message and "python -m experiments.evaluate" in message
+    message, stages = str(err.value), f"{params.parent.as_posix()}/dvc.yaml:"
+    assert message.startswith(f"no evaluation of synthetic/ohem/seed 1 below {root / 'evals'}")
+    assert f"`dvc repro {stages}train@synthetic-ohem-1` and `dvc repro {stages}evaluate@synthetic-ohem-1`" in message
     assert not (tmp_path / "out").exists()  # nothing written
     # The entry point: a one-line error and exit status 1.
     argv = ["--params", str(params), "--root", str(root), "--out", str(tmp_path / "out"), "--quiet"]
     with pytest.raises(SystemExit) as code:
         run_stage(lambda: agg_cli.main(argv))
     assert code.value.code == 1
-    assert capsys.readouterr().err.startswith(f"error: {missing} does not exist")
-    # A missing ablation training log names the ablation's own stage and --set.
-    (ablation_run(params, "lambda_pers", 0.5, root).train / "log.csv").unlink()
-    missing.parent.mkdir(parents=True, exist_ok=True)
-    missing.write_text(json.dumps({"n_images": 3, "match_radius": 5.0, **SCORES[("ohem", 1)], "dataset": "synthetic",
-                                   "split": "test", "method": "ohem", "seed": 1}))
-    with pytest.raises(FileNotFoundError, match=r"train_lambda_pers@0\.5.*--set tghem\.lambda_pers=0\.5"):
+    assert capsys.readouterr().err.startswith("error: no evaluation of synthetic/ohem/seed 1 below ")
+    # A missing ablation training log names the file and the ablation's own stage.
+    (ablation_run(params, "ohem_min_kept", 500, root).train / "log.csv").unlink()
+    missing.write_text(kept)
+    with pytest.raises(FileNotFoundError, match=r"ohem_min_kept/500/seed0/log.csv does not exist; make it with "
+                                                r"`dvc repro .*/dvc.yaml:train_ohem_min_kept@500-0`"):
         aggregation.aggregate(params, root, tmp_path / "out", data_dir)
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("wrong_method", r"expected .*'method': 'ohem'.*the file has \{'method': 'focal'\}"),
-    ("unfinished", r"training stopped at iteration"),
-    ("ablation_value", r"trained with tghem.lambda_pers=0.1, the study expects 0.5"),
-    ("per_image_rows", r"per_image.csv has 2 rows, metrics.json n_images 3"),
+def test_runs_are_found_by_their_settings_wherever_they_lie(tmp_path):
+    """Discovery reads the records, not a layout: moved folders are found; a run of other settings is not this
+    study's run; two records of the same settings must agree."""
+    params, root, data_dir = build_study(tmp_path)
+    aggregation.aggregate(params, root, tmp_path / "before", data_dir)
+    # Moved anywhere below the evaluations' folder, with its training folder elsewhere: the same results.
+    run = main_run(params, "synthetic", "ohem", 1, root)
+    run.eval.rename(root / "evals" / "moved")
+    run.train.rename(root / "elsewhere")
+    m = json.loads((root / "evals" / "moved" / "metrics.json").read_text())
+    (root / "evals" / "moved" / "metrics.json").write_text(json.dumps(dict(m, run_dir="elsewhere")))
+    aggregation.aggregate(params, root, tmp_path / "after", data_dir)
+    for name in aggregation.OUTPUT_FILES:
+        assert (tmp_path / "after" / name).read_bytes() == (tmp_path / "before" / name).read_bytes(), name
+    # The main tghem run of seed 0 and the lambda = 0.5 ablation run are one experiment: they must agree.
+    twin = ablation_run(params, "lambda_pers", 0.5, root).eval / "metrics.json"
+    twin.write_text(json.dumps(dict(json.loads(twin.read_text()), f1=0.1)))
+    with pytest.raises(ValueError, match=r"evaluate runs of the same settings \(synthetic/tghem/seed 0\) but their "
+                                         r"metrics.json differ"):
+        aggregation.aggregate(params, root, tmp_path / "again", data_dir)
+
+
+@pytest.mark.parametrize("damage, error, message", [
+    ("wrong_method", FileNotFoundError, r"^no evaluation of synthetic/ohem/seed 0 below"),
+    ("unfinished", ValueError, r"training stopped at iteration 2 of 4; finish it with the command that trained it plus "
+                               r"--resume, or `dvc repro .*train@synthetic-ohem-0`"),
+    ("ablation_value", FileNotFoundError, r"no evaluation of synthetic/tghem/seed 0 with tghem.lambda_pers=0.0 below .*"
+                                          r"lambda_pers/0.0/seed0 was trained with tghem.lambda_pers=0.1 \(the study: 0.0\)"),
+    ("per_image_rows", ValueError, r"per_image.csv has 2 rows, metrics.json n_images 3"),
 ])
-def test_inconsistent_runs_are_errors(tmp_path, damage, message):
+def test_inconsistent_runs_are_errors(tmp_path, damage, error, message):
     params, root, data_dir = build_study(tmp_path)
     run = main_run(params, "synthetic", "ohem", 0, root)
     if damage == "wrong_method":
@@ -535,20 +564,20 @@ def test_inconsistent_runs_are_errors(tmp_path, damage, message):
         s = json.loads((run.train / "train.json").read_text())
         (run.train / "train.json").write_text(json.dumps(dict(s, finished=False, iterations=2)))
     elif damage == "ablation_value":
-        path = ablation_run(params, "lambda_pers", 0.5, root).train / "train.json"
+        path = ablation_run(params, "lambda_pers", 0.0, root).train / "train.json"
         s = json.loads(path.read_text())
         s["config"]["tghem"]["lambda_pers"] = 0.1
         path.write_text(json.dumps(s))
     else:
         lines = (run.eval / "per_image.csv").read_text().splitlines()
         (run.eval / "per_image.csv").write_text("\n".join(lines[:-1]) + "\n")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         aggregation.aggregate(params, root, tmp_path / "out", data_dir)
 
 
 def test_help_names_inputs_and_outputs():
     text = agg_cli.build_parser().format_help()
-    for name in (*aggregation.OUTPUT_FILES, "dvc.yaml", "--params", "--pipeline", "--root", "--out"):
+    for name in (*aggregation.OUTPUT_FILES, "--params", "--evals", "--root", "--out"):
         assert name in text
 
 
@@ -604,14 +633,18 @@ def test_damaged_or_out_of_range_files_are_one_line_errors_naming_file_and_fix(t
     else:
         replace_cell(path, *damage)
     stage = "evaluate" if file in ("metrics.json", "per_image.csv") else "train"
-    fix = (f"evaluate again: `dvc repro evaluate@synthetic-ohem-0`" if stage == "evaluate"
-           else f"train the run again: `dvc repro train@synthetic-ohem-0`")
+    stages = f"{params.parent.as_posix()}/dvc.yaml:"
+    fix = (f"evaluate again: `dvc repro {stages}evaluate@synthetic-ohem-0`" if stage == "evaluate"
+           else f"train the run again: `dvc repro {stages}train@synthetic-ohem-0`")
+    if file == "metrics.json" and ("damaged" in what or what.endswith("expected a finite number")):
+        # Not JSON (the reader refuses NaN and inf too): whose record it is cannot be read, so the fix names the folder.
+        fix = f"evaluate again: `dvc repro` the stage whose output is {run.eval}"
     argv = ["--params", str(params), "--root", str(root), "--data-dir", str(data_dir), "--out", str(tmp_path / "out"), "--quiet"]
     with pytest.raises(SystemExit) as code:
         run_stage(lambda: agg_cli.main(argv))
     assert code.value.code == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {path}: {what}; {fix} or `OMP_NUM_THREADS=2 python -m experiments.{stage} ")
+    assert err.startswith(f"error: {path}: {what}; {fix}")
     assert err.count("\n") == 1
     if stage == "train":
         assert err.endswith(f"(by hand, delete {run.train} first)\n")
@@ -628,14 +661,15 @@ def test_the_oracle_is_logged_and_summarised(tmp_path):
     assert float(rows[1]["f1_authors"]) == ORACLE_SCORES["f1_authors"]
     # --from-tables reads it back: the same summary.
     assert aggregation.reaggregate(params, out)["oracle"] == metrics["oracle"]
-    # ... and with --pipeline it reads the oracle stages again (the oracle needs no run).
+    # ... and with --evals it reads the oracle records again (the oracle needs no run).
     write_oracle(params, "synthetic", root, {**ORACLE_SCORES, "f1": 0.5})
-    again = aggregation.reaggregate(params, out, root, ROOT / "dvc.yaml")
+    again = aggregation.reaggregate(params, out, root, ["evals"], data_dir)
     assert again["oracle"]["synthetic"]["f1"] == 0.5 and float(read_csv(out / "oracle.csv")[1]["f1"]) == 0.5
 
 
 def test_a_missing_oracle_names_the_stage_that_makes_it(tmp_path):
     params, root, data_dir = build_study(tmp_path)
     (oracle_folder(params, "synthetic", root) / "metrics.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"metrics.json does not exist; make it with `dvc repro oracle@synthetic`"):
+    with pytest.raises(FileNotFoundError, match=r"no oracle of synthetic with the target radius 3, gap True \(study\) below "
+                                                r".*; make it with `dvc repro .*/dvc.yaml:oracle@synthetic`"):
         aggregation.aggregate(params, root, tmp_path / "results", data_dir)

@@ -17,7 +17,7 @@ from experiments.core.cli import run_stage
 from experiments.core.prepared import load_split
 from experiments.evaluation.metrics import evaluate_image, summarize
 from experiments.evaluation.oracle import oracle_dataset
-from tests.helpers.fake_study import oracle_folder, ablation_run, log_rows, main_run, write_params, write_run
+from tests.helpers.fake_study import ablation_run, copy_run, log_rows, main_run, oracle_folder, write_params, write_run
 from tests.helpers.tiny_run import tiny_data_dir
 
 METHODS = ("tghem", "ohem", "focal")
@@ -69,9 +69,11 @@ def make_results(tmp: Path, quality: dict[str, float], seeds=SEEDS, ablation_qua
                                        ("ohem_min_kept", "ohem", "min_kept", (250, 1000)),
                                        ("top_dimension", "tghem", "top_dimension", (True,))):
         for v, q in zip(values, ablation_quality):
-            config = {"tghem": {"lambda_pers": 0.5, "top_dimension": False}, "ohem": {"min_kept": 2000}}
-            config[section][key] = v
-            evaluated_run(ablation_run(params, name, v, root), samples, "tghem", 0, q, log_rows(10, 1.0, 1.3), config)
+            paths, main = ablation_run(params, name, v, root), main_run(params, "synthetic", "tghem", 0, root)
+            if paths.config == main.config:  # the main lambda (0.5): the same experiment as the main run of seed 0
+                copy_run(main, paths)
+                continue
+            evaluated_run(paths, samples, "tghem", 0, q, log_rows(10, 1.0, 1.3))
     # The oracle of the tiny dataset, by the oracle stage's own code (the repository's settings).
     oracle_dataset(data_dir, "synthetic", oracle_folder(params, "synthetic", root))
     out = tmp / "results"
