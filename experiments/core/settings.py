@@ -8,6 +8,12 @@ found, so a typo in ``--set`` fails before any work starts instead of being sile
 Settings are plain nested dicts (``cfg["train"]["iterations"]``): JSON-serialisable, stored as
 they are in checkpoints and ``train.json``.
 
+A study's file holds only what differs from a base file: ``extends: ../../params.yaml`` (a path
+relative to the study's file) names the base, whose settings sections it inherits key by key
+(:func:`read_params_file` merges them, in the base's key order); the study sections (``study``,
+``ablation``) and ``per_dataset`` are the study's own, never inherited. So each setting is written
+once per study that changes it.
+
 A study whose datasets need other values of some settings (a crowd set trained on larger crops,
 say) lists only those under :data:`PER_DATASET`, per dataset, in the same ``section: {key: value}``
 shape; :func:`load_params` applies them for that dataset, after the file's values and before
@@ -33,6 +39,10 @@ PARAMS_PATH = Path(__file__).resolve().parents[2] / "params.yaml"
 STUDY_SECTIONS = ("study", "ablation")
 """Sections of ``params.yaml`` that describe the whole study (:mod:`experiments.analysis.study`), not one run:
 run settings skip them."""
+
+
+EXTENDS = "extends"
+"""Top-level key of a study's settings file naming its base file (relative to the study's file)."""
 
 
 PER_DATASET = "per_dataset"
@@ -150,7 +160,7 @@ def validate(cfg: dict, source: str = "params") -> dict:
     sections = {key.split(".", 1)[0] for key in SCHEMA}
     out: dict = {}
     for section, values in cfg.items():
-        if section in STUDY_SECTIONS:
+        if section in STUDY_SECTIONS or section == EXTENDS:
             continue
         if section == PER_DATASET:
             _check_per_dataset(values, source)
@@ -238,25 +248,84 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def read_params_file(path: str | Path | None = None) -> tuple[Any, str]:
-    """The parsed, unchecked content of a ``params.yaml`` (default: :data:`PARAMS_PATH`) and its name.
-
-    Raises:
-        ConfigError: the file is missing, a folder, not valid YAML, or gives a key twice in one
-            section (the message names the key and its lines).
-    """
-    path = Path(path) if path is not None else PARAMS_PATH
+def _load_yaml(path: Path) -> Any:
     if path.is_dir():
         raise ConfigError(f"params: {path} is a folder; pass --params PATH to a params.yaml file (e.g. {path / 'params.yaml'})")
     if not path.is_file():
         raise ConfigError(f"params: {path} does not exist; pass --params PATH to a params.yaml")
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.load(f, Loader=_UniqueKeyLoader), str(path)
+            return yaml.load(f, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"params: {path} is not valid YAML: {err}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"params: {path} is not UTF-8 text; pass --params PATH to a params.yaml") from None
+
+
+def own_settings(raw: Any) -> dict:
+    """The settings sections a parsed file writes itself (no study sections, no ``extends``)."""
+    if not isinstance(raw, dict):
+        return {}
+    return {k: v for k, v in raw.items() if k not in (*STUDY_SECTIONS, PER_DATASET, EXTENDS)}
+
+
+def extend(base: Any, own: dict, source: str = "params") -> dict:
+    """A study's parsed file ``own`` over its ``base``: the base's settings sections, each key the
+    study writes replaced in place (the base's key order kept), then the study's own study sections
+    and ``per_dataset``.
+
+    Example:
+        >>> extend({"study": {"seeds": [0]}, "train": {"lr": 0.1, "iterations": 5}},
+        ...        {"extends": "base.yaml", "study": {"seeds": [1]}, "train": {"iterations": 9}})
+        {'train': {'lr': 0.1, 'iterations': 9}, 'study': {'seeds': [1]}}
+    """
+    if not isinstance(base, dict):
+        raise ConfigError(f"{source}: its base is not a mapping of sections")
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in own_settings(base).items()}
+    for section, values in own_settings(own).items():
+        if isinstance(values, dict) and isinstance(out.get(section), dict):
+            out[section].update(values)
+        else:
+            out[section] = values
+    for section in (*STUDY_SECTIONS, PER_DATASET):
+        if section in own:
+            out[section] = own[section]
+    return out
+
+
+def read_params_file(path: str | Path | None = None) -> tuple[Any, str]:
+    """The parsed, unchecked content of a ``params.yaml`` (default: :data:`PARAMS_PATH`) and its name;
+    a study's file that ``extends`` a base comes merged with it (:func:`extend`).
+
+    Raises:
+        ConfigError: the file or its base is missing, a folder, not valid YAML, or gives a key twice
+            in one section (the message names the key and its lines); a base that itself extends
+            another.
+    """
+    path = Path(path) if path is not None else PARAMS_PATH
+    raw = _load_yaml(path)
+    if isinstance(raw, dict) and EXTENDS in raw:
+        if not isinstance(raw[EXTENDS], str) or not raw[EXTENDS]:
+            raise ConfigError(f"{path}: {EXTENDS}: expected the path of the base settings file, got {raw[EXTENDS]!r}")
+        base_path = path.parent / raw[EXTENDS]
+        base = _load_yaml(base_path)
+        if isinstance(base, dict) and EXTENDS in base:
+            raise ConfigError(f"{path}: its base {base_path} extends another file; a base must hold every setting")
+        raw = extend(base, raw, str(path))
+    return raw, str(path)
+
+
+def base_path(path: str | Path) -> Path | None:
+    """The base file a study's settings file ``extends`` (None when it extends none)."""
+    raw = _load_yaml(Path(path))
+    if isinstance(raw, dict) and isinstance(raw.get(EXTENDS), str):
+        return Path(path).parent / raw[EXTENDS]
+    return None
+
+
+def read_own_settings(path: str | Path) -> dict:
+    """The settings sections the file at ``path`` writes itself (:func:`own_settings`), unmerged."""
+    return own_settings(_load_yaml(Path(path)))
 
 
 def read_params(path: str | Path | None = None) -> dict:

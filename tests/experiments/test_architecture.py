@@ -11,7 +11,7 @@ from tests.helpers.paths import ROOT
 
 STAGES = ("prepare", "train", "evaluate", "oracle", "aggregate", "report")
 """The pipeline's stage entry points (``python -m experiments.<stage>``)."""
-TOOLS = ("compare_studies", "calibrate_count", "interval_coverage", "probe")
+TOOLS = ("compare_studies", "calibrate_count", "interval_coverage", "probe", "pipeline")
 """Entry points that are neither stages nor benchmarks (not in dvc.yaml)."""
 LAYERS = {
     "core": set(),
@@ -20,6 +20,7 @@ LAYERS = {
     "evaluation": {"core", "model"},
     "training": {"core", "model", "evaluation"},
     "analysis": {"core", "evaluation"},
+    "workflow": {"core", "analysis", "training"},
 }
 """Each subpackage of experiments and the subpackages it may import besides itself."""
 MAX_MODULE_LINES = 400

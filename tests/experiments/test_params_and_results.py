@@ -14,37 +14,66 @@ from experiments.analysis.study import ABLATIONS, read_study
 from tests.helpers.paths import MIRROR, ROOT, mirror_layout
 
 
-@pytest.mark.parametrize("name", ["params.yaml", "params.paper.yaml", "studies/cells/params.yaml",
-                                  "studies/benchmark/params.yaml"])
-def test_params_files_validate_with_the_same_keys(name):
-    from experiments.core.settings import read_params
+STUDY_FILES = ["params.yaml", "studies/cells/params.yaml", "studies/benchmark/params.yaml", "studies/paper/params.yaml"]
+
+
+@pytest.mark.parametrize("name", STUDY_FILES)
+def test_params_files_validate_and_define_a_study(name):
+    from experiments.core.settings import read_params, read_params_file
 
     read_params(ROOT / name)
     study = read_study(ROOT / name)
     assert study.methods[0] == "tghem"
-    default, other = (yaml.safe_load((ROOT / n).read_text()) for n in ("params.yaml", name))
-    # The same sections and keys; a real study's `study` may add prepare (dvc.yaml reads it), and its
-    # `ablation` sweeps any of the known ablations (at least one), not necessarily the default's; it may
-    # add per_dataset, with an entry for every study dataset (its stages depend on per_dataset.<dataset>).
-    assert set(default) == set(other) - {"per_dataset"}
-    if "per_dataset" in other:
-        assert set(other["per_dataset"]) == set(study.datasets), "per_dataset: one entry per study dataset"
-        assert ("per_dataset" in (ROOT / name).with_name("dvc.yaml").read_text())
-    for section in default:
-        if section == "ablation":
-            assert {"dataset", "seeds"} <= set(other[section]) <= {"dataset", "seeds", *ABLATIONS}, section
-            assert set(other[section]) & set(ABLATIONS), section
-            continue
-        extra = {"threads", "prepare"} if section == "study" else set()
-        assert set(default[section]) <= set(other[section]) <= set(default[section]) | extra, section
+    raw, _ = read_params_file(ROOT / name)
+    # A study's `study` may add prepare (its pipeline reads it) and threads; its `ablation` sweeps any of the
+    # known ablations (at least one); it may add per_dataset, with an entry for every study dataset (its
+    # stages depend on per_dataset.<dataset>).
+    assert set(raw["study"]) <= {"launcher", "datasets", "methods", "seeds", "threads", "prepare"}
+    assert {"dataset", "seeds"} <= set(raw["ablation"]) <= {"dataset", "seeds", *ABLATIONS}
+    assert set(raw["ablation"]) & set(ABLATIONS)
+    if "per_dataset" in raw:
+        assert set(raw["per_dataset"]) == set(study.datasets), "per_dataset: one entry per study dataset"
+        assert "per_dataset" in (ROOT / name).with_name("dvc.yaml").read_text()
+
+
+@pytest.mark.parametrize("name", STUDY_FILES[1:])
+def test_a_study_file_writes_only_what_differs_from_the_base(name):
+    """Every setting is written once per study that changes it: the study's file extends params.yaml
+    and holds no key whose value is the base's."""
+    from experiments.core.settings import SCHEMA, read_own_settings, read_params, validate
+
+    own = yaml.safe_load((ROOT / name).read_text())
+    assert own["extends"] == "../../params.yaml"
+    merged, base = read_params(ROOT / name), read_params(ROOT / "params.yaml")
+    written = read_own_settings(ROOT / name)
+    assert written, "a study that changes no setting"
+    for section, values in written.items():
+        for key in values:
+            assert f"{section}.{key}" in SCHEMA
+            assert merged[section][key] != base[section][key], f"{name}: {section}.{key} repeats the base's value"
+    for section, values in merged.items():  # everything else is the base's
+        for key, value in values.items():
+            if key not in written.get(section, {}):
+                assert value == base[section][key]
+    assert validate(merged) == merged
+
+
+def test_the_base_holds_every_setting_and_extends_nothing():
+    from experiments.core.settings import SCHEMA, read_own_settings
+
+    own = read_own_settings(ROOT / "params.yaml")
+    assert "extends" not in yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert {f"{s}.{k}" for s, values in own.items() for k in values} == set(SCHEMA)
 
 
 def test_paper_scale_study():
-    study = read_study(ROOT / "params.paper.yaml")
+    from experiments.core.settings import read_params
+
+    study = read_study(ROOT / "studies/paper/params.yaml")
     assert set(study.datasets) == {"vgg_cells", "mbm", "adi"} and len(study.seeds) == 5
-    cfg = yaml.safe_load((ROOT / "params.paper.yaml").read_text())
+    cfg = read_params(ROOT / "studies/paper/params.yaml")
     assert cfg["model"]["base_channels"] == 64 and cfg["train"]["crop_size"] == 256
-    assert cfg["ohem"]["min_kept"] == 15000
+    assert cfg["ohem"]["min_kept"] == 15000 and cfg["train"]["lr"] == 0.001  # the last: the base's
 
 
 def _study_data(study: str, tmp_path):

@@ -149,3 +149,46 @@ def test_detection_threshold_and_warm_up_loss_settings():
                           ("tghem.warmup_loss=focal", "tghem.warmup_loss: expected one of pixel, dice_bce, got 'focal'")]:
         with pytest.raises(ConfigError, match=message):
             load_params(overrides=[text])
+
+
+# --------------------------------------------------------------------------- a study over a base
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_a_study_file_extends_its_base_key_by_key_in_the_base_order(tmp_path):
+    from experiments.core.settings import PARAMS_PATH, read_own_settings, read_params, read_params_file
+
+    base = _write(tmp_path / "params.yaml", PARAMS_PATH.read_text())
+    study = _write(tmp_path / "studies" / "s" / "params.yaml",
+                   "extends: ../../params.yaml\nstudy: {launcher: python, datasets: [a], methods: [tghem], seeds: [0]}\n"
+                   "ablation: {dataset: a, seeds: [0], lambda_pers: [0.0]}\ntrain: {iterations: 9}\ntghem: {warmup: 0}\n")
+    merged, own = read_params(study), read_params(base)
+    assert merged["train"]["iterations"] == 9 and merged["tghem"]["warmup"] == 0.0
+    assert {s: {k: v for k, v in values.items() if (s, k) not in {("train", "iterations"), ("tghem", "warmup")}}
+            for s, values in merged.items()} == {s: {k: v for k, v in values.items() if (s, k) not in
+                                                      {("train", "iterations"), ("tghem", "warmup")}} for s, values in own.items()}
+    assert list(merged["train"]) == list(own["train"])  # the base's order: train.json and checkpoints keep it
+    raw, _ = read_params_file(study)
+    assert raw["study"]["datasets"] == ["a"] and "extends" not in raw  # the study sections are the study's own
+    assert read_own_settings(study) == {"train": {"iterations": 9}, "tghem": {"warmup": 0}}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("extends: ../nowhere.yaml\n", r"nowhere.yaml does not exist"),
+    ("extends: 3\n", r"extends: expected the path of the base settings file, got 3"),
+    ("extends: chained.yaml\n", r"its base .*chained.yaml extends another file; a base must hold every setting"),
+    ("extends: ../../params.yaml\ntrain: {iteratons: 9}\n", r"unknown key 'train.iteratons'; did you mean 'train.iterations'"),
+])
+def test_a_bad_extension_is_an_error_naming_it(tmp_path, text, message):
+    from experiments.core.settings import PARAMS_PATH, read_params
+
+    _write(tmp_path / "params.yaml", PARAMS_PATH.read_text())
+    _write(tmp_path / "studies" / "s" / "chained.yaml", "extends: ../../params.yaml\n")
+    study = _write(tmp_path / "studies" / "s" / "params.yaml", text)
+    with pytest.raises(ValueError, match=message):
+        read_params(study)

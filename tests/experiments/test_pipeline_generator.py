@@ -1,0 +1,107 @@
+"""The studies' dvc.yaml files are generated from their settings (experiments.workflow): the committed ones
+are the generator's output, every setting is declared from the file that writes it, and one template
+makes every ablation."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from experiments import pipeline
+from experiments.analysis.study import ABLATIONS
+from experiments.core.settings import SCHEMA
+from experiments.workflow.dvcfile import pipeline_text, study_pipeline
+from experiments.workflow.stages import declare
+from experiments.workflow.layout import layout
+from tests.helpers.paths import ROOT
+
+
+@pytest.mark.parametrize("study", pipeline.STUDIES)
+def test_the_committed_pipeline_is_the_generated_one(study):
+    committed = (ROOT / layout(study).pipeline_file).read_text()
+    assert committed == pipeline_text(study, ROOT), (
+        f"{layout(study).pipeline_file} is not generated from its settings: run `python -m experiments.pipeline`")
+
+
+def test_check_mode_reports_a_stale_pipeline_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path)
+    assert pipeline.main([".", "--check"]) == 1
+    assert "not the generated pipeline: dvc.yaml" in capsys.readouterr().err
+    assert (tmp_path / "dvc.yaml").read_text() == "stages: {}\n"
+    assert pipeline.main(["."]) == 0 and pipeline.main([".", "--check"]) == 0
+    assert (tmp_path / "dvc.yaml").read_text() == pipeline_text(".", ROOT)
+
+
+def _study(tmp_path, text: str):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "studies" / "s").mkdir(parents=True)
+    (tmp_path / "studies" / "s" / "params.yaml").write_text(
+        "extends: ../../params.yaml\nstudy: {launcher: python, threads: 1, datasets: [a, b], methods: [tghem, ohem], "
+        "seeds: [0, 1]}\n" + text)
+    return yaml.safe_load(pipeline_text("studies/s", tmp_path))["stages"]
+
+
+def _params(stage: dict) -> dict:
+    body = stage.get("do", stage)
+    return {f: keys for entry in body.get("params", []) for f, keys in entry.items()}
+
+
+def test_each_setting_is_declared_from_the_file_that_writes_it(tmp_path):
+    stages = _study(tmp_path, "ablation: {dataset: a, seeds: [0], lambda_pers: [0.0, 0.1]}\ntrain: {iterations: 9}\n")
+    train = _params(stages["train"])
+    assert train["studies/s/params.yaml"] == ["study.threads", "train"]
+    base = train["params.yaml"]
+    assert "train" not in base and "train.iterations" not in base and "train.lr" in base  # split key by key
+    assert {"data", "model", "eval", "tghem", "ohem", "focal", "cldice", "dice_bce", "tghem_count"} <= set(base)
+    # The swept setting is not declared: the command sets it.
+    ablation = _params(stages["train_lambda_pers"])
+    assert "tghem.lambda_pers" not in sum(ablation.values(), []) and "tghem.warmup" in ablation["params.yaml"]
+    assert "--set tghem.lambda_pers=${item.value}" in stages["train_lambda_pers"]["cmd"]
+    # Moving a setting into the study's file moves its declaration with it.
+    moved = _params(_study(tmp_path / "2", "ablation: {dataset: a, seeds: [0], lambda_pers: [0.0]}\ntghem: {lambda_pers: 0.1}\n")
+                    ["train"])
+    assert "tghem" in moved["studies/s/params.yaml"] and "tghem.lambda_pers" not in moved["params.yaml"]
+
+
+def test_one_template_makes_every_ablation(tmp_path):
+    """Adding an ablation to a study's settings adds its stages; no Python and no dvc.yaml edit."""
+    sweeps = {"lambda_pers": "[0.0]", "ohem_min_kept": "[500]", "top_dimension": "[true]", "warmup": "[0]",
+              "mask_gap": "[false]", "mask_radius": "[3]"}
+    text = "ablation: {dataset: a, seeds: [0], " + ", ".join(f"{k}: {v}" for k, v in sweeps.items()) + "}\n"
+    stages = _study(tmp_path, text)
+    for name, key in ABLATIONS.items():
+        train, evaluate = stages[f"train_{name}"], stages[f"evaluate_{name}"]
+        assert train["matrix"] == {"value": f"${{ablation.{name}}}", "seed": "${ablation.seeds}"}
+        assert f"--set {key}=${{item.value}}" in train["cmd"]
+        assert train["outs"][0] == f"runs/s/ablation/{name}/${{item.value}}/seed${{item.seed}}/best.pt"
+        assert evaluate["outs"] == [f"evals/s/ablation/{name}/${{item.value}}/seed${{item.seed}}"]
+        # The target-changing ablations get the oracle of their target.
+        assert (f"oracle_{name}" in stages) == key.startswith("data.")
+    aggregate = stages["aggregate"]["cmd"]
+    assert "--evals evals/s/main evals/s/ablation evals/s/oracle evals/s/oracle_mask_gap evals/s/oracle_mask_radius" in aggregate
+
+
+def test_declare_without_a_base_keeps_the_default_study_s_plain_list():
+    assert declare(["study.threads", "eval"], layout("."), {}, None) == ["study.threads", "eval"]
+    whole = declare(["data"], layout("studies/x"), {"data": {k.split(".")[1]: 0 for k in SCHEMA if k.startswith("data.")}},
+                    "params.yaml")
+    assert whole == [{"studies/x/params.yaml": ["data"]}]  # a section the study writes whole: nothing from the base
+
+
+@pytest.mark.parametrize("study", ["studies/benchmark", "studies/cells"])
+def test_the_studies_keep_their_stage_names(study):
+    """Every stage DVC expands from a generated study pipeline has an entry in its committed lock: the
+    stage names that carry the results did not change (the lock also keeps entries of stages removed
+    long ago)."""
+    pytest.importorskip("dvc")
+    from dvc.repo import Repo
+
+    lock = yaml.safe_load((ROOT / study / "dvc.lock").read_text())["stages"]
+    with Repo(str(ROOT)) as repo:
+        names = {s.addressing.split(":", 1)[1] for s in repo.index.stages if s.addressing.startswith(f"{study}/dvc.yaml:")}
+    assert len(names) > 100 and names <= set(lock), sorted(names - set(lock))[:5]
