@@ -10,9 +10,9 @@ set to that value, every other setting as for the ablation's dataset. So a run i
 evaluation of the test split below the folders searched names a training whose recorded settings
 equal the ones the study gives it; an ablation is named by the one setting in which it differs.
 
-What the pipeline file (``dvc.yaml``) calls its stages is used only in the message that says how
-to make a missing run (``dvc repro train@synthetic-tghem-0``), by the naming rule of DVC's matrices
-(:func:`experiments.analysis.study.stage_name`). Records that fit no run the study defines (a run of
+What the pipeline calls its stages is used only in the message that says how to make a missing
+run (``dvc repro train@synthetic-tghem-0``, run in the study's folder), by the naming rule of DVC's
+matrices (:func:`experiments.analysis.study.stage_name`). Records that fit no run the study defines (a run of
 an earlier study, a validation-split evaluation) are never read beyond their first lines. Two
 records with the same settings are the same experiment (an ablation value equal to the main one):
 either fills the row, and they must agree, else it is an error naming both.
@@ -39,16 +39,17 @@ class StageHint:
     """A pipeline stage that makes a missing or damaged folder, for messages.
 
     Attributes:
-        stage: the stage's name, prefixed with its ``dvc.yaml`` where that is not the repository's.
-        folder: the folder it writes, where known.
+        stage: the stage's name.
+        study: the folder of the study's pipeline, where ``dvc repro`` finds it; '' for the
+            default study's, at the repository root.
     """
 
     stage: str
-    folder: Path | None = None
+    study: str = ""
 
     def how_to_make(self) -> str:
         """What to run to make the stage's output."""
-        return f"`dvc repro {self.stage}`"
+        return f"`dvc repro {self.stage}`" + (f" in {self.study}" if self.study else "")
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,14 @@ class Wanted:
     value: Any
     config: dict
 
-    def stages(self, prefix: str) -> tuple[StageHint, StageHint]:
-        """The training and evaluation stages that make the run (``prefix``: the ``dvc.yaml`` path, or '')."""
+    def stages(self, study: str = "") -> tuple[StageHint, StageHint]:
+        """The training and evaluation stages that make the run (``study``: its pipeline's folder, or '')."""
         if self.group == "main":
             values: tuple = (self.dataset, self.method, self.seed)
             groups = ("train", "evaluate")
         else:
             values, groups = (self.value, self.seed), (f"train_{self.setting}", f"evaluate_{self.setting}")
-        return tuple(StageHint(prefix + stage_name(g, *values)) for g in groups)  # type: ignore[return-value]
+        return tuple(StageHint(stage_name(g, *values), study) for g in groups)  # type: ignore[return-value]
 
     def describe(self) -> str:
         what = f"{self.dataset}/{self.method}/seed {self.seed}"
@@ -106,12 +107,12 @@ def evaluation_fix(evaluation: StageHint) -> str:
     return f"evaluate again: {evaluation.how_to_make()}"
 
 
-def stage_prefix(params_path: str | Path | None) -> str:
-    """How ``dvc repro`` names the stages of the study of ``params_path``: '' for the repository's
-    ``params.yaml``, else ``<its folder>/dvc.yaml:`` (a study's pipeline lies beside its settings)."""
+def study_folder(params_path: str | Path | None) -> str:
+    """Where ``dvc repro`` finds the stages of the study of ``params_path`` (a study's pipeline lies
+    beside its settings): '' for the repository's ``params.yaml``, else the file's folder."""
     if params_path is None or Path(params_path).resolve() == PARAMS_PATH:
         return ""
-    return f"{Path(params_path).parent.as_posix()}/dvc.yaml:"
+    return Path(params_path).parent.as_posix()
 
 
 def wanted_runs(study: Study, params: dict, raw: Any, source: str = "params") -> list[Wanted]:
@@ -153,14 +154,14 @@ def _difference(recorded: dict | None, expected: dict) -> str:
     return ", ".join(f"{k}={recorded.get(k, '(absent)')!r} (the study: {expected.get(k, '(absent)')!r})" for k in keys[:4])
 
 
-def locate_runs(wanted: Sequence[Wanted], folders: Sequence[Path], root: Path, prefix: str = "") -> list[Located]:
+def locate_runs(wanted: Sequence[Wanted], folders: Sequence[Path], root: Path, study: str = "") -> list[Located]:
     """The training and evaluation folders of every wanted run, from the records below ``folders``.
 
     Args:
         wanted: the runs (:func:`wanted_runs`).
         folders: folders holding the study's evaluations (searched recursively for ``metrics.json``).
         root: the folder the records' ``run_dir`` is relative to (where the commands ran).
-        prefix: the stages' ``dvc.yaml`` prefix, for messages (:func:`stage_prefix`).
+        study: the folder of the study's pipeline, for messages (:func:`study_folder`).
 
     Raises:
         FileNotFoundError: a wanted run has no evaluation (the first such run is named, with the
@@ -192,7 +193,7 @@ def locate_runs(wanted: Sequence[Wanted], folders: Sequence[Path], root: Path, p
 
     located, missing = [], []
     for w in wanted:
-        training, evaluation = w.stages(prefix)
+        training, evaluation = w.stages(study)
         candidates = by_identity.get((w.dataset, w.method, w.seed), [])
         fits = [(d, doc) for d, doc in candidates if trained(root / doc["run_dir"]) == w.config]
         if not fits:
@@ -204,8 +205,7 @@ def locate_runs(wanted: Sequence[Wanted], folders: Sequence[Path], root: Path, p
                 raise ValueError(f"{eval_dir} and {other_dir} evaluate runs of the same settings ({w.describe()}) but "
                                  f"their metrics.json differ; delete the one that is not this study's")
         train_dir = root / doc["run_dir"]
-        located.append(Located(w, train_dir, eval_dir, StageHint(training.stage, train_dir),
-                               StageHint(evaluation.stage, eval_dir)))
+        located.append(Located(w, train_dir, eval_dir, training, evaluation))
     if missing:
         w, training, evaluation, candidates = missing[0]
         for _, doc in candidates:
@@ -238,7 +238,7 @@ def oracle_targets(study: Study, params: dict, raw: Any, data_dir: Path, source:
     return out
 
 
-def locate_oracles(targets: Iterable[tuple[str, str, dict, str]], folders: Sequence[Path], prefix: str = "") -> list[tuple[str, str, Path]]:
+def locate_oracles(targets: Iterable[tuple[str, str, dict, str]], folders: Sequence[Path], study: str = "") -> list[tuple[str, str, Path]]:
     """The oracle record of each target: ``(dataset, label, metrics.json)``.
 
     Raises:
@@ -255,6 +255,6 @@ def locate_oracles(targets: Iterable[tuple[str, str, dict, str]], folders: Seque
         if not hits:
             raise FileNotFoundError(
                 f"no oracle of {dataset} with the target radius {target['radius']}, gap {target['gap']} ({label}) below "
-                f"{', '.join(str(f) for f in folders)}; make it with {StageHint(prefix + stage).how_to_make()}")
+                f"{', '.join(str(f) for f in folders)}; make it with {StageHint(stage, study).how_to_make()}")
         out.append((dataset, label, hits[0]))
     return out

@@ -11,7 +11,7 @@ from tests.helpers.paths import ROOT
 
 STAGES = ("prepare", "train", "evaluate", "oracle", "aggregate", "report")
 """The pipeline's stage entry points (``python -m experiments.<stage>``)."""
-TOOLS = ("compare_studies", "calibrate_count", "interval_coverage", "probe", "pipeline")
+TOOLS = ("compare_studies", "calibrate_count", "interval_coverage", "probe")
 """Entry points that are neither stages nor benchmarks (not in dvc.yaml)."""
 LAYERS = {
     "core": set(),
@@ -20,7 +20,6 @@ LAYERS = {
     "evaluation": {"core", "model"},
     "training": {"core", "model", "evaluation"},
     "analysis": {"core", "evaluation"},
-    "workflow": {"core", "analysis", "training"},
 }
 """Each subpackage of experiments and the subpackages it may import besides itself."""
 MAX_MODULE_LINES = 400
@@ -71,11 +70,11 @@ def test_the_loss_library_never_imports_the_experiments_or_the_benchmarks():
 
 
 def test_nothing_imports_the_benchmarks_and_the_library_holds_none():
-    """Performance scripts live in the top-level ``benchmarks/``: outside the installed package, and
-    no stage or layer depends on them."""
+    """Performance scripts live in the top-level ``benchmarks/``, the pipeline generator in
+    ``pipelines/``: outside the installed package, and no stage or layer depends on them."""
     for package in ("tghem", "baselines", "experiments"):
         for module in project_modules(package):
-            assert not [m for m in direct_imports(module) if m.startswith("benchmarks")], module
+            assert not [m for m in direct_imports(module) if m.startswith(("benchmarks", "pipelines"))], module
     assert not [p.name for p in (ROOT / "tghem").glob("*bench*")]
 
 

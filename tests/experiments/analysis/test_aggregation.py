@@ -506,9 +506,9 @@ def test_a_missing_run_is_an_error_naming_the_run_and_the_stages(tmp_path, capsy
     missing.unlink()
     with pytest.raises(FileNotFoundError) as err:
         aggregation.aggregate(params, root, tmp_path / "out", data_dir)
-    message, stages = str(err.value), f"{params.parent.as_posix()}/dvc.yaml:"
+    message, where = str(err.value), f" in {params.parent.as_posix()}"
     assert message.startswith(f"no evaluation of synthetic/ohem/seed 1 below {root / 'evals'}")
-    assert f"`dvc repro {stages}train@synthetic-ohem-1` and `dvc repro {stages}evaluate@synthetic-ohem-1`" in message
+    assert f"`dvc repro train@synthetic-ohem-1`{where} and `dvc repro evaluate@synthetic-ohem-1`{where}" in message
     assert not (tmp_path / "out").exists()  # nothing written
     # The entry point: a one-line error and exit status 1.
     argv = ["--params", str(params), "--root", str(root), "--out", str(tmp_path / "out"), "--quiet"]
@@ -520,7 +520,7 @@ def test_a_missing_run_is_an_error_naming_the_run_and_the_stages(tmp_path, capsy
     (ablation_run(params, "ohem_min_kept", 500, root).train / "log.csv").unlink()
     missing.write_text(kept)
     with pytest.raises(FileNotFoundError, match=r"ohem_min_kept/500/seed0/log.csv does not exist; make it with "
-                                                r"`dvc repro .*/dvc.yaml:train_ohem_min_kept@500-0`"):
+                                                r"`dvc repro train_ohem_min_kept@500-0` in /"):
         aggregation.aggregate(params, root, tmp_path / "out", data_dir)
 
 
@@ -549,7 +549,7 @@ def test_runs_are_found_by_their_settings_wherever_they_lie(tmp_path):
 @pytest.mark.parametrize("damage, error, message", [
     ("wrong_method", FileNotFoundError, r"^no evaluation of synthetic/ohem/seed 0 below"),
     ("unfinished", ValueError, r"training stopped at iteration 2 of 4; finish it with the command that trained it plus "
-                               r"--resume, or `dvc repro .*train@synthetic-ohem-0`"),
+                               r"--resume, or `dvc repro train@synthetic-ohem-0` in "),
     ("ablation_value", FileNotFoundError, r"no evaluation of synthetic/tghem/seed 0 with tghem.lambda_pers=0.0 below .*"
                                           r"lambda_pers/0.0/seed0 was trained with tghem.lambda_pers=0.1 \(the study: 0.0\)"),
     ("per_image_rows", ValueError, r"per_image.csv has 2 rows, metrics.json n_images 3"),
@@ -633,9 +633,9 @@ def test_damaged_or_out_of_range_files_are_one_line_errors_naming_file_and_fix(t
     else:
         replace_cell(path, *damage)
     stage = "evaluate" if file in ("metrics.json", "per_image.csv") else "train"
-    stages = f"{params.parent.as_posix()}/dvc.yaml:"
-    fix = (f"evaluate again: `dvc repro {stages}evaluate@synthetic-ohem-0`" if stage == "evaluate"
-           else f"train the run again: `dvc repro {stages}train@synthetic-ohem-0`")
+    where = f" in {params.parent.as_posix()}"
+    fix = (f"evaluate again: `dvc repro evaluate@synthetic-ohem-0`{where}" if stage == "evaluate"
+           else f"train the run again: `dvc repro train@synthetic-ohem-0`{where}")
     if file == "metrics.json" and ("damaged" in what or what.endswith("expected a finite number")):
         # Not JSON (the reader refuses NaN and inf too): whose record it is cannot be read, so the fix names the folder.
         fix = f"evaluate again: `dvc repro` the stage whose output is {run.eval}"
@@ -671,5 +671,5 @@ def test_a_missing_oracle_names_the_stage_that_makes_it(tmp_path):
     params, root, data_dir = build_study(tmp_path)
     (oracle_folder(params, "synthetic", root) / "metrics.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"no oracle of synthetic with the target radius 3, gap True \(study\) below "
-                                                r".*; make it with `dvc repro .*/dvc.yaml:oracle@synthetic`"):
+                                                r".*; make it with `dvc repro oracle@synthetic` in /"):
         aggregation.aggregate(params, root, tmp_path / "results", data_dir)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.analysis.discovery import StageHint, Wanted, stage_prefix, wanted_runs
+from experiments.analysis.discovery import StageHint, Wanted, study_folder, wanted_runs
 from experiments.analysis.study import ABLATIONS, read_study, stage_name
 from experiments.core.settings import PARAMS_PATH, flatten, load_params, read_params_file, validate
 from tests.helpers.paths import ROOT
@@ -54,9 +54,10 @@ def test_the_stage_names_in_messages_are_dvcs_own(study_dir):
     from dvc.repo import Repo
 
     study, wanted, path = study_runs(study_dir)
-    prefix = stage_prefix(path.relative_to(ROOT) if study_dir else path)
-    assert prefix == (f"{study_dir}/dvc.yaml:" if study_dir else "")
-    ours = [hint.stage for w in wanted for hint in w.stages(prefix)]
+    assert study_folder(path.relative_to(ROOT) if study_dir else path) == study_dir
+    assert {hint.study for w in wanted for hint in w.stages(study_dir)} == {study_dir}
+    prefix = f"{study_dir}/dvc.yaml:" if study_dir else ""  # how DVC addresses a study's stages from the root
+    ours = [prefix + hint.stage for w in wanted for hint in w.stages(study_dir)]
     oracles = [prefix + stage_name("oracle", d) for d in study.datasets]
     oracles += [prefix + stage_name(f"oracle_{name}", v) for name, values in study.ablation.items()
                 if ABLATIONS[name].startswith("data.") for v in values]
@@ -71,10 +72,10 @@ def test_the_stage_names_in_messages_are_dvcs_own(study_dir):
 def test_stage_names_and_hints():
     assert stage_name("oracle_mask_gap", False) == "oracle_mask_gap@False"  # DVC prints booleans as Python does
     assert stage_name("train_lambda_pers", 0.0, 2) == "train_lambda_pers@0.0-2"
-    assert stage_prefix(None) == stage_prefix(PARAMS_PATH) == ""
-    assert stage_prefix(Path("studies/cells/params.yaml")) == "studies/cells/dvc.yaml:"
+    assert study_folder(None) == study_folder(PARAMS_PATH) == ""
+    assert study_folder(Path("studies/cells/params.yaml")) == "studies/cells"
     w = Wanted("ablation", "d", "tghem", 1, "ohem_min_kept", 500, {})
-    assert [h.stage for h in w.stages("s/dvc.yaml:")] == ["s/dvc.yaml:train_ohem_min_kept@500-1",
-                                                          "s/dvc.yaml:evaluate_ohem_min_kept@500-1"]
+    assert [h.how_to_make() for h in w.stages("studies/s")] == ["`dvc repro train_ohem_min_kept@500-1` in studies/s",
+                                                                "`dvc repro evaluate_ohem_min_kept@500-1` in studies/s"]
     assert w.describe() == "d/tghem/seed 1 with ohem.min_kept=500"
     assert StageHint("train@d-m-0").how_to_make() == "`dvc repro train@d-m-0`"

@@ -1,4 +1,4 @@
-"""The studies' dvc.yaml files are generated from their settings (experiments.workflow): the committed ones
+"""The studies' dvc.yaml files are generated from their settings (``pipelines``): the committed ones
 are the generator's output, every setting is declared from the file that writes it, and one template
 makes every ablation."""
 
@@ -9,12 +9,12 @@ import shutil
 import pytest
 import yaml
 
-from experiments import pipeline
 from experiments.analysis.study import ABLATIONS
 from experiments.core.settings import SCHEMA
-from experiments.workflow.dvcfile import pipeline_text, study_pipeline
-from experiments.workflow.stages import declare
-from experiments.workflow.layout import layout
+from pipelines import __main__ as pipeline
+from pipelines.dvcfile import pipeline_text
+from pipelines.layout import layout
+from pipelines.stages import declare
 from tests.helpers.paths import ROOT
 
 
@@ -22,7 +22,7 @@ from tests.helpers.paths import ROOT
 def test_the_committed_pipeline_is_the_generated_one(study):
     committed = (ROOT / layout(study).pipeline_file).read_text()
     assert committed == pipeline_text(study, ROOT), (
-        f"{layout(study).pipeline_file} is not generated from its settings: run `python -m experiments.pipeline`")
+        f"{layout(study).pipeline_file} is not generated from its settings: run `python -m pipelines`")
 
 
 def test_check_mode_reports_a_stale_pipeline_and_writes_nothing(tmp_path, monkeypatch, capsys):

@@ -11,18 +11,19 @@ from pathlib import Path
 
 import yaml
 
-from ..analysis.study import parse_study
-from ..core.settings import base_path, read_own_settings, read_params_file
+from experiments.analysis.study import parse_study
+from experiments.core.settings import base_path, read_own_settings, read_params_file
+
 from .layout import layout
 from .stages import StudyPipeline
 
 HEADER = """\
-# GENERATED from {params} by `python -m experiments.pipeline {where}`: do not edit; edit
-# the settings and run that command (tests/experiments/test_pipeline_generator.py checks this file).
+# GENERATED from {params} by `python -m pipelines {where}`: do not edit; edit
+# the settings and run that command (tests/pipelines/test_generator.py checks this file).
 #   prepare (per dataset) -> oracle (the target's ceiling) -> train, evaluate (dataset x method x seed;
 #   TG-HEM ablations x seed) -> aggregate ({results}/metrics.json, ...) -> report (tables, figures, headline)
 # Dependencies: each stage's entry point and the subpackages it imports, and the settings it reads,
-# each from the file that writes it (experiments/workflow/stages.py says how).
+# each from the file that writes it (pipelines/stages.py says how).
 """
 
 

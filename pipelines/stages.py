@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..analysis.study import ABLATIONS, BASELINE_REFERENCE, Study
-from ..core.settings import PER_DATASET, SCHEMA
-from ..training.methods import METHODS
+from experiments.analysis.study import ABLATIONS, BASELINE_REFERENCE, Study
+from experiments.core.settings import PER_DATASET, SCHEMA
+from experiments.training.methods import METHODS
+
 from .layout import Layout
 
 ENTRY = ["experiments/__init__.py"]
@@ -64,7 +65,7 @@ def declare(settings: list[str], layout: Layout, own: dict, base_file: str | Non
     key by key.
 
     Example:
-        >>> from experiments.workflow.layout import layout
+        >>> from pipelines.layout import layout
         >>> declare(["study.threads", "train", "eval"], layout("studies/x"), {"train": {"iterations": 9}}, "params.yaml")
         [{'studies/x/params.yaml': ['study.threads', 'train']}, {'params.yaml': ['train.crops_per_image', \
 'train.crop_size', 'train.flips', 'train.rot90', 'train.lr', 'train.weight_decay', 'train.poly_power', 'train.val_every', \

@@ -1,0 +1,11 @@
+"""The studies' DVC pipelines, generated: each study's ``dvc.yaml`` written from its settings file.
+
+:mod:`.layout` names a study's folders; :mod:`.stages` builds its stages from one template per
+kind (an ablation is one template over the swept settings) and declares each stage's settings
+from the file that writes them (the study's file, or the base it ``extends``); :mod:`.dvcfile`
+writes the text. The command line is ``python -m pipelines [STUDY_DIR ...] [--check]``.
+
+Project tooling beside ``experiments/`` (as ``benchmarks/`` is): it reads the study design and
+the settings through ``experiments``, and nothing in ``tghem``, ``baselines`` or ``experiments``
+imports it; no stage runs it.
+"""
