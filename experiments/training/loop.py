@@ -67,7 +67,7 @@ from ..model.checkpoint import CHECKPOINT_FORMAT, build_model, load_checkpoint, 
 from . import distributed
 from .crops import CropSampler
 from .logs import CROP_FIELDS, LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS, CsvLog
-from .methods import METHODS, build_method
+from .methods import METHODS, build_method, check_method_settings
 from .resume import check_resumable
 from .stopping import TrainingInterrupted, catch_stop_signals, non_finite_loss, restore_signals
 
@@ -347,6 +347,7 @@ def train(job: TrainJob) -> dict:
     """
     wall_start = time.perf_counter()
     cfg = load_params(job.params_path, job.overrides, dataset=job.dataset)
+    check_method_settings(cfg)  # every loss section builds its loss, before any work starts
     # Only rank 0 reads or writes the run folder (on several machines it need not be shared).
     main = os.environ.get("RANK", "0") == "0"
     with run_lock(job.out) if main else contextlib.nullcontext():

@@ -258,3 +258,19 @@ def build_method(name: str, cfg: dict) -> MethodLoss:
                              f"(got {sorted(cfg)})")
         warmup_criterion = _dice_bce(cfg)
     return MethodLoss(name, method.build(cfg), warmup, warmup_criterion)
+
+
+def check_method_settings(cfg: dict) -> None:
+    """Build every registered method's loss from ``cfg``: a settings section that its loss refuses
+    (say ``tghem.warmup: 2.5``, neither a fraction nor a whole number of iterations) fails when the
+    settings load, naming the method and the sections it reads, before any run folder is touched,
+    whichever method the run trains.
+
+    Raises:
+        ValueError: a method's loss cannot be built from its sections.
+    """
+    for name, method in METHODS.items():
+        try:
+            build_method(name, cfg)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"params: the sections {list(method.sections)} do not build the {name!r} loss: {err}") from None

@@ -9,7 +9,7 @@ import torch
 from baselines import CountWeightedOHEM, ShuffledTGHEM, DiceBCELoss, FocalLoss, SoftDiceCLDiceLoss
 from experiments.core.settings import load_params
 from experiments.training.crops import IGNORE_INDEX, CropSampler
-from experiments.training.methods import METHODS, PIXEL_TERM, MethodLoss, build_method
+from experiments.training.methods import METHODS, PIXEL_TERM, MethodLoss, build_method, check_method_settings
 from tghem import TGHEM, SegmentationLoss, TopoGuide
 
 
@@ -142,6 +142,22 @@ def test_the_warm_up_loss_applies_to_crop_weighting_methods_only_and_errors():
         build_method("tghem", {k: cfg[k] for k in ("tghem", "ohem", "train")})
     with pytest.raises(TypeError, match="warmup_criterion: expected an nn.Module or None, got str"):
         MethodLoss("tghem", build_method("tghem", cfg).criterion, 3, "dice_bce")
+
+
+def test_every_loss_section_is_checked_by_building_its_loss_when_settings_load(tmp_path):
+    check_method_settings(load_params())  # the repository's settings build every loss
+    # 2.5 passes the schema (a number >= 0) but is neither a fraction nor a whole number of iterations:
+    # the crop-weighting losses refuse it; the check names the first method that reads it.
+    with pytest.raises(ValueError, match=r"params: the sections \['tghem', 'ohem'\] do not build the 'tghem' loss: "
+                                         r"tghem.warmup: expected a fraction in \[0, 1\) or a whole number of iterations, got 2.5"):
+        check_method_settings(load_params(overrides=["tghem.warmup=2.5"]))
+    # ... at the start of a training of any method, before its run folder exists.
+    from experiments.training.loop import TrainJob, train
+
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="do not build the 'tghem' loss"):
+        train(TrainJob("synthetic", "focal", 0, out, tmp_path / "no-data", None, ("tghem.warmup=2.5",)))
+    assert not out.exists()
 
 
 class Sample:
