@@ -72,7 +72,7 @@ from ..core.outputs import publish_files
 from ..core.prepared import PREPARED_SPLITS, read_split_csv, reprepare_hint, require_prepared
 from ..core.settings import read_params_file, resolve, validate
 from .collect import EXTRA_SCORES, SCORES, logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
-from .discovery import locate_oracles, locate_runs, oracle_targets, study_folder, wanted_runs
+from .discovery import locate_oracles, locate_runs, oracle_targets, read_records, study_folder, wanted_runs
 from .oracle import ORACLE_COLUMNS, oracle_summary, read_oracle
 from .qualitative import qualitative_example, qualitative_text
 from .statistics import round_float
@@ -215,7 +215,7 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
     fresh = None
     if evals:
         data = Path(data_dir) if data_dir is not None else Path(root) / "data"
-        fresh = read_oracle(locate_oracles(oracle_targets(study, params, raw, data, source), _folders(Path(root), evals),
+        fresh = read_oracle(locate_oracles(oracle_targets(study, params, raw, data, source), read_records(_folders(Path(root), evals)),
                                            study_folder(params_path)))
     oracle = fresh if fresh is not None and len(fresh) else (
         _read_logged(out / "oracle.csv") if (out / "oracle.csv").is_file() else None)
@@ -255,12 +255,12 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     raw, source = read_params_file(params_path)
     study = parse_study(raw, source)
     params = validate(raw, source)  # the run settings of the same file, read once
-    folders, where = _folders(root, evals), study_folder(params_path)
-    main, ablation = read_runs(locate_runs(wanted_runs(study, params, raw, source), folders, root, where))
+    records, where = read_records(_folders(root, evals)), study_folder(params_path)  # every record read once
+    main, ablation = read_runs(locate_runs(wanted_runs(study, params, raw, source), records, root, where))
     for run, value in zip([*main, *ablation], strict_f1([*main, *ablation], data_dir)):
         # F1 at 4 px, from the logged points; 6 digits, as runs.csv logs it (--from-tables reads that back)
         run.metrics = {**run.metrics, STRICT_KEY: round_float(value)}
-    oracle = read_oracle(locate_oracles(oracle_targets(study, params, raw, data_dir, source), folders, where))
+    oracle = read_oracle(locate_oracles(oracle_targets(study, params, raw, data_dir, source), records, where))
     names = metric_names([*main, *ablation])
     # TG-HEM at lambda = 0 (ablation runs) is compared image by image too: its rows join per_image.csv.
     zero = [r for r in ablation if r.setting == "lambda_pers" and float(r.value) == 0 and r.dataset in study.datasets]

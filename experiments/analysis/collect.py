@@ -22,7 +22,7 @@ from scipy import stats
 from .discovery import Located, StageHint, evaluation_fix, training_fix
 
 from .localization import STRICT_KEY
-from .readers import read_crops_csv, read_log_csv, read_metrics_json, read_per_image_csv, read_train_json
+from .readers import check_metrics, read_crops_csv, read_log_csv, read_per_image_csv, read_train_json
 from .study import format_value
 
 SPLIT = "test"
@@ -126,7 +126,7 @@ def read_run(located: Located) -> Run:
             f"{summary.get('total_iterations')}; finish it with the command that trained it plus --resume, "
             f"or {training.how_to_make()}"
         )
-    metrics = read_metrics_json(eval_dir / "metrics.json", SCORES, eval_fix)
+    metrics = check_metrics(located.metrics, eval_dir / "metrics.json", SCORES, eval_fix)  # read by discovery
     expected = {"dataset": dataset, "method": method, "seed": seed, "split": SPLIT}
     wrong = {k: metrics.get(k) for k, v in expected.items() if metrics.get(k) != v}
     if wrong:

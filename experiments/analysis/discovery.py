@@ -88,13 +88,32 @@ class Wanted:
 
 @dataclass(frozen=True)
 class Located:
-    """The folders of one wanted run, and the stages that make them (for messages)."""
+    """The folders of one wanted run, its evaluation's ``metrics.json`` (as read), and the stages that
+    make them (for messages)."""
 
     wanted: Wanted
     train_dir: Path
     eval_dir: Path
     training: StageHint
     evaluation: StageHint
+    metrics: dict
+
+
+@dataclass(frozen=True)
+class Records:
+    """Every ``metrics.json`` below the folders searched, each read once: the evaluations' and the
+    oracles' (:func:`read_records`).
+
+    Attributes:
+        folders: the folders searched, for messages.
+        documents: ``(folder of the file, its parsed content)``, in path order.
+    """
+
+    folders: tuple[Path, ...]
+    documents: list[tuple[Path, Any]]
+
+    def where(self) -> str:
+        return ", ".join(str(f) for f in self.folders)
 
 
 def training_fix(train_dir: Path, training: StageHint) -> str:
@@ -115,6 +134,12 @@ def study_folder(params_path: str | Path | None) -> str:
     return Path(params_path).parent.as_posix()
 
 
+def ablation_settings(cfg: dict, name: str, value: Any) -> dict:
+    """The settings of ablation ``name`` at ``value``: ``cfg`` with the swept setting set, as the
+    ablation's command sets it (``--set``)."""
+    return apply_overrides(cfg, [f"{ABLATIONS[name]}={format_value(value)}"])
+
+
 def wanted_runs(study: Study, params: dict, raw: Any, source: str = "params") -> list[Wanted]:
     """Every run of the study with its full settings: main runs in matrix order, then ablation by ablation.
 
@@ -126,18 +151,25 @@ def wanted_runs(study: Study, params: dict, raw: Any, source: str = "params") ->
     per_dataset = {d: resolve(params, raw, d, source) for d in {*study.datasets, study.ablation_dataset}}
     runs = [Wanted("main", d, m, s, None, None, flatten(per_dataset[d])) for d, m, s in study.main_runs()]
     for name, value, seed in study.ablation_runs():
-        cfg = apply_overrides(per_dataset[study.ablation_dataset], [f"{ABLATIONS[name]}={format_value(value)}"])
+        cfg = ablation_settings(per_dataset[study.ablation_dataset], name, value)
         runs.append(Wanted("ablation", study.ablation_dataset, BASELINE_REFERENCE, seed, name, value, flatten(cfg)))
     return runs
 
 
-def _metrics_files(folders: Sequence[Path]) -> list[Path]:
+def read_records(folders: Sequence[Path]) -> Records:
+    """Every ``metrics.json`` below ``folders`` (searched recursively), read once.
+
+    Raises:
+        FileNotFoundError: a folder is missing.
+        ValueError: a file is damaged (the message names it and the folder to make again).
+    """
     files: set[Path] = set()
     for folder in folders:
         if not folder.is_dir():
             raise FileNotFoundError(f"--evals: {folder} is not a folder; name the folders the study's evaluations write")
         files.update(folder.rglob("metrics.json"))
-    return sorted(files)
+    return Records(tuple(folders), [(path.parent, read_json(path, f"evaluate again: `dvc repro` the stage whose output "
+                                                                  f"is {path.parent}")) for path in sorted(files)])
 
 
 def _recorded(config: Any) -> dict | None:
@@ -154,29 +186,28 @@ def _difference(recorded: dict | None, expected: dict) -> str:
     return ", ".join(f"{k}={recorded.get(k, '(absent)')!r} (the study: {expected.get(k, '(absent)')!r})" for k in keys[:4])
 
 
-def locate_runs(wanted: Sequence[Wanted], folders: Sequence[Path], root: Path, study: str = "") -> list[Located]:
-    """The training and evaluation folders of every wanted run, from the records below ``folders``.
+def locate_runs(wanted: Sequence[Wanted], records: Records, root: Path, study: str = "") -> list[Located]:
+    """The training and evaluation folders of every wanted run, from the evaluations' records.
 
     Args:
         wanted: the runs (:func:`wanted_runs`).
-        folders: folders holding the study's evaluations (searched recursively for ``metrics.json``).
+        records: the records below the folders holding the study's evaluations (:func:`read_records`).
         root: the folder the records' ``run_dir`` is relative to (where the commands ran).
         study: the folder of the study's pipeline, for messages (:func:`study_folder`).
 
     Raises:
         FileNotFoundError: a wanted run has no evaluation (the first such run is named, with the
-            stages that make it, and what the closest record differs in), or a folder is missing.
+            stages that make it, and what the closest record differs in).
         ValueError: two records of the same settings disagree.
     """
     by_identity: dict[tuple, list[tuple[Path, dict]]] = {}
     identities = {(w.dataset, w.method, w.seed) for w in wanted}
-    for path in _metrics_files(folders):
-        doc = read_json(path, f"evaluate again: `dvc repro` the stage whose output is {path.parent}")
+    for folder, doc in records.documents:
         if not isinstance(doc, dict) or doc.get("split") != SPLIT or "run_dir" not in doc:
             continue
         key = (doc.get("dataset"), doc.get("method"), doc.get("seed"))
         if key in identities:
-            by_identity.setdefault(key, []).append((path.parent, doc))
+            by_identity.setdefault(key, []).append((folder, doc))
     settings: dict[Path, dict | None] = {}
     damaged: dict[Path, str] = {}
 
@@ -205,7 +236,7 @@ def locate_runs(wanted: Sequence[Wanted], folders: Sequence[Path], root: Path, s
                 raise ValueError(f"{eval_dir} and {other_dir} evaluate runs of the same settings ({w.describe()}) but "
                                  f"their metrics.json differ; delete the one that is not this study's")
         train_dir = root / doc["run_dir"]
-        located.append(Located(w, train_dir, eval_dir, training, evaluation))
+        located.append(Located(w, train_dir, eval_dir, training, evaluation, doc))
     if missing:
         w, training, evaluation, candidates = missing[0]
         for _, doc in candidates:
@@ -214,7 +245,7 @@ def locate_runs(wanted: Sequence[Wanted], folders: Sequence[Path], root: Path, s
         closest = "; ".join(f"{d} was trained with {_difference(trained(root / doc['run_dir']), w.config)}"
                             for d, doc in candidates[:2])
         raise FileNotFoundError(
-            f"no evaluation of {w.describe()} below {', '.join(str(f) for f in folders)}"
+            f"no evaluation of {w.describe()} below {records.where()}"
             f"{' (' + closest + ')' if closest else ''}; make it with {training.how_to_make()} and "
             f"{evaluation.how_to_make()}" + (f" ({len(missing) - 1} more runs missing)" if len(missing) > 1 else ""))
     return located
@@ -232,29 +263,26 @@ def oracle_targets(study: Study, params: dict, raw: Any, data_dir: Path, source:
     for name, values in study.ablation.items():
         if ABLATIONS[name].startswith("data."):
             for v in values:
-                cfg = apply_overrides(base, [f"{ABLATIONS[name]}={format_value(v)}"])
+                cfg = ablation_settings(base, name, v)
                 out.append((study.ablation_dataset, f"{name}={format_value(v)}", target_rule(cfg, metas[study.ablation_dataset]),
                             stage_name(f"oracle_{name}", v)))
     return out
 
 
-def locate_oracles(targets: Iterable[tuple[str, str, dict, str]], folders: Sequence[Path], study: str = "") -> list[tuple[str, str, Path]]:
+def locate_oracles(targets: Iterable[tuple[str, str, dict, str]], records: Records, study: str = "") -> list[tuple[str, str, Path]]:
     """The oracle record of each target: ``(dataset, label, metrics.json)``.
 
     Raises:
         FileNotFoundError: a target has no oracle record (named, with the stage that makes it).
     """
-    records = []
-    for path in _metrics_files(folders):
-        doc = read_json(path, "make the oracle again")
-        if isinstance(doc, dict) and isinstance(doc.get("target"), dict):
-            records.append((doc.get("dataset"), doc["target"].get("radius"), doc["target"].get("gap"), path))
+    oracles = [(doc.get("dataset"), doc["target"].get("radius"), doc["target"].get("gap"), folder / "metrics.json")
+               for folder, doc in records.documents if isinstance(doc, dict) and isinstance(doc.get("target"), dict)]
     out = []
     for dataset, label, target, stage in targets:
-        hits = [p for d, r, g, p in records if d == dataset and r == target["radius"] and g == target["gap"]]
+        hits = [p for d, r, g, p in oracles if d == dataset and r == target["radius"] and g == target["gap"]]
         if not hits:
             raise FileNotFoundError(
                 f"no oracle of {dataset} with the target radius {target['radius']}, gap {target['gap']} ({label}) below "
-                f"{', '.join(str(f) for f in folders)}; make it with {StageHint(stage, study).how_to_make()}")
+                f"{records.where()}; make it with {StageHint(stage, study).how_to_make()}")
         out.append((dataset, label, hits[0]))
     return out

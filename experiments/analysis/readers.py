@@ -67,17 +67,6 @@ def check_metrics(metrics, path: Path, required: Sequence[str], fix: str) -> dic
     return metrics
 
 
-def read_metrics_json(path: Path, required: Sequence[str], fix: str) -> dict:
-    """An evaluation's ``metrics.json``, read strictly (:func:`experiments.core.fsutil.read_json`) and checked
-    (:func:`check_metrics`).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: damaged, or a value out of range (the message names the file and key, and ``fix``).
-    """
-    return check_metrics(read_json(path, fix), path, required, fix)
-
-
 def read_train_json(path: Path, fix: str) -> dict:
     """A run's ``train.json``: an object whose ``iterations`` and ``total_iterations`` are ints >= 0.
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.analysis.discovery import locate_runs, wanted_runs
+from experiments.analysis.discovery import locate_runs, read_records, wanted_runs
 from experiments.analysis.study import ABLATIONS, read_study
 from experiments.core.settings import read_params_file, validate
 from tests.helpers.imports import closure_files
@@ -147,7 +147,7 @@ def _located(repo) -> dict:
     """The study's runs as the aggregate stage finds them: ``{(group, dataset, method, seed, setting, value): Located}``."""
     raw, source = read_params_file(repo.path / "params.yaml")
     wanted = wanted_runs(read_study(repo.path / "params.yaml"), validate(raw, source), raw, source)
-    found = locate_runs(wanted, [repo.path / "evals" / "main", repo.path / "evals" / "ablation"], repo.path)
+    found = locate_runs(wanted, read_records([repo.path / "evals" / "main", repo.path / "evals" / "ablation"]), repo.path)
     return {(x.wanted.group, x.wanted.dataset, x.wanted.method, x.wanted.seed, x.wanted.setting, x.wanted.value): x
             for x in found}
 

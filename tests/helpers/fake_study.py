@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from experiments.analysis import discovery
-from experiments.analysis.study import ABLATIONS, format_value, read_study
+from experiments.analysis.study import format_value, read_study
 from experiments.core.prepared import points_csv_text
 from experiments.core.settings import load_params, read_params_file, validate
 from experiments.training.logs import CROP_FIELDS, LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS
@@ -57,7 +57,7 @@ def located(params: Path, root: Path) -> list:
     """Every run of the study of ``params`` found below ``root/evals`` (:func:`discovery.locate_runs`)."""
     raw, source = read_params_file(params)
     wanted = discovery.wanted_runs(read_study(params), validate(raw, source), raw, source)
-    return discovery.locate_runs(wanted, [root / "evals"], root)
+    return discovery.locate_runs(wanted, discovery.read_records([root / "evals"]), root)
 
 
 def _paths(root: Path, kind: str, *parts, config: dict) -> RunPaths:
@@ -72,7 +72,7 @@ def main_run(params: Path, dataset: str, method: str, seed: int, root: Path) -> 
 
 def ablation_run(params: Path, name: str, value, root: Path, seed: int = 0) -> RunPaths:
     """Folders for one ablation run, below ``root``, and its settings."""
-    config = load_params(params, [f"{ABLATIONS[name]}={format_value(value)}"], dataset=read_study(params).ablation_dataset)
+    config = discovery.ablation_settings(load_params(params, dataset=read_study(params).ablation_dataset), name, value)
     return _paths(root, "ablation", name, format_value(value), f"seed{seed}", config=config)
 
 
