@@ -62,7 +62,7 @@ def step_overhead(
     segmentation = SegmentationLoss(thresh=0.7, min_kept=15000, reduction="none")
     losses = {"lambda_pers=0": lambda logits: segmentation(logits, mask).mean()}
     for backend in backends:
-        criterion = TGHEM(lambda_pers=0.5, backend=backend, topo_workers=workers if backend == "fast" else 1)
+        criterion = TGHEM(lambda_pers=0.5, topo_backend=backend, topo_workers=workers if backend == "fast" else 1)
         losses[f"TGHEM {backend}"] = lambda logits, c=criterion: c(logits, mask, dots)
 
     def step(loss_fn):

@@ -7,7 +7,7 @@ import torch
 
 from tghem._validation import check_choice, check_real
 from tghem.parallel import Workers
-from tghem.topology import CENTROID_MODES, TOPO_REDUCTIONS, TopoGuide
+from tghem.topology import BACKENDS, CENTROID_MODES, TOPO_REDUCTIONS, TopoGuide
 from tghem.weighting import FLOAT32_MAX, CropWeightedLoss, PendingSignal, binarize_prediction
 
 __all__ = ["TGHEM", "tghem_loss", "check_weight_bound", "binarize_prediction"]
@@ -74,7 +74,7 @@ class TGHEM(CropWeightedLoss):
         bce_weight: weight of the hard-pixel BCE term.
         reduction: ``'mean'`` (the formula above), ``'sum'`` (without the
             :math:`1/B`) or ``'none'`` (the (B,) weighted per-crop losses).
-        backend: TopoGuide backend: ``'fast'`` (default, exact), ``'ripser'``
+        topo_backend: TopoGuide backend: ``'fast'`` (default, exact), ``'ripser'``
             (giotto-ph) or ``'gudhi'`` (the paper's reference path); all give the
             same :math:`D`.
         topo_workers: processes for the per-crop topology, ``'auto'`` (default),
@@ -85,7 +85,7 @@ class TGHEM(CropWeightedLoss):
             :class:`~tghem.TopoGuide`.
         topo_guide: a configured :class:`~tghem.TopoGuide` to use instead of the
             one built from ``topo_epsilon``, ``topo_reduction``, ``centroid_mode``,
-            ``backend``, ``topo_workers`` and ``top_dimension`` (which are then ignored).
+            ``topo_backend``, ``topo_workers`` and ``top_dimension`` (which are then ignored).
 
     Shape:
         - pred_logits: (B, 1, H, W), floating raw logits.
@@ -121,7 +121,7 @@ class TGHEM(CropWeightedLoss):
         dice_weight: float = 0.5,
         bce_weight: float = 0.5,
         reduction: str = "mean",
-        backend: str = "fast",
+        topo_backend: str = "fast",
         topo_workers: Workers = "auto",
         top_dimension: bool = False,
         topo_guide: Optional[TopoGuide] = None,
@@ -133,8 +133,9 @@ class TGHEM(CropWeightedLoss):
             topo_epsilon = check_real("topo_epsilon", topo_epsilon, low=0.0, low_inclusive=False)
             check_choice("topo_reduction", topo_reduction, TOPO_REDUCTIONS)
             check_choice("centroid_mode", centroid_mode, CENTROID_MODES)
+            check_choice("topo_backend", topo_backend, BACKENDS)
             topo_guide = TopoGuide(epsilon=topo_epsilon, reduction=topo_reduction, centroid_mode=centroid_mode,
-                                   backend=backend, top_dimension=top_dimension, workers=topo_workers)
+                                   backend=topo_backend, top_dimension=top_dimension, workers=topo_workers)
         elif not isinstance(topo_guide, TopoGuide):
             raise TypeError(f"topo_guide must be a TopoGuide or None, got {type(topo_guide).__name__}")
         self.topo = topo_guide

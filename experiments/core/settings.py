@@ -17,7 +17,8 @@ once per study that changes it.
 A study whose datasets need other values of some settings (a crowd set trained on larger crops,
 say) lists only those under :data:`PER_DATASET`, per dataset, in the same ``section: {key: value}``
 shape; :func:`load_params` applies them for that dataset, after the file's values and before
-``--set``. Every run records the resolved settings in ``train.json``.
+``--set``. Every run records these settings in ``train.json``, and in ``settings.json`` with the
+values left to the dataset filled in (:mod:`experiments.core.resolution`).
 """
 
 from __future__ import annotations

@@ -8,21 +8,20 @@ then the per-image counts of :mod:`experiments.evaluation.metrics`.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from tghem.topology import component_centroids
 
-from ..core.prepared import setting_or_dataset
+from ..core.resolution import resolve_eval
 from ..model.inputs import normalise_image
 from ..model.tiling import predict_logits
 from .metrics import ImageResult, evaluate_image
 
 
 def eval_settings(cfg: dict, meta: dict) -> dict:
-    """Inference and matching settings from run settings and the dataset's ``meta.json``.
+    """Inference and matching settings from run settings and the dataset's ``meta.json``
+    (:func:`experiments.core.resolution.resolve_eval` fills in what the settings leave to the dataset).
 
     Returns:
         ``tile``, ``overlap``, ``batch_size``, ``centroid_mode``, ``threshold``, ``match_radius``,
@@ -31,16 +30,15 @@ def eval_settings(cfg: dict, meta: dict) -> dict:
     Raises:
         ValueError: no match radius in ``eval.match_radius`` nor in the dataset's meta.
     """
-    e = cfg["eval"]
-    radius = setting_or_dataset(e["match_radius"], meta, "match_radius", "eval.match_radius")
+    e = resolve_eval(cfg, meta)
     return {
-        "tile": e["tile_size"] if e["tile_size"] is not None else cfg["train"]["crop_size"],
+        "tile": e["tile_size"],
         "overlap": e["tile_overlap"],
         "batch_size": e["batch_size"],
         "centroid_mode": e["centroid_mode"],
         "threshold": e["threshold"],
-        "match_radius": float(radius),
-        "max_radius": e["mean_f1_max_radius"] if e["mean_f1_max_radius"] is not None else max(1, math.floor(radius)),
+        "match_radius": e["match_radius"],
+        "max_radius": e["mean_f1_max_radius"],
         "channels": cfg["data"]["channels"],
     }
 

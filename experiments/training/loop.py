@@ -17,7 +17,9 @@ Writes into the run folder (rank 0 only):
 * ``log.csv``, ``crops.csv``, ``val.csv`` (:mod:`experiments.training.logs`), ``last.pt`` (atomically, every
   ``train.checkpoint_every`` iterations and at the end) and ``best.pt``
   (:mod:`experiments.model.checkpoint`), ``train.json`` (the run's summary, settings and
-  package versions): the outputs DVC tracks. None depends on the clock, the machine or the git
+  package versions) and ``settings.json`` (the settings resolved against the dataset, radii
+  included: :func:`experiments.core.resolution.settings_record`, written when the run starts):
+  the outputs DVC tracks. None depends on the clock, the machine or the git
   commit, so two runs of the same settings write the same bytes.
 * ``timing.csv`` (seconds per step) and ``environment.json`` (wall and step time, it/s, this
   invocation's start, host, platform, torch threads, git commit, and the sha256 of the
@@ -47,6 +49,7 @@ from tqdm import tqdm
 
 from ..core.fsutil import atomic_write_json, json_text, atomic_write_text, remove_leftovers
 from ..core.prepared import load_split, read_meta, require_prepared
+from ..core.resolution import SETTINGS_FILE, settings_record
 from ..core.runlock import run_lock
 from ..core.runtime import (
     autocast,
@@ -73,7 +76,7 @@ from .stopping import TrainingInterrupted, catch_stop_signals, non_finite_loss, 
 
 MAX_SEED = 2 ** 32 - 1
 """The largest seed: numpy's global generator takes seeds below 2**32."""
-RUN_OUTPUTS = ("last.pt", "best.pt", "train.json", "log.csv", "val.csv", "crops.csv", "timing.csv", "environment.json")
+RUN_OUTPUTS = ("last.pt", "best.pt", "train.json", SETTINGS_FILE, "log.csv", "val.csv", "crops.csv", "timing.csv", "environment.json")
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ class Trainer:
         self.run_info = {"dataset": job.dataset, "dataset_digest": meta.get("content_digest"), "method": job.method,
                          "seed": job.seed, "world_size": ctx.world_size, "config": cfg,
                          "versions": package_versions(), "environment": determinism_environment(ctx.device)}
+        self.settings_record = settings_record(cfg, meta, job.dataset)
         target = target_rule(cfg, meta)
         self.sampler = CropSampler(t["crop_size"], t["crops_per_image"], radius=target["radius"], gap=target["gap"],
                                    flips=t["flips"],
@@ -367,6 +371,8 @@ def train(job: TrainJob) -> dict:
             trainer = Trainer(job, cfg, ctx)
             if job.resume:
                 trainer.restore()
+            if ctx.is_main:
+                atomic_write_json(job.out / SETTINGS_FILE, trainer.settings_record)
             summary = trainer.run(wall_start)
         except BaseException:
             # No barrier: the other ranks may be blocked in a collective this one will never join;

@@ -14,10 +14,11 @@ import torch
 from experiments import evaluate, train
 from experiments.evaluation.run import evaluate_run
 from experiments.model.checkpoint import load_checkpoint
+from pipelines.stages import RUN_FILES
 from tests.helpers.tiny_run import ROOT, TINY, tiny_data_dir
 
-TRACKED = ("best.pt", "last.pt", "train.json", "val.csv", "log.csv")
-"""The files of a run that DVC hashes (dvc.yaml's outs and plots of the training stages)."""
+TRACKED = RUN_FILES
+"""The files of a run that DVC hashes (the training stages' outs, as the pipeline generator declares them)."""
 
 
 def run_train(out, method="tghem", seed=0, extra=(), args=()):
@@ -90,6 +91,24 @@ def test_outputs_of_a_run(runs):
     assert set(last["run"]["versions"]) == {"python", "packages", "cuda", "cudnn"}  # no host, no commit
     best = load_checkpoint(out / "best.pt")
     assert best["iteration"] == summary["best_iteration"] and best["best"]["f1"] == summary["best_val_f1"]
+
+
+def test_settings_json_records_the_settings_resolved_against_the_dataset(runs):
+    """settings.json: train.json's settings with the values left to the dataset taken from its meta.json."""
+    record = json.loads((runs["full"] / "settings.json").read_text())
+    config = json.loads((runs["full"] / "train.json").read_text())["config"]
+    meta = json.loads((tiny_data_dir() / "prepared" / "synthetic" / "meta.json").read_text())
+    assert config["data"]["mask_radius"] is None and config["eval"]["match_radius"] is None  # the study's defaults
+    assert config["eval"]["mean_f1_max_radius"] is None and config["eval"]["tile_size"] is None
+    expected = json.loads(json.dumps(config))
+    expected["data"]["mask_radius"] = meta["mask_radius"]
+    expected["eval"].update(match_radius=meta["match_radius"], mean_f1_max_radius=int(meta["match_radius"]),
+                            tile_size=config["train"]["crop_size"])
+    assert record == {"dataset": "synthetic", "settings": expected,
+                      "from_dataset": ["data.mask_radius", "eval.match_radius", "eval.mean_f1_max_radius", "eval.tile_size"]}
+    assert (meta["mask_radius"], meta["match_radius"], expected["eval"]["tile_size"]) == (3, 5.0, 32)
+    # Its validation matched at the radius it records.
+    assert load_checkpoint(runs["full"] / "best.pt")["best"]["metrics"]["match_radius"] == expected["eval"]["match_radius"]
 
 
 def test_same_seed_same_bytes_in_every_tracked_file(runs):

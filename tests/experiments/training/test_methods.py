@@ -52,6 +52,25 @@ def test_tghem_and_the_ohem_baseline_share_one_pixel_term():
     assert t.reduction == "none" and o.reduction == "mean"  # per crop (weighted) vs the batch
 
 
+def test_each_loss_section_names_its_keys_as_the_object_it_builds():
+    """No renaming between a settings section and its loss: every key is a keyword of the class the
+    section builds (TG-HEM's training-only warm-up keys aside), and the OHEM section's are
+    SegmentationLoss's, which TGHEM takes prefixed ``ohem_`` where its own names would clash."""
+    import inspect
+
+    cfg = load_params()
+    builds = {"tghem": TGHEM, "ohem": SegmentationLoss, "focal": FocalLoss, "cldice": SoftDiceCLDiceLoss,
+              "dice_bce": DiceBCELoss, "tghem_count": CountWeightedOHEM}
+    assert set(builds) == {section for m in METHODS.values() for section in m.sections}
+    training_only = {"tghem": {"warmup", "warmup_loss"}}
+    for section, kind in builds.items():
+        keywords = set(inspect.signature(kind).parameters)
+        keys = set(cfg[section]) - training_only.get(section, set())
+        assert keys <= keywords, (section, sorted(keys - keywords))
+    tghem_keywords = set(inspect.signature(TGHEM).parameters)
+    assert {f"ohem_{k}" for k in ("thresh", "min_kept")} | {"dice_weight", "bce_weight"} <= tghem_keywords
+
+
 def test_settings_reach_the_losses():
     cfg = load_params(overrides=["tghem.lambda_pers=0.25", "ohem.min_kept=123", "ohem.thresh=0.6",
                                  "tghem.topo_epsilon=30", "focal.gamma=1.5", "cldice.iterations=4"])

@@ -1,0 +1,83 @@
+"""Settings resolved against their dataset, and the record every run and evaluation keeps of them.
+
+A settings file may leave four values to the dataset (null): ``data.mask_radius`` (the
+dataset's, :func:`experiments.core.targets.target_rule`), ``eval.match_radius`` (the dataset's),
+``eval.mean_f1_max_radius`` (``floor`` of the match radius, at least 1) and ``eval.tile_size``
+(the training crop size). :func:`resolve_settings` fills them in: the one place these rules are
+written, which training, validation, evaluation and the oracle all read through.
+
+Each training run and each evaluation writes :data:`SETTINGS_FILE` beside its results
+(:func:`settings_record`): the settings it ran with, resolved, and which of them came from the
+dataset. It holds settings only, nothing of the machine or the clock, so it is the same file on
+every computer, while ``train.json`` / ``metrics.json`` hold what the run measured.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from .prepared import setting_or_dataset
+from .targets import target_rule
+
+SETTINGS_FILE = "settings.json"
+"""The resolved-settings record of a run folder and of an evaluation folder."""
+
+FROM_DATASET = ("data.mask_radius", "eval.match_radius", "eval.mean_f1_max_radius", "eval.tile_size")
+"""The settings whose null means "take it from the dataset (or its rule)", in the order they resolve."""
+
+
+def resolve_eval(cfg: dict, meta: dict) -> dict:
+    """The ``eval`` section of ``cfg`` with its dataset-derived values filled in (a new dict).
+
+    ``match_radius``: the setting, else the dataset's, as a float; ``mean_f1_max_radius``: the
+    setting, else ``max(1, floor(match_radius))``; ``tile_size``: the setting, else
+    ``train.crop_size``.
+
+    Raises:
+        ValueError: no match radius in ``eval.match_radius`` nor in the dataset's meta.
+
+    Example:
+        >>> cfg = {"train": {"crop_size": 96}, "eval": {"match_radius": None, "mean_f1_max_radius": None, "tile_size": None}}
+        >>> resolve_eval(cfg, {"match_radius": 8.0})
+        {'match_radius': 8.0, 'mean_f1_max_radius': 8, 'tile_size': 96}
+    """
+    e = dict(cfg["eval"])
+    radius = float(setting_or_dataset(e["match_radius"], meta, "match_radius", "eval.match_radius"))
+    e["match_radius"] = radius
+    if e["mean_f1_max_radius"] is None:
+        e["mean_f1_max_radius"] = max(1, math.floor(radius))
+    if e["tile_size"] is None:
+        e["tile_size"] = cfg["train"]["crop_size"]
+    return e
+
+
+def resolve_settings(cfg: dict, meta: dict) -> dict:
+    """``cfg`` (a run's loaded settings) with every value of :data:`FROM_DATASET` filled in, as a deep copy.
+
+    Args:
+        cfg: loaded settings (:func:`experiments.core.settings.load_params`).
+        meta: the dataset's ``meta.json`` (:func:`experiments.core.prepared.read_meta`).
+
+    Raises:
+        ValueError: no match radius in ``eval.match_radius`` nor in the dataset's meta.
+    """
+    out = copy.deepcopy(cfg)
+    out["data"]["mask_radius"] = target_rule(cfg, meta)["radius"]
+    out["eval"] = resolve_eval(cfg, meta)
+    return out
+
+
+def settings_record(cfg: dict, meta: dict, dataset: str) -> dict:
+    """What :data:`SETTINGS_FILE` holds: the dataset, the keys it filled in, and the resolved settings.
+
+    Example:
+        >>> cfg = {"data": {"mask_radius": None, "mask_gap": True}, "train": {"crop_size": 96},
+        ...        "eval": {"match_radius": None, "mean_f1_max_radius": 4, "tile_size": None}}
+        >>> record = settings_record(cfg, {"mask_radius": 3, "match_radius": 5.0}, "synthetic")
+        >>> record["from_dataset"], record["settings"]["data"], record["settings"]["eval"]
+        (['data.mask_radius', 'eval.match_radius', 'eval.tile_size'], {'mask_radius': 3, 'mask_gap': True}, \
+{'match_radius': 5.0, 'mean_f1_max_radius': 4, 'tile_size': 96})
+    """
+    filled = [key for key in FROM_DATASET if cfg[key.split(".")[0]][key.split(".")[1]] is None]
+    return {"dataset": dataset, "from_dataset": filled, "settings": resolve_settings(cfg, meta)}
