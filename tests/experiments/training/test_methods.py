@@ -67,8 +67,16 @@ def test_each_loss_section_names_its_keys_as_the_object_it_builds():
         keywords = set(inspect.signature(kind).parameters)
         keys = set(cfg[section]) - training_only.get(section, set())
         assert keys <= keywords, (section, sorted(keys - keywords))
-    tghem_keywords = set(inspect.signature(TGHEM).parameters)
-    assert {f"ohem_{k}" for k in ("thresh", "min_kept")} | {"dice_weight", "bce_weight"} <= tghem_keywords
+    # TGHEM's keywords are its parts' own, prefixed by the part where the bare name would be ambiguous
+    # (its `reduction` is the batch's): `topo_X` is TopoGuide's `X`, `ohem_X` SegmentationLoss's `X`.
+    tghem_keywords = set(inspect.signature(TGHEM).parameters) - {"topo_guide"}
+    parts = {"topo_": set(inspect.signature(TopoGuide).parameters), "ohem_": set(inspect.signature(SegmentationLoss).parameters)}
+    for keyword in tghem_keywords:
+        for prefix, part in parts.items():
+            if keyword.startswith(prefix):
+                assert keyword[len(prefix):] in part, keyword
+    assert {"topo_epsilon", "topo_reduction", "topo_backend", "topo_workers", "ohem_thresh", "ohem_min_kept"} <= tghem_keywords
+    assert {"centroid_mode", "top_dimension"} <= parts["topo_"] and {"dice_weight", "bce_weight"} <= parts["ohem_"]
 
 
 def test_settings_reach_the_losses():
