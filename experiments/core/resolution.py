@@ -3,8 +3,9 @@
 A settings file may leave four values to the dataset (null): ``data.mask_radius`` (the
 dataset's, :func:`experiments.core.targets.target_rule`), ``eval.match_radius`` (the dataset's),
 ``eval.mean_f1_max_radius`` (``floor`` of the match radius, at least 1) and ``eval.tile_size``
-(the training crop size). :func:`resolve_settings` fills them in: the one place these rules are
-written, which training, validation, evaluation and the oracle all read through.
+(the training crop size). :func:`resolve_settings` fills them in, the mask radius by
+:func:`~experiments.core.targets.target_rule` and the other three by :func:`resolve_eval`, the one
+place each rule is written: training, validation, evaluation and the oracle all read through them.
 
 Each training run and each evaluation writes :data:`SETTINGS_FILE` beside its results
 (:func:`settings_record`): the settings it ran with, resolved, and which of them came from the
