@@ -72,7 +72,7 @@ from ..core.outputs import publish_files
 from ..core.prepared import PREPARED_SPLITS, read_split_csv, reprepare_hint, require_prepared
 from ..core.settings import read_params_file, resolve, validate
 from .collect import EXTRA_SCORES, SCORES, logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
-from .discovery import locate_oracles, locate_runs, oracle_targets, read_records, study_folder, wanted_runs
+from .discovery import Records, locate_oracles, locate_runs, oracle_targets, read_records, study_folder, wanted_runs
 from .oracle import ORACLE_COLUMNS, oracle_summary, read_oracle
 from .qualitative import qualitative_example, qualitative_text
 from .statistics import round_float
@@ -193,6 +193,16 @@ def _folders(root: Path, evals: Sequence[str | Path] | None) -> list[Path]:
     return [root / f for f in evals] if evals else [root / "evals"]
 
 
+def _data_dir(root: Path, data_dir: str | Path | None) -> Path:
+    """The data folder: ``data_dir``, default ``root/data``."""
+    return Path(data_dir) if data_dir is not None else root / "data"
+
+
+def _oracle(study: Study, params: dict, raw, source: str, data_dir: Path, records: Records, where: str) -> pd.DataFrame:
+    """The oracle rows of the study's targets (:func:`.discovery.oracle_targets`), from ``records``."""
+    return read_oracle(locate_oracles(oracle_targets(study, params, raw, data_dir, source), records, where))
+
+
 def reaggregate(params_path: str | Path | None = None, out: str | Path = "results", root: str | Path = ".",
                 evals: Sequence[str | Path] | None = None, data_dir: str | Path | None = None) -> dict:
     """Recompute ``metrics.json``, ``comparison.csv`` and ``runs.csv``'s ``failed`` from the logged tables of ``out``.
@@ -214,9 +224,8 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
     runs, per_image, val = (_read_logged(out / name) for name in ("runs.csv", "per_image.csv", "val_curves.csv"))
     fresh = None
     if evals:
-        data = Path(data_dir) if data_dir is not None else Path(root) / "data"
-        fresh = read_oracle(locate_oracles(oracle_targets(study, params, raw, data, source), read_records(_folders(Path(root), evals)),
-                                           study_folder(params_path)))
+        fresh = _oracle(study, params, raw, source, _data_dir(Path(root), data_dir), read_records(_folders(Path(root), evals)),
+                        study_folder(params_path))
     oracle = fresh if fresh is not None and len(fresh) else (
         _read_logged(out / "oracle.csv") if (out / "oracle.csv").is_file() else None)
     metrics, runs = summarise(runs, per_image, val, study, params, oracle, schedule_lengths(raw, params, study, source),
@@ -249,7 +258,7 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
         The content of ``metrics.json``.
     """
     root = Path(root)
-    data_dir = Path(data_dir) if data_dir is not None else root / "data"
+    data_dir = _data_dir(root, data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"--root: {root} is not a folder")
     raw, source = read_params_file(params_path)
@@ -260,7 +269,7 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     for run, value in zip([*main, *ablation], strict_f1([*main, *ablation], data_dir)):
         # F1 at 4 px, from the logged points; 6 digits, as runs.csv logs it (--from-tables reads that back)
         run.metrics = {**run.metrics, STRICT_KEY: round_float(value)}
-    oracle = read_oracle(locate_oracles(oracle_targets(study, params, raw, data_dir, source), records, where))
+    oracle = _oracle(study, params, raw, source, data_dir, records, where)
     names = metric_names([*main, *ablation])
     # TG-HEM at lambda = 0 (ablation runs) is compared image by image too: its rows join per_image.csv.
     zero = [r for r in ablation if r.setting == "lambda_pers" and float(r.value) == 0 and r.dataset in study.datasets]

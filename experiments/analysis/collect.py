@@ -19,13 +19,12 @@ import pandas as pd
 from ..evaluation.metrics import Counts
 from scipy import stats
 
-from .discovery import Located, StageHint, evaluation_fix, training_fix
+from .discovery import SPLIT, Located, StageHint, evaluation_fix, training_fix
 
 from .localization import STRICT_KEY
 from .readers import check_metrics, read_crops_csv, read_log_csv, read_per_image_csv, read_train_json
 from .study import format_value
 
-SPLIT = "test"
 SCORES = ("f1", "precision", "recall", "mae", "rmse")
 """Metrics every evaluation must have (keys of its ``metrics.json``)."""
 EXTRA_SCORES = ("f1_mean_radii", "mre", "game0", "game1", "game2", "game3", "f1_authors", "precision_authors",

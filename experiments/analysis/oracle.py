@@ -24,10 +24,13 @@ ORACLE_COLUMNS = ("dataset", "target", "split", "radius", "gap", *ORACLE_SCORES)
 """Columns of ``oracle.csv``; ``target`` is ``study`` or ``<ablation>=<value>``."""
 
 
-def _rows(path: Path, dataset: str, target: str, how: str) -> list[dict]:
-    doc = read_json(path, f"make it again with {how}")
+ORACLE_FIX = "make it again with `python -m experiments.oracle` (the oracle stage)"
+
+
+def _rows(path: Path, dataset: str, target: str) -> list[dict]:
+    doc = read_json(path, ORACLE_FIX)
     if not isinstance(doc, dict) or "target" not in doc:
-        raise ValueError(f"{path}: not an oracle's metrics.json (no 'target'); make it again with {how}")
+        raise ValueError(f"{path}: not an oracle's metrics.json (no 'target'); {ORACLE_FIX}")
     return [{"dataset": dataset, "target": target, "split": split, "radius": format_value(doc["target"]["radius"]),
              "gap": bool(doc["target"]["gap"]), **{k: doc[split].get(k) for k in ORACLE_SCORES}}
             for split in ("val", "test") if split in doc]
@@ -42,7 +45,7 @@ def read_oracle(located: Sequence[tuple[str, str, Path]]) -> pd.DataFrame:
     """
     rows: list[dict] = []
     for dataset, target, path in located:
-        rows += _rows(path, dataset, target, "`python -m experiments.oracle` (the oracle stage)")
+        rows += _rows(path, dataset, target)
     return pd.DataFrame(rows, columns=list(ORACLE_COLUMNS))
 
 

@@ -37,7 +37,8 @@ from ..core.fsutil import json_text
 from ..core.prepared import image_file, prepared_dir, read_points_csv
 from ..core.topo import topo_guide
 from ..evaluation.metrics import Counts, match_points
-from .collect import SPLIT, Run
+from .collect import Run
+from .discovery import SPLIT
 from .study import BASELINE_REFERENCE, Study
 
 SELECTION = "test image with the median ground-truth count (lower median, ties by id)"
