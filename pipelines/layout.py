@@ -41,6 +41,11 @@ class Layout:
         return "dvc.yaml" if self.is_default else f"{self.study_dir}/dvc.yaml"
 
     @property
+    def lock_file(self) -> str:
+        """The study's ``dvc.lock`` (DVC writes it beside the ``dvc.yaml``)."""
+        return "dvc.lock" if self.is_default else f"{self.study_dir}/dvc.lock"
+
+    @property
     def wdir(self) -> str | None:
         """The repository root, seen from the study's folder (None: the default study is there)."""
         return None if self.is_default else "/".join([".."] * len(PurePosixPath(self.study_dir).parts))
