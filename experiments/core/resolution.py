@@ -7,10 +7,12 @@ dataset's, :func:`experiments.core.targets.target_rule`), ``eval.match_radius`` 
 :func:`~experiments.core.targets.target_rule` and the other three by :func:`resolve_eval`, the one
 place each rule is written: training, validation, evaluation and the oracle all read through them.
 
-Each training run and each evaluation writes :data:`SETTINGS_FILE` beside its results
-(:func:`settings_record`): the settings it ran with, resolved, and which of them came from the
-dataset. It holds settings only, nothing of the machine or the clock, so it is the same file on
-every computer, while ``train.json`` / ``metrics.json`` hold what the run measured.
+Each training run writes :data:`SETTINGS_FILE` beside its results (:func:`settings_record`): the
+settings it ran with, resolved, and which of them came from the dataset. It holds settings only,
+nothing of the machine or the clock, so it is the same file on every computer, while
+``train.json`` holds what the run measured. An evaluation's ``metrics.json`` records the
+evaluation values it resolved (the match radius, the mean-F1 radius, the tile size) and the run
+folder it scored, whose :data:`SETTINGS_FILE` holds the rest.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .prepared import setting_or_dataset
 from .targets import target_rule
 
 SETTINGS_FILE = "settings.json"
-"""The resolved-settings record of a run folder and of an evaluation folder."""
+"""The resolved-settings record of a training run's folder."""
 
 FROM_DATASET = ("data.mask_radius", "eval.match_radius", "eval.mean_f1_max_radius", "eval.tile_size")
 """The settings whose null means "take it from the dataset (or its rule)", in the order they resolve."""
