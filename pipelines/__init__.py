@@ -4,6 +4,8 @@
 kind (an ablation is one template over the swept settings) and declares each stage's settings
 from the file that writes them (the study's file, or the base it ``extends``); :mod:`.dvcfile`
 writes the text. The command line is ``python -m pipelines [STUDY_DIR ...] [--check]``.
+:mod:`.verify` (``python -m pipelines.verify``) reruns committed stages of a study in a worktree and
+compares their outputs with its lock.
 
 Project tooling beside ``experiments/`` (as ``benchmarks/`` is): it reads the study design and
 the settings through ``experiments``, and nothing in ``tghem``, ``baselines`` or ``experiments``

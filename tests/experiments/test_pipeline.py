@@ -8,7 +8,10 @@ makes ``dvc status`` report that stage; ``dvc exp run -S tghem.lambda_pers=...``
 what declares that setting and what reads it. The analysis finds every run the study defines from
 the records the stages wrote.
 
-Cost: one full ``dvc repro`` of the tiny study (14 stages), six forced stages, one ``dvc exp run``.
+``python -m pipelines.verify`` reruns committed stages in a worktree and compares them with the lock.
+
+Cost: one full ``dvc repro`` of the tiny study (14 stages), six forced stages, three stages rerun by
+``pipelines.verify``, one ``dvc exp run``.
 """
 
 from __future__ import annotations
@@ -186,6 +189,58 @@ def test_a_moved_copy_rerun_writes_the_same_lock_and_leaves_git_clean(repo, tmp_
     assert moved.ran(out) == set(stages)
     assert _status(moved) == set(), moved.run("git", "diff", "--stat")
     assert repo.ran(repo.dvc("repro")) == set() and _status(repo) == set()
+
+
+def _verify(r: Repo, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.verify", *args], cwd=r.path, env=r.env,
+                          capture_output=True, text=True)
+
+
+def _commit_lock(r: Repo) -> None:
+    """Commit the study's lock and results if HEAD lacks them (the moved-copy test commits them first)."""
+    if not r.run("git", "ls-files", "dvc.lock").strip():
+        r.run("git", "add", "dvc.lock", "results")
+        r.run("git", "commit", "-q", "-m", "the tiny study's results")
+
+
+def test_verify_reruns_committed_stages_in_a_worktree_and_finds_them_equal(repo):
+    """``python -m pipelines.verify``: the named stages rerun (forced) in a worktree of HEAD; on the
+    machine that made the lock every output equals the committed one; the checkout is untouched."""
+    _commit_lock(repo)
+    before = repo.run("git", "status", "--porcelain")
+    done = _verify(repo, "prepare@*", "train@synthetic-tghem-0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lock = yaml.safe_load((repo.path / "dvc.lock").read_text())["stages"]
+    for stage in ("prepare@synthetic", "train@synthetic-tghem-0"):
+        assert f"{stage} (named; ran " in done.stdout
+        for out in lock[stage]["outs"]:
+            assert f"  same     {out['path']}  {out['md5'][:8]}" in done.stdout, (out["path"], done.stdout)
+    n = len(lock["prepare@synthetic"]["outs"]) + len(lock["train@synthetic-tghem-0"]["outs"])
+    assert f"{n} of {n} outputs equal the committed ones" in done.stdout
+    assert "oracle@synthetic" not in done.stdout  # neither named nor read by what was named
+    assert repo.run("git", "status", "--porcelain") == before
+    assert len(repo.run("git", "worktree", "list").splitlines()) == 1  # its worktree is removed
+
+
+def test_verify_reports_an_output_that_differs_from_the_lock_and_exits_1(repo, tmp_path):
+    """A clone whose committed lock claims another hash for the prepared data: verify reruns
+    ``prepare`` and names that output; an unknown stage is a usage error listing the groups."""
+    _commit_lock(repo)
+    clone = Repo(tmp_path / "clone")
+    repo.run("git", "clone", "-q", str(repo.path), str(clone.path))
+    lock = yaml.safe_load((clone.path / "dvc.lock").read_text())
+    out = lock["stages"]["prepare@synthetic"]["outs"][0]
+    true_md5, out["md5"] = out["md5"], "0" * 32 + ".dir"
+    (clone.path / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    clone.run("git", "commit", "-q", "-am", "a lock that claims another prepared dataset")
+    done = _verify(clone, "prepare@synthetic")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"  DIFFERS  {out['path']}  committed 00000000.dir, here {true_md5[:8]}.dir" in done.stdout
+    assert "0 of 1 outputs equal the committed ones" in done.stdout
+    wrong = _verify(clone, "trian@*")
+    assert wrong.returncode == 2
+    assert "no stage matches 'trian@*'" in wrong.stderr
+    assert all(f" {group}," in wrong.stderr for group in ("oracle", "prepare", "train", "train_lambda_pers"))
 
 
 EDITED = {
