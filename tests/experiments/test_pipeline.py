@@ -198,7 +198,7 @@ def _verify(r: Repo, *args: str) -> subprocess.CompletedProcess:
 
 def _commit_lock(r: Repo) -> None:
     """Commit the study's lock and results if HEAD lacks them (the moved-copy test commits them first)."""
-    if not r.run("git", "ls-files", "dvc.lock").strip():
+    if not r.run("git", "ls-tree", "--name-only", "HEAD", "dvc.lock").strip():
         r.run("git", "add", "dvc.lock", "results")
         r.run("git", "commit", "-q", "-m", "the tiny study's results")
 
@@ -223,8 +223,10 @@ def test_verify_reruns_committed_stages_in_a_worktree_and_finds_them_equal(repo)
 
 
 def test_verify_reports_an_output_that_differs_from_the_lock_and_exits_1(repo, tmp_path):
-    """A clone whose committed lock claims another hash for the prepared data: verify reruns
-    ``prepare`` and names that output; an unknown stage is a usage error listing the groups."""
+    """A clone (no DVC cache) whose committed lock claims another hash for the prepared data:
+    verifying ``oracle`` runs ``prepare`` too, since its output is in no cache, and names that
+    output; the oracle, made from the data as prepared, equals the lock's. An unknown stage is a
+    usage error listing the groups."""
     _commit_lock(repo)
     clone = Repo(tmp_path / "clone")
     repo.run("git", "clone", "-q", str(repo.path), str(clone.path))
@@ -233,10 +235,13 @@ def test_verify_reports_an_output_that_differs_from_the_lock_and_exits_1(repo, t
     true_md5, out["md5"] = out["md5"], "0" * 32 + ".dir"
     (clone.path / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
     clone.run("git", "commit", "-q", "-am", "a lock that claims another prepared dataset")
-    done = _verify(clone, "prepare@synthetic")
+    done = _verify(clone, "oracle@synthetic")
     assert done.returncode == 1, done.stdout + done.stderr
+    assert "prepare@synthetic (upstream, not in the cache; ran " in done.stdout
     assert f"  DIFFERS  {out['path']}  committed 00000000.dir, here {true_md5[:8]}.dir" in done.stdout
-    assert "0 of 1 outputs equal the committed ones" in done.stdout
+    oracle = lock["stages"]["oracle@synthetic"]["outs"][0]
+    assert f"  same     {oracle['path']}  {oracle['md5'][:8]}" in done.stdout
+    assert "1 of 2 outputs equal the committed ones" in done.stdout
     wrong = _verify(clone, "trian@*")
     assert wrong.returncode == 2
     assert "no stage matches 'trian@*'" in wrong.stderr
