@@ -1,6 +1,6 @@
 """Rerun some of a study's committed stages on this machine and compare their outputs with its lock.
 
-    python -m pipelines.verify [--study STUDY_DIR] STAGE [STAGE ...] [--keep]
+    python -m pipelines.verify [--study STUDY_DIR] STAGE [STAGE ...] [--dry-run] [--keep]
 
 A committed ``dvc.lock`` is the study's claim: this command, on this code and these inputs,
 wrote files with these hashes. This tool checks the claim for the stages named (names or shell
@@ -9,8 +9,9 @@ git worktree of ``HEAD`` in a temporary folder (sharing this checkout's DVC cach
 makes each stage's inputs there, reruns each named stage (``dvc repro --single-item --force
 --no-run-cache``), and compares every output hash the rerun wrote with the one committed in
 ``HEAD``'s lock. An upstream stage whose outputs are in the cache is checked out, not rerun; one
-that is not is run too, and compared as well (its outputs are the named stage's inputs). A
-relative ``TGHEM_DATA_MIRROR`` is taken from the current folder.
+that is not is run too, and compared as well (its outputs are the named stage's inputs): the
+tool says first how many of those it will run (``--dry-run``: only that). A relative
+``TGHEM_DATA_MIRROR`` is taken from the current folder.
 
 Training and evaluation results are bit for bit the same only on the kind of CPU that made them
 (bf16 kernels round differently on each; docs: training): the report names this machine's CPU
@@ -110,25 +111,34 @@ def lock_outputs(lock: dict) -> dict[str, dict[str, str]]:
 
 def upstream(lock: dict, targets: list[str]) -> list[str]:
     """The stages whose outputs the ``targets`` read, directly or not, in an order that runs each
-    after what it reads, and the targets last (each once).
+    after what it reads, and the targets last (each once). A stage reads another's output when a
+    dependency is that output, a folder holding it (an aggregation's ``evals/main``) or inside it.
 
     Example:
         >>> lock = {"stages": {"p": {"outs": [{"path": "d"}]},
-        ...                    "t": {"deps": [{"path": "d"}], "outs": [{"path": "m"}]},
-        ...                    "e": {"deps": [{"path": "m"}, {"path": "d"}], "outs": [{"path": "r"}]}}}
+        ...                    "t": {"deps": [{"path": "d"}], "outs": [{"path": "runs/m"}]},
+        ...                    "e": {"deps": [{"path": "runs/m"}, {"path": "d"}], "outs": [{"path": "evals/r"}]},
+        ...                    "a": {"deps": [{"path": "evals"}], "outs": [{"path": "results"}]}}}
         >>> upstream(lock, ["e", "t"])
         ['p', 't', 'e']
+        >>> upstream(lock, ["a"])
+        ['p', 't', 'e', 'a']
     """
     stages = lock["stages"]
-    producer = {o["path"]: name for name, entry in stages.items() for o in entry.get("outs", [])}
+    outs = [(o["path"], name) for name, entry in stages.items() for o in entry.get("outs", [])]
+
+    def producers(path: str) -> list[str]:  # the stages whose outputs are the path, inside it, or hold it
+        return [name for out, name in outs if out == path or out.startswith(path + "/") or path.startswith(out + "/")]
+
     order: list[str] = []
 
     def visit(name: str) -> None:
         if name in order:
             return
         for dep in stages[name].get("deps", []):
-            if dep["path"] in producer and producer[dep["path"]] != name:
-                visit(producer[dep["path"]])
+            for producer in producers(dep["path"]):
+                if producer != name:
+                    visit(producer)
         order.append(name)
 
     for name in targets:
@@ -198,11 +208,45 @@ def report(results: list[Compared], ran: dict[str, float], targets: list[str]) -
     return "\n".join(lines)
 
 
-def verify(root: Path, study_dir: str, patterns: list[str], keep: bool = False, log=print) -> list[Compared]:
+def available(root: Path, outputs: dict[str, dict[str, str]]) -> dict[str, bool]:
+    """For each stage of ``outputs`` (``{stage: {path: hash}}``), whether a worktree of ``HEAD`` can
+    have all its outputs without running it: each is in the DVC cache of the checkout at ``root`` (a
+    folder: its listing), or committed to git in ``HEAD`` (an output DVC does not cache, such as a
+    study's results)."""
+    from dvc.repo import Repo
+
+    def there(path: str, h: str | None, repo) -> bool:
+        if h is not None and repo.cache.local.exists(h):
+            return True
+        return bool(_run(["git", "ls-tree", "-r", "--name-only", "HEAD", "--", path], root).stdout.strip())
+
+    with Repo(str(root)) as repo:
+        return {stage: all(there(path, h, repo) for path, h in outs.items()) for stage, outs in outputs.items()}
+
+
+def plan(order: list[str], targets: list[str], cached: dict[str, bool]) -> str:
+    """What a verification will do, in words: the stages it reruns, and those it reads, available or not.
+
+    Example:
+        >>> print(plan(["p", "t", "e"], ["e"], {"p": True, "t": False}))
+        verify: reruns 1 stage (e); reads 2 upstream: 1 restored, 1 to run first (t)
+    """
+    upstream_names = [n for n in order if n not in targets]
+    to_run = [n for n in upstream_names if not cached[n]]
+    shown = ", ".join(to_run[:8]) + (f", ... ({len(to_run) - 8} more)" if len(to_run) > 8 else "")
+    return (f"verify: reruns {len(targets)} stage{'s' if len(targets) != 1 else ''} ({', '.join(targets[:8])}"
+            f"{', ...' if len(targets) > 8 else ''}); reads {len(upstream_names)} upstream: "
+            f"{len(upstream_names) - len(to_run)} restored, {len(to_run)} to run first"
+            + (f" ({shown})" if to_run else ""))
+
+
+def verify(root: Path, study_dir: str, patterns: list[str], keep: bool = False, dry_run: bool = False,
+           log=print) -> list[Compared]:
     """Rerun the stages ``patterns`` names in a worktree of ``HEAD``; compare them with its lock.
 
     Returns:
-        every output of every stage that ran (the named ones and upstream stages made anew).
+        every output of every stage that ran (the named ones and upstream stages made anew); with
+        ``dry_run``, nothing runs and the list is empty (the plan is logged).
 
     Raises:
         VerifyError: no committed lock, a pattern that matches no stage, a stage with no lock entry,
@@ -226,9 +270,15 @@ def verify(root: Path, study_dir: str, patterns: list[str], keep: bool = False, 
         missing = [n for n in targets if n not in committed]
         if missing:
             raise VerifyError(f"{lock_file} in HEAD has no entry for {', '.join(missing)}: run and commit them first")
+        live = {"stages": {k: v for k, v in lock["stages"].items() if k in names}}  # not entries of removed stages
+        order = upstream(live, targets)
+        cached = available(root, {n: committed[n] for n in order if n not in targets})
+        log(plan(order, targets, cached))
+        if dry_run:
+            return []
         _run(_dvc("cache", "dir", "--local", cache), tree)
         ran: dict[str, float] = {}
-        for name in upstream(lock, targets):
+        for name in order:
             address = f"{study.pipeline_file}:{name}"
             if name in targets:
                 args = ["repro", "--single-item", "--force", "--no-run-cache", address]
@@ -262,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stages", nargs="+", metavar="STAGE", help="stage names or shell patterns (quoted), e.g. 'oracle@*'")
     p.add_argument("--study", default=".", help="the study's folder ('.': the default study; e.g. studies/benchmark)")
     p.add_argument("--keep", action="store_true", help="leave the temporary worktree for inspection")
+    p.add_argument("--dry-run", action="store_true",
+                   help="say what would rerun and what would run first (upstream stages not in the cache); run nothing")
     return p
 
 
@@ -275,10 +327,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(kinds) if kinds else f'unknown ({results_dir}/runs.csv in HEAD names none)'}")
         if _run(["git", "status", "--porcelain", "--untracked-files=no"], root).stdout.strip():
             print("verify: this checkout has uncommitted changes; they are not verified (the worktree holds HEAD)")
-        compared = verify(root, args.study, args.stages, keep=args.keep)
+        compared = verify(root, args.study, args.stages, keep=args.keep, dry_run=args.dry_run)
     except VerifyError as e:
         print(f"verify: {e}", file=sys.stderr)
         return 2
+    if args.dry_run:
+        return 0
     if kinds and here not in kinds and not all(c.same for c in compared):
         print("verify: this CPU kind is not the one the study's runs recorded: outputs of training and "
               "evaluation may differ in their last bits here; those of prepare, oracle and settings.json may not")

@@ -220,6 +220,13 @@ def test_verify_reruns_committed_stages_in_a_worktree_and_finds_them_equal(repo)
     assert "oracle@synthetic" not in done.stdout  # neither named nor read by what was named
     assert repo.run("git", "status", "--porcelain") == before
     assert len(repo.run("git", "worktree", "list").splitlines()) == 1  # its worktree is removed
+    # the plan of the last stage: every other stage upstream, all restored (from the cache, or git for
+    # the results); nothing runs
+    dry = _verify(repo, "report", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    n = len(lock) - 1
+    assert f"verify: reruns 1 stage (report); reads {n} upstream: {n} restored, 0 to run first" in dry.stdout
+    assert "Running" not in dry.stdout + dry.stderr
 
 
 def test_verify_reports_an_output_that_differs_from_the_lock_and_exits_1(repo, tmp_path):
@@ -235,6 +242,8 @@ def test_verify_reports_an_output_that_differs_from_the_lock_and_exits_1(repo, t
     true_md5, out["md5"] = out["md5"], "0" * 32 + ".dir"
     (clone.path / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
     clone.run("git", "commit", "-q", "-am", "a lock that claims another prepared dataset")
+    dry = _verify(clone, "oracle@synthetic", "--dry-run")
+    assert "reads 1 upstream: 0 restored, 1 to run first (prepare@synthetic)" in dry.stdout, dry.stdout
     done = _verify(clone, "oracle@synthetic")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "prepare@synthetic (upstream, not in the cache; ran " in done.stdout
