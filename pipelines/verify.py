@@ -270,7 +270,7 @@ def verify(root: Path, study_dir: str, patterns: list[str], keep: bool = False, 
         missing = [n for n in targets if n not in committed]
         if missing:
             raise VerifyError(f"{lock_file} in HEAD has no entry for {', '.join(missing)}: run and commit them first")
-        live = {"stages": {k: v for k, v in lock["stages"].items() if k in names}}  # not entries of removed stages
+        live = {"stages": {k: v for k, v in (lock.get("stages") or {}).items() if k in names}}  # not removed stages
         order = upstream(live, targets)
         cached = available(root, {n: committed[n] for n in order if n not in targets})
         log(plan(order, targets, cached))
@@ -292,9 +292,9 @@ def verify(root: Path, study_dir: str, patterns: list[str], keep: bool = False, 
             if name in targets or re.search(rf"Running stage '(?:[^']*:)?{re.escape(name)}'", said):
                 ran[name] = time.perf_counter() - start
         here = lock_outputs(yaml.safe_load((tree / lock_file).read_text()) or {})
-        return_value = compare(list(ran), committed, here)
-        log(report(return_value, ran, targets))
-        return return_value
+        compared = compare(list(ran), committed, here)
+        log(report(compared, ran, targets))
+        return compared
     finally:
         if keep:
             log(f"verify: the worktree is kept at {tree} (remove it with: git worktree remove --force {tree})")
