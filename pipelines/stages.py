@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from experiments.analysis.study import ABLATIONS, BASELINE_REFERENCE, Study
+from experiments.core.resolution import SETTINGS_FILE
 from experiments.core.settings import PER_DATASET, SCHEMA
 from experiments.training.methods import METHODS
 
@@ -46,7 +47,7 @@ AGGREGATE_SETTINGS = ("train.crop_size", "train.iterations", "tghem.lambda_pers"
                       "tghem.topo_reduction", "tghem.centroid_mode", "tghem.top_dimension", "tghem.topo_backend")
 """Settings the aggregation reads itself (the schedule, the lambda selection, the qualitative
 example's TopoGuide), besides the main value of every swept setting."""
-RUN_FILES = ("best.pt", "last.pt", "train.json", "settings.json", "val.csv", "log.csv", "crops.csv")
+RUN_FILES = ("best.pt", "last.pt", "train.json", SETTINGS_FILE, "val.csv", "log.csv", "crops.csv")
 """What a training writes that DVC tracks (timing.csv and environment.json vary between runs)."""
 AGGREGATE_FILES = ("runs.csv", "per_image.csv", "comparison.csv", "qualitative.json", "val_curves.csv", "curves.csv",
                    "oracle.csv", "metrics.json")

@@ -188,6 +188,16 @@ def study_cpu_kinds(root: Path, results: str) -> list[str]:
     return sorted({row["cpu_kind"] for row in csv.DictReader(io.StringIO(text)) if row.get("cpu_kind")})
 
 
+def cpu_kinds(root: Path, results: str) -> tuple[str, bool | None]:
+    """This machine's CPU kind beside the study's (:func:`study_cpu_kinds`), in words, and whether
+    they are the same (None: the study names none). ``.ci/run`` asks it too: a default study that
+    is not reproduced on its own kind fails CI."""
+    here, made = host_environment()["cpu_kind"], study_cpu_kinds(root, results)
+    if not made:
+        return f"this machine: {here}; the study's runs: unknown ({results}/runs.csv in HEAD names none)", None
+    return f"this machine: {here}; the study's runs: {', '.join(made)}", here in made
+
+
 def _short(h: str | None) -> str:
     return "(none)" if h is None else h[:8] + (".dir" if h.endswith(".dir") else "")
 
@@ -215,13 +225,15 @@ def available(root: Path, outputs: dict[str, dict[str, str]]) -> dict[str, bool]
     study's results)."""
     from dvc.repo import Repo
 
-    def there(path: str, h: str | None, repo) -> bool:
-        if h is not None and repo.cache.local.exists(h):
-            return True
-        return bool(_run(["git", "ls-tree", "-r", "--name-only", "HEAD", "--", path], root).stdout.strip())
+    tracked = set(_run(["git", "ls-tree", "-r", "--name-only", "HEAD"], root).stdout.splitlines())
+
+    def committed(path: str) -> bool:  # the file, or a folder holding a committed file
+        return path in tracked or any(name.startswith(path + "/") for name in tracked)
 
     with Repo(str(root)) as repo:
-        return {stage: all(there(path, h, repo) for path, h in outs.items()) for stage, outs in outputs.items()}
+        return {stage: all((h is not None and repo.cache.local.exists(h)) or committed(path)
+                           for path, h in outs.items())
+                for stage, outs in outputs.items()}
 
 
 def plan(order: list[str], targets: list[str], cached: dict[str, bool]) -> str:
@@ -321,10 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         root = Path(_run(["git", "rev-parse", "--show-toplevel"], Path.cwd()).stdout.strip())
-        results_dir = layout(args.study).results
-        kinds, here = study_cpu_kinds(root, results_dir), host_environment()["cpu_kind"]
-        print(f"verify: this machine: {here}; the study's runs: "
-              f"{', '.join(kinds) if kinds else f'unknown ({results_dir}/runs.csv in HEAD names none)'}")
+        kinds, same_kind = cpu_kinds(root, layout(args.study).results)
+        print(f"verify: {kinds}")
         if _run(["git", "status", "--porcelain", "--untracked-files=no"], root).stdout.strip():
             print("verify: this checkout has uncommitted changes; they are not verified (the worktree holds HEAD)")
         compared = verify(root, args.study, args.stages, keep=args.keep, dry_run=args.dry_run)
@@ -333,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.dry_run:
         return 0
-    if kinds and here not in kinds and not all(c.same for c in compared):
+    if same_kind is False and not all(c.same for c in compared):
         print("verify: this CPU kind is not the one the study's runs recorded: outputs of training and "
               "evaluation may differ in their last bits here; those of prepare, oracle and settings.json may not")
     return 0 if all(c.same for c in compared) else 1

@@ -1,4 +1,4 @@
-"""Settings resolved against their dataset, and the record every run and evaluation keeps of them.
+"""Settings resolved against their dataset, and the record every training run keeps of them.
 
 A settings file may leave four values to the dataset (null): ``data.mask_radius`` (the
 dataset's, :func:`experiments.core.targets.target_rule`), ``eval.match_radius`` (the dataset's),
