@@ -36,14 +36,17 @@ release = __version__
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
 ]
 
-source_suffix = {".md": "markdown"}
+# Markdown pages; reStructuredText only for the API pages that autosummary generates.
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_templates"]
+templates_path = ["_templates"]
 
 # MyST: $...$ / $$...$$ math, ::: fences for directives, and anchors on headings down to level 3 so that
 # pages can link to one another's sections (`page.md#slug`).
@@ -58,6 +61,9 @@ autodoc_default_options = {"show-inheritance": True}
 # Type hints stay in the signatures (Sphinx's default): in the parameter descriptions a hint naming a
 # re-exported class (TopoGuide is tghem.TopoGuide and tghem.topology.TopoGuide) is an ambiguous reference.
 autodoc_typehints = "signature"
+# The API reference (api/index.md): autosummary walks `tghem` and `baselines` and writes one page per
+# public module into api/generated/ (a build product, ignored by git) from _templates/autosummary/module.rst.
+autosummary_generate = True
 
 html_theme = "furo"
 html_title = f"TG-HEM {release}"

@@ -1,16 +1,19 @@
 """The method registry and the per-iteration crop sampling of training."""
 
+import importlib
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from baselines import CountWeightedOHEM, ShuffledTGHEM, DiceBCELoss, FocalLoss, SoftDiceCLDiceLoss
+from baselines import ShuffledTGHEM, DiceBCELoss, FocalLoss, SoftDiceCLDiceLoss
 from experiments.core.settings import load_params
 from experiments.training.crops import IGNORE_INDEX, CropSampler
 from experiments.training.methods import METHODS, PIXEL_TERM, MethodLoss, build_method, check_method_settings
 from tghem import TGHEM, SegmentationLoss, TopoGuide
+from tests.helpers.paths import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -24,21 +27,42 @@ def batch():
     return logits, mask, dots
 
 
-def test_registry_names_and_types():
-    assert list(METHODS) == ["tghem", "ohem", "focal", "cldice", "dice_bce", "tghem_shuffled", "tghem_count"]
+def documented_methods() -> dict[str, str]:
+    """The table of :mod:`experiments.training.methods`' docstring: method name -> the class it names."""
+    import experiments.training.methods as module
+
+    return dict(re.findall(r"^``(\w+)``\s.*?:class:`([\w.]+)`", module.__doc__, flags=re.M))
+
+
+def test_the_registry_builds_what_its_table_documents():
+    """The docstring's table is the registry's documentation, row for row: a new method is registered
+    and documented in that one module (the test has no list of its own to edit)."""
+    documented = documented_methods()
+    assert list(documented) == list(METHODS)
+    # the methods the committed studies run stay registered
+    assert {"tghem", "ohem", "focal", "cldice", "dice_bce", "tghem_shuffled", "tghem_count"} <= set(METHODS)
+    assert documented["tghem"] == "tghem.TGHEM" and documented["tghem_count"] == "baselines.CountWeightedOHEM"
     cfg = load_params()
-    kinds = {"tghem": TGHEM, "ohem": SegmentationLoss, "focal": FocalLoss, "cldice": SoftDiceCLDiceLoss,
-             "dice_bce": DiceBCELoss, "tghem_shuffled": ShuffledTGHEM, "tghem_count": CountWeightedOHEM}
-    for name, kind in kinds.items():
+    for name, path in documented.items():
+        module, attribute = path.rsplit(".", 1)
         loss = build_method(name, cfg)
-        assert isinstance(loss, MethodLoss) and type(loss.criterion) is kind
+        assert isinstance(loss, MethodLoss) and type(loss.criterion) is getattr(importlib.import_module(module), attribute), name
         assert loss.criterion.ignore_index == IGNORE_INDEX
+    assert {type(build_method(n, cfg).criterion) for n in ("focal", "cldice", "dice_bce", "tghem_shuffled")} == {
+        FocalLoss, SoftDiceCLDiceLoss, DiceBCELoss, ShuffledTGHEM}
+    assert type(build_method("ohem", cfg).criterion) is SegmentationLoss
     with pytest.raises(ValueError, match="method: expected one of .*got 'nope'"):
         build_method("nope", cfg)
     with pytest.raises(ValueError, match=r"method 'focal' reads sections \['focal'\], missing \['focal'\]"):
         build_method("focal", {"tghem": cfg["tghem"]})
     with pytest.raises(ValueError, match=r"method 'tghem' reads sections \['tghem', 'ohem'\], missing \['ohem'\]"):
         build_method("tghem", {"tghem": cfg["tghem"]})
+
+
+def test_the_method_table_of_the_training_page_is_the_registry():
+    """docs/training.md lists every method with the class it builds, as the registry's docstring does."""
+    page = (ROOT / "docs" / "training.md").read_text()
+    assert re.findall(r"^\| `(\w+)` \| `([\w.]+)`", page, flags=re.M) == list(documented_methods().items())
 
 
 def test_tghem_and_the_ohem_baseline_share_one_pixel_term():
