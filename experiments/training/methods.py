@@ -1,17 +1,17 @@
 """Method registry: the one place mapping a method name to its training loss.
 
-=============  ============================================================================
-``tghem``      :class:`tghem.TGHEM`, per-crop OHEM Dice + BCE weighted by ``1 + lambda * D_k``
-``ohem``       :class:`tghem.SegmentationLoss` in threshold mode, batch-level selection (the
-               reference OHEM: TG-HEM's pixel term without topology)
-``focal``      :class:`baselines.FocalLoss`
-``cldice``     :class:`baselines.SoftDiceCLDiceLoss`
-``dice_bce``   :class:`baselines.DiceBCELoss` (Dice + BCE over all pixels, no mining)
+==================  ================================================================================
+``tghem``           :class:`tghem.TGHEM`, per-crop OHEM Dice + BCE weighted by ``1 + lambda * D_k``
+``ohem``            :class:`tghem.SegmentationLoss` in threshold mode, batch-level selection (the
+                    reference OHEM: TG-HEM's pixel term without topology)
+``focal``           :class:`baselines.FocalLoss`
+``cldice``          :class:`baselines.SoftDiceCLDiceLoss`
+``dice_bce``        :class:`baselines.DiceBCELoss` (Dice + BCE over all pixels, no mining)
 ``tghem_shuffled``  control: :class:`baselines.ShuffledTGHEM`, TG-HEM's weights (same ``tghem``
-               settings) permuted at random among the batch's crops
-``tghem_count``  control: :class:`baselines.CountWeightedOHEM`, ``w_k = 1 + lambda_count *
-               |n_pred,k - n_gt,k|`` over the same pixel term
-=============  ============================================================================
+                    settings) permuted at random among the batch's crops
+``tghem_count``     control: :class:`baselines.CountWeightedOHEM`,
+                    ``w_k = 1 + lambda_count * |n_pred,k - n_gt,k|`` over the same pixel term
+==================  ================================================================================
 
 Each is built from the settings sections it declares (:attr:`Method.sections`): its own
 (``focal.*``...), and for the TG-HEM family also ``ohem.*``, the OHEM pixel term that TG-HEM weights per
