@@ -8,8 +8,15 @@
   permuted within the batch) and :class:`CountWeightedOHEM` (weights from the count error).
 """
 from baselines.cldice import SoftDiceCLDiceLoss, soft_dice_cldice_loss, soft_skeleton
-from baselines.controls import CountWeightedOHEM, ShuffledTGHEM, count_errors, count_weighted_ohem_loss, crop_counts
-from baselines.dice_bce import DiceBCELoss
+from baselines.controls import (
+    CountWeightedOHEM,
+    ShuffledTGHEM,
+    count_errors,
+    count_weighted_ohem_loss,
+    crop_counts,
+    shuffled_tghem_loss,
+)
+from baselines.dice_bce import DiceBCELoss, dice_bce_loss
 from baselines.focal import FocalLoss, focal_loss
 from tghem.ohem import SegmentationLoss as OHEMLoss
 
@@ -23,6 +30,8 @@ __all__ = [
     "count_errors",
     "crop_counts",
     "count_weighted_ohem_loss",
+    "shuffled_tghem_loss",
+    "dice_bce_loss",
     "focal_loss",
     "soft_dice_cldice_loss",
     "soft_skeleton",

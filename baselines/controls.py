@@ -118,6 +118,12 @@ class ShuffledTGHEM(TGHEM):
         return weights[permutation.to(weights.device)]
 
 
+def shuffled_tghem_loss(pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor, *,
+                        generator: Optional[torch.Generator] = None, **kwargs) -> torch.Tensor:
+    """Functional form of :class:`ShuffledTGHEM`; keyword arguments as its constructor's."""
+    return ShuffledTGHEM(generator=generator, **kwargs)(pred_logits, gt_mask, gt_dots)
+
+
 class CountWeightedOHEM(CropWeightedLoss):
     r"""Per-crop OHEM weighted by the crop's component-count error (a control for TG-HEM).
 

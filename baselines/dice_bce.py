@@ -11,6 +11,21 @@ from tghem.base import PixelLoss
 from tghem.dice import dice_per_image
 
 
+def dice_bce_loss(
+    pred_logits: torch.Tensor,
+    gt_mask: torch.Tensor,
+    gt_dots: Optional[torch.Tensor] = None,
+    *,
+    dice_weight: float = 0.5,
+    bce_weight: float = 0.5,
+    smooth: float = 1.0,
+    ignore_index: Optional[int] = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Functional form of :class:`DiceBCELoss` (same arguments, same result)."""
+    return DiceBCELoss(dice_weight, bce_weight, smooth, ignore_index, reduction)(pred_logits, gt_mask, gt_dots)
+
+
 class DiceBCELoss(PixelLoss):
     r"""``dice_weight * Dice + bce_weight * BCE``, the BCE averaged over all valid pixels.
 
