@@ -125,3 +125,28 @@ def test_the_loss_page_states_the_defaults_the_classes_have():
             assert repr(parameters[key].default) == value.strip(), (path, key, value, parameters[key].default)
             checked += 1
     assert checked >= 25
+
+
+def test_the_layout_page_names_every_module_of_each_package_folder():
+    """docs/architecture.md's table: each code folder's row names every module it holds (``__init__`` and
+    private ``_x`` modules aside), and every ``name.py`` / ``name.sh`` a row names exists there."""
+    rows = dict(re.findall(r"^\| `([\w/]+/)` \| [^|]* \| (.*) \|$", (DOCS / "architecture.md").read_text(), flags=re.M))
+    code_folders = ["tghem/", "baselines/", "pipelines/", "benchmarks/", "experiments/"] + [
+        f"experiments/{p.name}/" for p in sorted((ROOT / "experiments").iterdir()) if (p / "__init__.py").is_file()]
+    assert len(code_folders) == 11 and set(code_folders) <= set(rows)
+    for folder in code_folders:
+        named = set(re.findall(r"`([\w.]+\.(?:py|sh))`", rows[folder]))
+        present = {p.name for p in (ROOT / folder).iterdir() if p.suffix in (".py", ".sh")}
+        assert named <= present, (folder, sorted(named - present))
+        assert {n for n in present if not n.startswith("_")} <= named, (folder, sorted(present - named))
+
+
+def test_the_training_page_lists_every_file_of_a_run_folder():
+    """docs/training.md's table of what a run folder receives is the trainer's list of outputs."""
+    from experiments.training.loop import RUN_OUTPUTS
+
+    page = (DOCS / "training.md").read_text()
+    table = page[page.index("The run folder receives:"):]
+    table = table[:table.index("\n\n", table.index("| file |"))]
+    rows = re.findall(r"^\| `([\w.]+)` \|", table, flags=re.M)
+    assert len(rows) == len(set(rows)) and set(rows) == set(RUN_OUTPUTS)
