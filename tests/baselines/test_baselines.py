@@ -1,11 +1,18 @@
+import importlib
+import inspect
+import re
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+import baselines
+import tghem
 from baselines import DiceBCELoss, FocalLoss, OHEMLoss, SoftDiceCLDiceLoss, focal_loss, soft_skeleton
 from tghem import SegmentationLoss
+from tghem.base import PixelLoss
 
 from tests.tghem.test_dice import dice_reference
 
@@ -146,19 +153,11 @@ def test_common_call_accepts_dots_and_none(loss):
 
 
 def _exported(kind):
-    import inspect
-
-    import baselines
-    import tghem
-
     return {f"{p.__name__}.{n}": getattr(p, n) for p in (tghem, baselines) for n in p.__all__ if kind(getattr(p, n))}
 
 
 def _functional_twins():
     """Loss class path -> the exported function whose docstring says it is its functional form."""
-    import inspect
-    import re
-
     twins = {}
     for path, function in _exported(inspect.isfunction).items():
         if m := re.match(r"Functional form of :class:`~?(?:[\w.]+\.)?(\w+)`", (function.__doc__ or "").strip()):
@@ -170,8 +169,6 @@ FUNCTIONAL_TWINS = _functional_twins()
 
 
 def _resolve(path):
-    import importlib
-
     module, name = path.rsplit(".", 1)
     return getattr(importlib.import_module(module), name)
 
@@ -180,10 +177,6 @@ def test_every_exported_loss_class_has_a_functional_twin():
     """The house rule "a functional form beside each module", for every loss class the two packages
     export (the abstract base CropWeightedLoss and the alias OHEMLoss aside); found by their docstrings,
     so a new loss needs no entry here."""
-    import inspect
-
-    from tghem.base import PixelLoss
-
     classes = set(_exported(lambda o: inspect.isclass(o) and issubclass(o, PixelLoss)))
     assert classes - {"tghem.CropWeightedLoss", "baselines.OHEMLoss"} == set(FUNCTIONAL_TWINS)
     assert FUNCTIONAL_TWINS["tghem.TGHEM"] == "tghem.tghem_loss" and len(FUNCTIONAL_TWINS) >= 8
