@@ -1,9 +1,7 @@
 """The documentation site (docs/): it builds without a warning with a reference page for every public module,
 its Python examples run as written and print what their comments state, every page is in a table of contents,
 its links resolve, the loss page states the classes' real defaults, and the README stays short."""
-import importlib
 import inspect
-import pkgutil
 import re
 import subprocess
 import sys
@@ -11,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import baselines
-import tghem
+from tests.helpers.exports import exported_losses, resolve
+from tests.helpers.imports import project_modules
 from tests.helpers.markdown_examples import output_mismatches, python_blocks, stated_outputs
 from tests.helpers.markdown_pages import DOCS, doc_pages, markdown_pages, name
 from tests.helpers.paths import ROOT
@@ -33,10 +31,8 @@ def test_the_site_builds_without_a_warning(tmp_path):
     assert "WARNING" not in output, output[-5000:]
     assert (tmp_path / "html" / "index.html").is_file()
     # the API reference has a page for every public module of both packages, found without a list
-    modules = set()
-    for package in (tghem, baselines):
-        modules |= {package.__name__} | {f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
-                                          if not m.name.startswith("_")}
+    modules = {m for package in ("tghem", "baselines") for m in project_modules(package)
+               if not any(part.startswith("_") for part in m.split("."))}
     assert {"tghem.loss", "tghem.topology", "baselines.focal", "baselines.controls"} <= modules
     pages = {p.stem for p in (tmp_path / "html" / "api" / "generated").glob("*.html")}
     assert pages == modules
@@ -113,13 +109,10 @@ def test_the_loss_page_states_the_defaults_the_classes_have():
     base CropWeightedLoss, described below it, aside), and each ``name=value`` it gives for a constructor
     argument is that argument's default, written as Python writes it."""
     rows = re.findall(r"^\| `((?:tghem|baselines)\.\w+)` \| (.*) \|$", (DOCS / "loss.md").read_text(), flags=re.M)
-    exported = {f"{package.__name__}.{n}" for package in (tghem, baselines) for n in package.__all__
-                if inspect.isclass(getattr(package, n)) and issubclass(getattr(package, n), tghem.base.PixelLoss)}
-    assert exported - {"tghem.CropWeightedLoss"} | {"tghem.TopoGuide"} == {path for path, _ in rows}
+    assert exported_losses() - {"tghem.CropWeightedLoss"} | {"tghem.TopoGuide"} == {path for path, _ in rows}
     checked = 0
     for path, cell in rows:
-        module, attribute = path.rsplit(".", 1)
-        parameters = inspect.signature(getattr(importlib.import_module(module), attribute)).parameters
+        parameters = inspect.signature(resolve(path)).parameters
         for key, value in re.findall(r"\b(\w+)=([^,`]+)", cell):
             assert key in parameters, (path, key)
             assert repr(parameters[key].default) == value.strip(), (path, key, value, parameters[key].default)

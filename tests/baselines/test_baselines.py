@@ -1,4 +1,3 @@
-import importlib
 import inspect
 import re
 
@@ -8,11 +7,9 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-import baselines
-import tghem
 from baselines import DiceBCELoss, FocalLoss, OHEMLoss, SoftDiceCLDiceLoss, focal_loss, soft_skeleton
 from tghem import SegmentationLoss
-from tghem.base import PixelLoss
+from tests.helpers.exports import exported, exported_losses, resolve
 
 from tests.tghem.test_dice import dice_reference
 
@@ -152,14 +149,10 @@ def test_common_call_accepts_dots_and_none(loss):
     assert with_dots.shape == () and torch.equal(with_dots, without)
 
 
-def _exported(kind):
-    return {f"{p.__name__}.{n}": getattr(p, n) for p in (tghem, baselines) for n in p.__all__ if kind(getattr(p, n))}
-
-
 def _functional_twins():
     """Loss class path -> the exported function whose docstring says it is its functional form."""
     twins = {}
-    for path, function in _exported(inspect.isfunction).items():
+    for path, function in exported(inspect.isfunction).items():
         if m := re.match(r"Functional form of :class:`~?(?:[\w.]+\.)?(\w+)`", (function.__doc__ or "").strip()):
             twins[f"{path.split('.')[0]}.{m.group(1)}"] = path
     return twins
@@ -168,17 +161,11 @@ def _functional_twins():
 FUNCTIONAL_TWINS = _functional_twins()
 
 
-def _resolve(path):
-    module, name = path.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)
-
-
 def test_every_exported_loss_class_has_a_functional_twin():
     """The house rule "a functional form beside each module", for every loss class the two packages
     export (the abstract base CropWeightedLoss and the alias OHEMLoss aside); found by their docstrings,
     so a new loss needs no entry here."""
-    classes = set(_exported(lambda o: inspect.isclass(o) and issubclass(o, PixelLoss)))
-    assert classes - {"tghem.CropWeightedLoss", "baselines.OHEMLoss"} == set(FUNCTIONAL_TWINS)
+    assert exported_losses() - {"tghem.CropWeightedLoss", "baselines.OHEMLoss"} == set(FUNCTIONAL_TWINS)
     assert FUNCTIONAL_TWINS["tghem.TGHEM"] == "tghem.tghem_loss" and len(FUNCTIONAL_TWINS) >= 8
 
 
@@ -194,7 +181,7 @@ def test_a_functional_twin_returns_its_module_s_value(cls_path, function_path):
     kwargs = {"ignore_index": 255, "reduction": "none", **{
         "tghem.SegmentationLoss": {"thresh": 0.7, "min_kept": 50}, "tghem.TGHEM": topo, "baselines.ShuffledTGHEM": topo,
         "baselines.CountWeightedOHEM": {"ohem_min_kept": 50}}.get(cls_path, {})}
-    cls, function = _resolve(cls_path), _resolve(function_path)
+    cls, function = resolve(cls_path), resolve(function_path)
     module_kwargs, function_kwargs = dict(kwargs), dict(kwargs)
     if cls_path == "baselines.ShuffledTGHEM":  # the same permutations for both
         module_kwargs["generator"] = torch.Generator().manual_seed(5)

@@ -1,6 +1,5 @@
 """The method registry and the per-iteration crop sampling of training."""
 
-import importlib
 import math
 import re
 
@@ -13,6 +12,7 @@ from experiments.core.settings import load_params
 from experiments.training.crops import IGNORE_INDEX, CropSampler
 from experiments.training.methods import METHODS, PIXEL_TERM, MethodLoss, build_method, check_method_settings
 from tghem import TGHEM, SegmentationLoss, TopoGuide
+from tests.helpers.exports import resolve
 from tests.helpers.paths import ROOT
 
 
@@ -44,9 +44,8 @@ def test_the_registry_builds_what_its_table_documents():
     assert documented["tghem"] == "tghem.TGHEM" and documented["tghem_count"] == "baselines.CountWeightedOHEM"
     cfg = load_params()
     for name, path in documented.items():
-        module, attribute = path.rsplit(".", 1)
         loss = build_method(name, cfg)
-        assert isinstance(loss, MethodLoss) and type(loss.criterion) is getattr(importlib.import_module(module), attribute), name
+        assert isinstance(loss, MethodLoss) and type(loss.criterion) is resolve(path), name
         assert loss.criterion.ignore_index == IGNORE_INDEX
     assert {type(build_method(n, cfg).criterion) for n in ("focal", "cldice", "dice_bce", "tghem_shuffled")} == {
         FocalLoss, SoftDiceCLDiceLoss, DiceBCELoss, ShuffledTGHEM}
