@@ -16,7 +16,9 @@ records of the last call, the overflow check, the reduction) is here once.
 """
 from __future__ import annotations
 
-from typing import Optional, Protocol
+import functools
+import sys
+from typing import Callable, Optional, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -26,6 +28,29 @@ from tghem.base import PixelLoss
 from tghem.ohem import SegmentationLoss
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+_F = TypeVar("_F", bound=Callable)
+
+
+def _kept_out_of_compiled_graphs(fn: _F) -> _F:
+    """``torch.compiler.disable(fn)``, made at the first call that needs it.
+
+    Decorating with ``torch.compiler.disable`` imports ``torch._dynamo``, which adds about 1.5 s to
+    every process that imports the library (each stage of a study). Only a process that compiles
+    needs it, and ``torch.compile`` imports it before it traces anything: so while it is not
+    imported, ``fn`` runs as it is.
+    """
+    disabled = None
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        nonlocal disabled
+        if disabled is None:
+            if "torch._dynamo" not in sys.modules:
+                return fn(*args, **kwargs)
+            disabled = torch.compiler.disable(fn)
+        return disabled(*args, **kwargs)
+
+    return call  # type: ignore[return-value]
 
 
 def binarize_prediction(pred_logits: torch.Tensor, gt_mask: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
@@ -175,12 +200,12 @@ class CropWeightedLoss(PixelLoss):
 
     # numpy, numba and worker processes: kept out of torch.compile's graph (a graph break), so
     # ``torch.compile(loss)`` runs them eagerly and gives the eager value.
-    @torch.compiler.disable
+    @_kept_out_of_compiled_graphs
     def _start_signal(self, pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor) -> PendingSignal:
         with torch.no_grad():
             return self.crop_signal(binarize_prediction(pred_logits, gt_mask, self.ignore_index), gt_dots)
 
-    @torch.compiler.disable
+    @_kept_out_of_compiled_graphs
     def _collect_signal(self, pending: PendingSignal, like: torch.Tensor) -> torch.Tensor:
         values = np.asarray(pending.result(), dtype=np.float64)
         if values.shape != (like.shape[0],):
@@ -188,7 +213,7 @@ class CropWeightedLoss(PixelLoss):
                              f"{values.shape}")
         return torch.from_numpy(values).to(device=like.device, dtype=like.dtype)
 
-    @torch.compiler.disable
+    @_kept_out_of_compiled_graphs
     def _check_finite(self, weights: torch.Tensor, per_crop: torch.Tensor, signal: torch.Tensor) -> None:
         if bool(torch.isfinite(weights * per_crop.detach()).all()):
             return

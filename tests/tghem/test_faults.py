@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from tghem import TGHEM, SegmentationLoss, TopoGuide
 from tghem.loss import FLOAT32_MAX
 from tghem.ohem import select_hard_pixels
 from tghem.topology import dot_points, points_discrepancy
+from tests.helpers.paths import ROOT
 
 
 def batch():
@@ -82,10 +85,34 @@ def test_an_ignore_index_that_is_a_mask_label_is_refused(label):
     SegmentationLoss(ignore_index=255)
 
 
-def test_torch_compile_gives_the_eager_value():
+@pytest.mark.parametrize("first", ["compiled", "eager"])
+def test_torch_compile_gives_the_eager_value_and_runs_the_signal_eagerly(first):
+    """Whether the loss was called before or only compiled: the crop signal (numpy, numba) runs
+    outside the traced graph (``is_compiling()`` is false inside it), and the value is the eager one."""
     logits, mask, dots = batch()
+    eager = TGHEM(ohem_min_kept=100, topo_workers=0, top_dimension=True)(logits, mask, dots)
     criterion = TGHEM(ohem_min_kept=100, topo_workers=0, top_dimension=True)
-    eager = criterion(logits, mask, dots)
+    traced, signal = [], criterion.crop_signal
+
+    def spy(*args):
+        traced.append(torch.compiler.is_compiling())
+        return signal(*args)
+
+    criterion.crop_signal = spy
+    if first == "eager":
+        assert criterion(logits, mask, dots) == eager
     compiled = torch.compile(criterion, backend="eager")(logits, mask, dots)
     assert compiled == eager and eager > 0
     assert np.isfinite(criterion.last_discrepancy.numpy()).all()
+    assert traced == [False] * (2 if first == "eager" else 1)
+
+
+def test_importing_the_library_does_not_import_the_compiler():
+    """``torch._dynamo`` costs every process (each stage) about 1.5 s to import: the library and the
+    stages' command lines load it only when something compiles."""
+    code = ("import importlib, pkgutil, sys, tghem, baselines, experiments\n"
+            "for m in pkgutil.iter_modules(experiments.__path__):\n"
+            "    m.ispkg or importlib.import_module(f'experiments.{m.name}')\n"
+            "print(len(sys.modules) > 500, 'torch._dynamo' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "True False", done.stdout + done.stderr
