@@ -9,15 +9,17 @@
 # evaluate stages' names (a block of a long study: one dataset, one method, one seed).
 #
 # DVC runs one stage at a time per checkout (it locks the repository). This script gives each
-# extra job a git worktree of HEAD (outside the repository, so DVC does not see a second copy)
-# that shares this checkout's DVC cache, hands the jobs the evaluate stages of GROUPs (default:
-# every evaluate stage) round-robin, and lets each job `dvc repro` its share (with the
-# training each needs). The results land in the shared run-cache; a final `dvc repro` here
-# restores every stage from it, runs what is left (aggregate, report; with GROUPs only those
-# stages) and writes dvc.lock.
+# job a git worktree of HEAD (outside the repository, so DVC does not see a second copy) that
+# shares this checkout's DVC cache, prepares the data in the first, hands the jobs the evaluate
+# stages of GROUPs (default: every evaluate stage) round-robin, and lets each job `dvc repro` its
+# share (with the training each needs). The results land in the shared run-cache; a final
+# `dvc repro` here restores every stage from it, runs what is left (aggregate, report; with GROUPs
+# only those stages) and writes dvc.lock. So the checkout is written only by that last step: a run
+# that is stopped leaves it as it was, and its finished stages in the cache for the next run.
 # Each stage fixes its torch threads (study.threads), so the results are those of one job,
 # bit for bit. Commit first: the worktrees hold HEAD, and a stage whose code differs from
-# this checkout's is simply run again by the final `dvc repro`.
+# this checkout's is simply run again by the final `dvc repro`. A relative TGHEM_DATA_MIRROR is
+# taken from the current folder (the stages run in the worktrees).
 #
 # A GROUP that matches no evaluate stage of STUDY_DIR is an error listing the groups (exit 2); a
 # repository whose DVC lock another process holds is one line naming the lock (exit 1); every
@@ -75,8 +77,7 @@ for s in "${stages[@]}"; do
 done
 [ ${#todo[@]} -gt 0 ] || { echo "run.sh: $pipeline has no evaluate stage to run" >&2; exit 2; }
 echo "run.sh: ${#todo[@]} evaluate stages (with their trainings) over $jobs jobs"
-(cd "$root" && dvc repro --quiet --glob "$pipeline:prepare@*") || {  # once, before the jobs need it
-  check_free "$root"; echo "run.sh: preparing the data of $pipeline failed (run: dvc repro --glob '$pipeline:prepare@*')" >&2; exit 1; }
+case "${TGHEM_DATA_MIRROR:-/}" in /*) ;; *) export TGHEM_DATA_MIRROR="$PWD/$TGHEM_DATA_MIRROR";; esac
 work=$(mktemp -d "${TMPDIR:-/tmp}/tghem-jobs.XXXXXX")
 pids=()
 stop_jobs() {  # each job leads its own process group (set -m below): kill the groups, wait for them
@@ -91,16 +92,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "run.sh: interrupted; stopping the jobs" >&2; exit 130' INT
 trap 'echo "run.sh: terminated; stopping the jobs" >&2; exit 143' TERM
+worktree() {  # job $1's git worktree of HEAD, sharing this checkout's DVC cache
+  git -C "$root" worktree add --detach --quiet "$work/job$1" HEAD
+  (cd "$work/job$1" && dvc cache dir --local "$cache")
+}
+worktree 0
+(cd "$work/job0" && dvc repro --quiet --glob "$pipeline:prepare@*") || {  # once, before the jobs need it
+  echo "run.sh: preparing the data of $pipeline failed (run: dvc repro --glob '$pipeline:prepare@*')" >&2; exit 1; }
 set -m  # every background job in its own process group
 for ((j = 0; j < jobs; j++)); do
   share=()
   for ((k = j; k < ${#todo[@]}; k += jobs)); do share+=("${todo[k]}"); done
   [ ${#share[@]} -gt 0 ] || continue
-  if [ "$j" -eq 0 ]; then dir=$root; else
-    dir="$work/job$j"
-    git -C "$root" worktree add --detach --quiet "$dir" HEAD
-    (cd "$dir" && dvc cache dir --local "$cache")
-  fi
+  [ "$j" -eq 0 ] || worktree "$j"
+  dir="$work/job$j"
   (cd "$dir" && for t in "${share[@]}"; do
      dvc repro "$t" --quiet || { check_free "$dir"; echo "run.sh: dvc repro $t failed (rerun it without --quiet)"; exit 1; }
    done) > "$work/job$j.log" 2>&1 &

@@ -1,5 +1,6 @@
-"""studies/run.sh under faults (issue 21), with a stand-in ``dvc`` that records its calls: a
-mistyped group, a busy repository, a killed runner."""
+"""studies/run.sh under faults (issue 21), with a stand-in ``dvc`` that records its calls and
+where it ran: a mistyped group, a busy repository, a killed runner, the checkout written only at
+the end."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ case "$1" in
   cache) echo "$FAKE_CACHE" ;;
   stage) printf '%s\\n' studies/x/dvc.yaml:prepare@a studies/x/dvc.yaml:train@a-0 studies/x/dvc.yaml:evaluate@a-0 \\
            studies/x/dvc.yaml:evaluate@a-1 studies/x/dvc.yaml:evaluate_lambda_pers@0.5-0 ;;
-  repro) echo "$*" >> "$FAKE_LOG"
+  repro) echo "$*" >> "$FAKE_LOG"; echo "$PWD ${TGHEM_DATA_MIRROR:-}" >> "$FAKE_WHERE"
          if [ -n "${FAKE_SLEEP:-}" ] && [[ "$*" == *evaluate* ]]; then echo $$ >> "$FAKE_PIDS"; sleep 60; fi ;;
 esac
 """
@@ -41,7 +42,9 @@ def repo(tmp_path):
     (bin_dir / "dvc").write_text(FAKE_DVC)
     (bin_dir / "dvc").chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_CACHE=str(tmp_path / "cache"),
-               FAKE_LOG=str(tmp_path / "calls"), FAKE_PIDS=str(tmp_path / "pids"), TMPDIR=str(tmp_path))
+               FAKE_LOG=str(tmp_path / "calls"), FAKE_WHERE=str(tmp_path / "where"), FAKE_PIDS=str(tmp_path / "pids"),
+               TMPDIR=str(tmp_path))
+    env.pop("TGHEM_DATA_MIRROR", None)
     return repo, env
 
 
@@ -55,6 +58,11 @@ def calls(env) -> list[str]:
         return open(env["FAKE_LOG"]).read().splitlines()
     except FileNotFoundError:
         return []
+
+
+def where(env) -> list[tuple[str, str]]:
+    """(folder, TGHEM_DATA_MIRROR) of each ``dvc repro`` call."""
+    return [tuple(line.split(" ", 1)) for line in open(env["FAKE_WHERE"]).read().splitlines()]
 
 
 def test_an_unknown_group_is_refused_listing_the_groups(repo):
@@ -73,6 +81,26 @@ def test_a_known_group_reproduces_only_its_stages(repo):
     assert calls(env) == ["repro --quiet --glob studies/x/dvc.yaml:prepare@*",
                           "repro studies/x/dvc.yaml:evaluate_lambda_pers@0.5-0 --quiet",
                           "repro studies/x/dvc.yaml:evaluate_lambda_pers@0.5-0"]
+
+
+def test_the_jobs_run_in_worktrees_and_only_the_last_step_in_the_checkout(repo, tmp_path):
+    """Preparing and every job's share run in worktrees under TMPDIR (removed at the end); only the
+    final ``dvc repro``, which writes the study's lock, runs in the checkout. A relative data mirror
+    is taken from the folder the runner was started in."""
+    repo, env = repo
+    done = run(repo, dict(env, TGHEM_DATA_MIRROR="../mirror"), "2")
+    assert done.returncode == 0, done.stderr
+    assert calls(env)[0] == "repro --quiet --glob studies/x/dvc.yaml:prepare@*"
+    assert calls(env)[-1] == "repro studies/x/dvc.yaml"
+    folders = [folder for folder, _ in where(env)]
+    assert folders[-1] == str(repo)
+    jobs = os.path.dirname(folders[0])  # the runner's temporary folder, removed at the end
+    assert jobs.startswith(f"{tmp_path}/tghem-jobs.") and not os.path.exists(jobs)
+    assert folders[0] == f"{jobs}/job0"  # preparing: in job 0's worktree
+    assert sorted(set(folders[1:-1])) == [f"{jobs}/job0", f"{jobs}/job1"]
+    assert {mirror for _, mirror in where(env)} == {f"{repo}/../mirror"}
+    listed = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
+    assert len(listed.splitlines()) == 1
 
 
 def test_a_pattern_reproduces_the_stages_it_matches(repo):
@@ -125,4 +153,6 @@ def test_killing_the_runner_stops_its_jobs_and_removes_their_worktrees(repo, tmp
         time.sleep(0.1)
     assert not any(alive(p) for p in jobs)
     listed = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
-    assert len(listed.splitlines()) == 1  # the job's worktree is gone
+    assert len(listed.splitlines()) == 1  # the jobs' worktrees are gone
+    # stopped before its last step, the runner ran nothing in the checkout (its lock is as it was)
+    assert str(repo) not in {folder for folder, _ in where(env)}
