@@ -10,7 +10,7 @@ from PIL import Image
 from scipy.io import savemat
 
 
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_modifyitems(items):
     """The modules with tests marked ``slow`` first; otherwise the order of collection.
 
     pytest-xdist hands whole modules to its workers in this order (``--no-loadscope-reorder``,

@@ -16,6 +16,7 @@ from tghem import TGHEM, SegmentationLoss, TopoGuide
 from tghem.loss import FLOAT32_MAX
 from tghem.ohem import select_hard_pixels
 from tghem.topology import dot_points, points_discrepancy
+from tests.helpers.imports import project_modules
 from tests.helpers.paths import ROOT
 
 
@@ -110,9 +111,10 @@ def test_torch_compile_gives_the_eager_value_and_runs_the_signal_eagerly(first):
 def test_importing_the_library_does_not_import_the_compiler():
     """``torch._dynamo`` costs every process (each stage) about 1.5 s to import: the library and the
     stages' command lines load it only when something compiles."""
-    code = ("import importlib, pkgutil, sys, tghem, baselines, experiments\n"
-            "for m in pkgutil.iter_modules(experiments.__path__):\n"
-            "    m.ispkg or importlib.import_module(f'experiments.{m.name}')\n"
+    stages = [m for m in project_modules("experiments") if m.count(".") == 1]  # experiments/<stage>.py
+    code = ("import importlib, sys, tghem, baselines\n"
+            f"for m in {stages!r}:\n"
+            "    importlib.import_module(m)\n"
             "print(len(sys.modules) > 500, 'torch._dynamo' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.strip() == "True False", done.stdout + done.stderr
