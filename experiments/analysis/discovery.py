@@ -8,7 +8,11 @@ folder (``run_dir``); every training writes a ``train.json`` holding the setting
 with the file's settings for that dataset, and each ablation value x seed with the swept setting
 set to that value, every other setting as for the ablation's dataset. So a run is *found* when an
 evaluation of the test split below the folders searched names a training whose recorded settings
-equal the ones the study gives it; an ablation is named by the one setting in which it differs.
+equal the ones the study gives it, and evaluated it with those settings (an evaluation that read
+other ``eval`` settings than its run's records them, under
+:data:`~experiments.core.resolution.EVAL_OVERRIDES`, and is not the study's run: validation
+chose the run's checkpoint with the run's own); an ablation is named by the one setting in which
+it differs.
 
 What the pipeline calls its stages is used only in the message that says how to make a missing
 run (``dvc repro train@synthetic-tghem-0``, run in the study's folder), by the naming rule of DVC's
@@ -26,6 +30,7 @@ from typing import Any, Iterable, Sequence
 
 from ..core.fsutil import read_json
 from ..core.prepared import read_meta, require_prepared
+from ..core.resolution import EVAL_OVERRIDES
 from ..core.settings import PARAMS_PATH, apply_overrides, flatten, resolve
 from ..core.targets import target_rule
 from .study import ABLATIONS, BASELINE_REFERENCE, Study, format_value, stage_name
@@ -179,11 +184,27 @@ def _recorded(config: Any) -> dict | None:
     return {f"{section}.{key}": value for section, values in config.items() for key, value in values.items()}
 
 
+def _overridden(metrics: dict) -> dict:
+    """An evaluation's :data:`~experiments.core.resolution.EVAL_OVERRIDES`, flattened (``{"eval.threshold": 0.4}``)."""
+    overrides = metrics.get(EVAL_OVERRIDES, {})
+    if not isinstance(overrides, dict):
+        return {f"eval.{EVAL_OVERRIDES}": overrides}
+    return {f"eval.{key}": value for key, value in overrides.items()}
+
+
 def _difference(recorded: dict | None, expected: dict) -> str:
     if recorded is None:
         return "no settings recorded"
     keys = [k for k in expected if recorded.get(k, ...) != expected[k]] + sorted(set(recorded) - set(expected))
     return ", ".join(f"{k}={recorded.get(k, '(absent)')!r} (the study: {expected.get(k, '(absent)')!r})" for k in keys[:4])
+
+
+def _mismatch(eval_dir: Path, trained: dict | None, overridden: dict, expected: dict) -> str:
+    """Why the evaluation in ``eval_dir`` is not the wanted run's: how its training's settings differ
+    from the study's, else which ``eval`` settings it used in place of its run's."""
+    if trained != expected:
+        return f"{eval_dir} was trained with {_difference(trained, expected)}"
+    return f"{eval_dir} was evaluated with {_difference(overridden, {k: expected.get(k, '(absent)') for k in overridden})}"
 
 
 def locate_runs(wanted: Sequence[Wanted], records: Records, root: Path, study: str = "") -> list[Located]:
@@ -226,7 +247,7 @@ def locate_runs(wanted: Sequence[Wanted], records: Records, root: Path, study: s
     for w in wanted:
         training, evaluation = w.stages(study)
         candidates = by_identity.get((w.dataset, w.method, w.seed), [])
-        fits = [(d, doc) for d, doc in candidates if trained(root / doc["run_dir"]) == w.config]
+        fits = [(d, doc) for d, doc in candidates if trained(root / doc["run_dir"]) == w.config and not _overridden(doc)]
         if not fits:
             missing.append((w, training, evaluation, candidates))
             continue
@@ -242,8 +263,7 @@ def locate_runs(wanted: Sequence[Wanted], records: Records, root: Path, study: s
         for _, doc in candidates:
             if root / doc["run_dir"] in damaged:
                 raise ValueError(f"{damaged[root / doc['run_dir']]}; {training_fix(root / doc['run_dir'], training)}")
-        closest = "; ".join(f"{d} was trained with {_difference(trained(root / doc['run_dir']), w.config)}"
-                            for d, doc in candidates[:2])
+        closest = "; ".join(_mismatch(d, trained(root / doc["run_dir"]), _overridden(doc), w.config) for d, doc in candidates[:2])
         raise FileNotFoundError(
             f"no evaluation of {w.describe()} below {records.where()}"
             f"{' (' + closest + ')' if closest else ''}; make it with {training.how_to_make()} and "

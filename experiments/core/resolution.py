@@ -12,7 +12,12 @@ settings it ran with, resolved, and which of them came from the dataset. It hold
 nothing of the machine or the clock, so it is the same file on every computer, while
 ``train.json`` holds what the run measured. An evaluation's ``metrics.json`` records the
 evaluation values it resolved (the match radius, the mean-F1 radius, the tile size) and the run
-folder it scored, whose :data:`SETTINGS_FILE` holds the rest.
+folder it scored, whose :data:`SETTINGS_FILE` holds the rest. An evaluation may read other
+``eval`` settings than its run trained and validated with (``--set eval.threshold=0.4``, or the
+settings file edited since the training): its ``metrics.json`` then holds those under
+:data:`EVAL_OVERRIDES` (:func:`eval_overrides`), so the two files together always give every
+setting the evaluation used. The key is absent when nothing differs, as in every evaluation of a
+study's pipeline, whose training and evaluation read the same ``eval`` section.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from .targets import target_rule
 
 SETTINGS_FILE = "settings.json"
 """The resolved-settings record of a training run's folder."""
+
+EVAL_OVERRIDES = "eval_overrides"
+"""The ``metrics.json`` key of the ``eval`` settings an evaluation used in place of its run's (:func:`eval_overrides`)."""
 
 FROM_DATASET = ("data.mask_radius", "eval.match_radius", "eval.mean_f1_max_radius", "eval.tile_size")
 """The settings whose null means "take it from the dataset (or its rule)", in the order they resolve."""
@@ -53,6 +61,21 @@ def resolve_eval(cfg: dict, meta: dict) -> dict:
     if e["tile_size"] is None:
         e["tile_size"] = cfg["train"]["crop_size"]
     return e
+
+
+def eval_overrides(run_eval: dict, used_eval: dict) -> dict:
+    """The settings of ``used_eval`` that ``run_eval`` does not hold with the same value, in ``used_eval``'s order.
+
+    Args:
+        run_eval: the ``eval`` section the run trained and validated with (its checkpoint's settings).
+        used_eval: the ``eval`` section an evaluation of the run loaded; both as loaded, before
+            :func:`resolve_eval`.
+
+    Example:
+        >>> eval_overrides({"threshold": 0.5, "batch_size": 8}, {"threshold": 0.4, "batch_size": 8, "amp": "none"})
+        {'threshold': 0.4, 'amp': 'none'}
+    """
+    return {key: value for key, value in used_eval.items() if key not in run_eval or run_eval[key] != value}
 
 
 def resolve_settings(cfg: dict, meta: dict) -> dict:

@@ -4,7 +4,9 @@ Writes, atomically, into ``EVAL_DIR`` (default ``RUN_DIR/eval/<split>``):
 
 * ``metrics.json``: ``precision``, ``recall``, ``f1`` (micro), their per-image means, ``tp``,
   ``fp``, ``fn``, ``f1_mean_radii`` (mean F1 over r = 1..R), ``mae``, ``rmse``, ``mre``,
-  ``game0``..``game3``, ``match_radius``, ``n_images`` and the run's context;
+  ``game0``..``game3``, ``match_radius``, ``n_images`` and the run's context; ``eval_overrides``
+  where the ``eval`` settings differ from those the run trained with
+  (:func:`experiments.core.resolution.eval_overrides`);
 * ``per_image.csv``: ``image_id,n_gt,n_pred,tp,fp,fn,tp_greedy``;
 * ``points/<image_id>.csv``: the predicted points, header ``x,y`` (as the prepared points).
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from ..core.fsutil import NotAnOutputError, json_text
 from ..core.outputs import atomic_dir, check_replaceable
 from ..core.prepared import load_split, points_csv_text, read_meta, require_prepared
+from ..core.resolution import EVAL_OVERRIDES, eval_overrides
 from ..core.runlock import LOCK_NAME, lock_holder
 from ..core.runtime import check_amp, select_device
 from ..core.settings import ConfigError, load_params
@@ -155,7 +158,9 @@ def evaluate_run(
     model, cfg = model_from_checkpoint(state, dev, ckpt_path)
     run = state["run"]
     dataset = dataset or run["dataset"]
-    cfg = dict(cfg, eval=load_params(params_path, overrides, dataset=dataset)["eval"])
+    used_eval = load_params(params_path, overrides, dataset=dataset)["eval"]
+    changed = eval_overrides(cfg.get("eval", {}), used_eval)
+    cfg = dict(cfg, eval=used_eval)
     prepared = require_prepared(data_dir, dataset)
     meta = read_meta(prepared)
     check_same_data(run, dataset, meta, prepared, run_dir)
@@ -171,6 +176,8 @@ def evaluate_run(
         checkpoint=checkpoint, iteration=state["iteration"], tile_size=settings["tile"],
         tile_overlap=settings["overlap"], centroid_mode=settings["centroid_mode"], amp=cfg["eval"]["amp"],
     )
+    if changed:
+        metrics[EVAL_OVERRIDES] = changed
     with atomic_dir(out, "evaluate", "--out", OUTPUT_ENTRIES.__eq__) as tmp:
         (tmp / "points").mkdir()
         for r, p in zip(results, points):

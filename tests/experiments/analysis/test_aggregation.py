@@ -552,6 +552,8 @@ def test_runs_are_found_by_their_settings_wherever_they_lie(tmp_path):
                                r"--resume, or `dvc repro train@synthetic-ohem-0` in "),
     ("ablation_value", FileNotFoundError, r"no evaluation of synthetic/tghem/seed 0 with tghem.lambda_pers=0.0 below .*"
                                           r"lambda_pers/0.0/seed0 was trained with tghem.lambda_pers=0.1 \(the study: 0.0\)"),
+    ("eval_overrides", FileNotFoundError, r"no evaluation of synthetic/ohem/seed 0 below .*ohem/seed0 was evaluated with "
+                                          r"eval.threshold=0.3 \(the study: 0.5\)"),
     ("per_image_rows", ValueError, r"per_image.csv has 2 rows, metrics.json n_images 3"),
 ])
 def test_inconsistent_runs_are_errors(tmp_path, damage, error, message):
@@ -563,6 +565,9 @@ def test_inconsistent_runs_are_errors(tmp_path, damage, error, message):
     elif damage == "unfinished":
         s = json.loads((run.train / "train.json").read_text())
         (run.train / "train.json").write_text(json.dumps(dict(s, finished=False, iterations=2)))
+    elif damage == "eval_overrides":  # evaluated with another threshold than the run (and the study) has
+        m = json.loads((run.eval / "metrics.json").read_text())
+        (run.eval / "metrics.json").write_text(json.dumps(dict(m, eval_overrides={"threshold": 0.3})))
     elif damage == "ablation_value":
         path = ablation_run(params, "lambda_pers", 0.0, root).train / "train.json"
         s = json.loads(path.read_text())

@@ -147,11 +147,13 @@ def test_interrupted_then_resumed_equals_uninterrupted(runs):
 
 def test_evaluate_a_run(runs, tmp_path):
     out = tmp_path / "eval"
-    assert evaluate.main(["--run", str(runs["full"]), "--data-dir", str(tiny_data_dir()), "--out", str(out), "--quiet"]) == 0
+    assert evaluate.main(["--run", str(runs["full"]), "--data-dir", str(tiny_data_dir()), "--out", str(out), "--quiet",
+                          "--set", "eval.batch_size=4"]) == 0  # the run's own eval settings (TINY)
     m = json.loads((out / "metrics.json").read_text())
     for key in ("precision", "recall", "f1", "mae", "rmse", "match_radius", "n_images", "game3", "f1_mean_radii"):
         assert key in m
     assert m["n_images"] == 2 and m["match_radius"] == 5.0 and m["split"] == "test"
+    assert "eval_overrides" not in m  # the eval settings the run trained with: its settings.json holds them
     rows = read_csv(out / "per_image.csv")
     assert list(rows[0]) == ["image_id", "n_gt", "n_pred", "tp", "fp", "fn", "tp_greedy"]
     assert sum(int(r["tp"]) for r in rows) == m["tp"] and sum(int(r["n_pred"]) for r in rows) == m["n_pred"]
@@ -169,9 +171,27 @@ def test_validation_in_training_equals_the_evaluation_stage(runs, tmp_path):
     out = tmp_path / "val"
     evaluate_run(runs["full"], tiny_data_dir(), "val", out, checkpoint="last", overrides=["eval.batch_size=4"])
     m = json.loads((out / "metrics.json").read_text())
+    assert "eval_overrides" not in m  # the run's own eval settings, as its validation
     last_val = read_csv(runs["full"] / "val.csv")[-1]
     assert m["f1"] == pytest.approx(float(last_val["f1"]), abs=1e-12)
     assert m["mae"] == pytest.approx(float(last_val["mae"]), abs=1e-12)
+
+
+def test_an_evaluation_records_the_eval_settings_it_used_in_place_of_the_runs(runs, tmp_path):
+    def evaluated(name, *settings):
+        argv = ["--run", str(runs["full"]), "--data-dir", str(tiny_data_dir()), "--out", str(tmp_path / name), "--quiet"]
+        assert evaluate.main(argv + [arg for item in settings for arg in ("--set", item)]) == 0
+        return json.loads((tmp_path / name / "metrics.json").read_text())
+
+    own = evaluated("own", "eval.batch_size=4")  # the run trained (and validated) with TINY's batch size 4
+    other = evaluated("other", "eval.batch_size=4", "eval.threshold=0.95", "eval.tile_overlap=0.25")
+    default = evaluated("default")
+    # Only the values that differ from the run's own (tile_overlap 0.25 is the run's too), and they took effect.
+    assert "eval_overrides" not in own
+    assert other.pop("eval_overrides") == {"threshold": 0.95} and other["n_pred"] < own["n_pred"]
+    assert default.pop("eval_overrides") == {"batch_size": 8}
+    assert json.loads((runs["full"] / "settings.json").read_text())["settings"]["eval"]["batch_size"] == 4
+    assert set(own) == set(other) == set(default)
 
 
 @pytest.mark.parametrize("method", ["ohem", "focal", "cldice", "dice_bce"])
