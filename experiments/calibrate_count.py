@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         "constant lambda_count = lambda * mean(D) / mean(|n_pred - n_gt|), which gives the "
         "control the same mean crop weight as TG-HEM over those crops.",
         "example (the real study's value in studies/cells/params.yaml):\n"
-        "  python -m experiments.calibrate_count runs/cells/ablation/lambda_pers/0.01/seed{0,1,2}",
+        "  python -m experiments.calibrate_count runs/cells/ablation/lambda_pers/0.001/seed{0,1,2}",
     )
     p.add_argument("runs", nargs="+", type=Path, help="TG-HEM training folders (train.json, crops.csv)")
     return p

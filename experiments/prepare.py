@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("split overrides (defaults come from the registry's protocol)")
     g.add_argument("--n-train", type=int, default=None, help="train images (vgg_cells: 32; mbm: 15; adi: 50)")
     g.add_argument("--n-val", type=int, default=None, help="validation images (vgg_cells: 32; mbm, adi: 0)")
-    g.add_argument("--val-fraction", type=float, default=None, help="fraction of train carved out as val (crowd sets: 0.1; folder: 0.2)")
+    g.add_argument("--val-fraction", type=float, default=None, help="val share: of official train (crowd sets: 0.1), of what split.csv leaves (folder: 0.2)")
     g.add_argument("--train-fraction", type=float, default=None, help="folder without split.csv: train fraction (0.6)")
     s = p.add_argument_group("synthetic generator (only with --dataset synthetic)")
     d = SyntheticConfig()
