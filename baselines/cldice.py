@@ -30,6 +30,15 @@ def soft_skeleton(image: torch.Tensor, iterations: int = 10) -> torch.Tensor:
     Iterated morphological thinning: at each step the part of the current erosion
     that an opening (erode, then dilate) removes is added to the skeleton where it
     is not there yet, :math:`S \leftarrow S + \text{relu}(\delta - S\,\delta)`.
+
+    Example:
+        >>> square = torch.zeros(1, 1, 5, 5); square[..., 1:4, 1:4] = 1
+        >>> soft_skeleton(square, iterations=1)[0, 0]  # a 3 x 3 square thins to its centre
+        tensor([[0., 0., 0., 0., 0.],
+                [0., 0., 0., 0., 0.],
+                [0., 0., 1., 0., 0.],
+                [0., 0., 0., 0., 0.],
+                [0., 0., 0., 0., 0.]])
     """
     skeleton = F.relu(image - soft_dilate(soft_erode(image)))
     for _ in range(iterations):
@@ -50,7 +59,18 @@ def soft_dice_cldice_loss(
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """Functional form of :class:`SoftDiceCLDiceLoss` (same arguments, same result)."""
+    """Functional form of :class:`SoftDiceCLDiceLoss` (same arguments, same result).
+
+    Example:
+        >>> from tghem import binary_dice_loss
+        >>> gt = torch.zeros(1, 9, 15); gt[0, 3:6, 1:14] = 1  # a bar, 3 px thick
+        >>> cut = gt.clone(); cut[0, :, 7] = 0  # predicted cut in two
+        >>> logits = (cut * 16 - 8)[:, None]
+        >>> torch.allclose(soft_dice_cldice_loss(logits, gt, alpha=0.0), binary_dice_loss(logits, gt))  # soft Dice alone
+        True
+        >>> [round(soft_dice_cldice_loss(logits, gt, alpha=a).item(), 3) for a in (0.0, 1.0)]  # soft Dice, clDice
+        [0.04, 0.044]
+    """
     criterion = SoftDiceCLDiceLoss(
         alpha=alpha, iterations=iterations, smooth=smooth, ignore_index=ignore_index, reduction=reduction
     )

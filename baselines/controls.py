@@ -120,7 +120,24 @@ class ShuffledTGHEM(TGHEM):
 
 def shuffled_tghem_loss(pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor, *,
                         generator: Optional[torch.Generator] = None, **kwargs) -> torch.Tensor:
-    """Functional form of :class:`ShuffledTGHEM`; keyword arguments as its constructor's."""
+    """Functional form of :class:`ShuffledTGHEM`; keyword arguments as its constructor's.
+
+    Example:
+        >>> import numpy as np
+        >>> from tghem import dilated_mask, dot_map
+        >>> points = np.array([[8.0, 8.0], [24.0, 24.0]])  # two cells
+        >>> mask = torch.from_numpy(dilated_mask(points, (32, 32), radius=2))[None]
+        >>> dots = torch.from_numpy(dot_map(points, (32, 32)))[None]
+        >>> found = (mask * 16 - 8)[:, None]  # logits +8 on both disks, -8 elsewhere
+        >>> missed = found.clone(); missed[..., 20:29, 20:29] = -8  # the second cell missed
+        >>> x, m, d = torch.cat([found, missed]), mask.expand(2, -1, -1), dots.expand(2, -1, -1)
+        >>> from tghem import tghem_loss
+        >>> round(tghem_loss(x, m, d, lambda_pers=0.5, ohem_min_kept=100).item(), 2)  # w = 1 and 26.68
+        55.56
+        >>> swap = torch.Generator().manual_seed(1)  # its first permutation swaps the two crops' weights
+        >>> round(shuffled_tghem_loss(x, m, d, generator=swap, lambda_pers=0.5, ohem_min_kept=100).item(), 2)
+        2.13
+    """
     return ShuffledTGHEM(generator=generator, **kwargs)(pred_logits, gt_mask, gt_dots)
 
 
@@ -196,5 +213,18 @@ class CountWeightedOHEM(CropWeightedLoss):
 
 
 def count_weighted_ohem_loss(pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor, **kwargs) -> torch.Tensor:
-    """Functional form of :class:`CountWeightedOHEM`; keyword arguments as its constructor's."""
+    """Functional form of :class:`CountWeightedOHEM`; keyword arguments as its constructor's.
+
+    Example:
+        >>> import numpy as np
+        >>> from tghem import dilated_mask, dot_map
+        >>> points = np.array([[8.0, 8.0], [24.0, 24.0]])  # two cells
+        >>> mask = torch.from_numpy(dilated_mask(points, (32, 32), radius=2))[None]
+        >>> dots = torch.from_numpy(dot_map(points, (32, 32)))[None]
+        >>> found = (mask * 16 - 8)[:, None]  # logits +8 on both disks, -8 elsewhere
+        >>> missed = found.clone(); missed[..., 20:29, 20:29] = -8  # the second cell missed
+        >>> [round(count_weighted_ohem_loss(x, mask, dots, lambda_count=0.5, ohem_min_kept=100).item(), 2)
+        ...  for x in (found, missed)]  # w = 1 + 0.5 * |1 - 2| = 1.5 times the pixel loss of the miss
+        [0.0, 6.25]
+    """
     return CountWeightedOHEM(**kwargs)(pred_logits, gt_mask, gt_dots)

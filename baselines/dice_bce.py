@@ -22,7 +22,13 @@ def dice_bce_loss(
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """Functional form of :class:`DiceBCELoss` (same arguments, same result)."""
+    """Functional form of :class:`DiceBCELoss` (same arguments, same result).
+
+    Example:
+        >>> logits, gt = torch.zeros(1, 1, 2, 2), torch.ones(1, 2, 2)  # p = 0.5 on four foreground pixels
+        >>> round(dice_bce_loss(logits, gt).item(), 4)  # 0.5 * 2/7 (Dice) + 0.5 * ln 2 (BCE)
+        0.4894
+    """
     return DiceBCELoss(dice_weight, bce_weight, smooth, ignore_index, reduction)(pred_logits, gt_mask, gt_dots)
 
 

@@ -21,7 +21,13 @@ def focal_loss(
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """Functional form of :class:`FocalLoss` (same arguments, same result)."""
+    """Functional form of :class:`FocalLoss` (same arguments, same result).
+
+    Example:
+        >>> logits, gt = torch.zeros(1, 1, 2, 2), torch.ones(1, 2, 2)  # p = 0.5 on four foreground pixels
+        >>> round(focal_loss(logits, gt).item(), 4)  # alpha (1 - p)^gamma ln(1 / p) = 0.25 * 0.25 * ln 2
+        0.0433
+    """
     return FocalLoss(alpha=alpha, gamma=gamma, ignore_index=ignore_index, reduction=reduction)(pred_logits, gt_mask, gt_dots)
 
 

@@ -1,6 +1,7 @@
 """The documentation site (docs/): it builds without a warning with a reference page for every public module,
 its Python examples run as written and print what their comments state, every page is in a table of contents,
-its links resolve, the loss page states the classes' real defaults, and the README stays short."""
+its links resolve, the loss page states the classes' real defaults, the README stays short, and every
+public function and class of the two loss packages has a runnable example (pytest's --doctest-modules runs it)."""
 import inspect
 import re
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.exports import exported_losses, resolve
+from tests.helpers.exports import exported, exported_losses, resolve
 from tests.helpers.imports import project_modules
 from tests.helpers.markdown_examples import output_mismatches, python_blocks, stated_outputs
 from tests.helpers.markdown_pages import DOCS, doc_pages, markdown_pages, name
@@ -143,3 +144,12 @@ def test_the_training_page_lists_every_file_of_a_run_folder():
     table = table[:table.index("\n\n", table.index("| file |"))]
     rows = re.findall(r"^\| `([\w.]+)` \|", table, flags=re.M)
     assert len(rows) == len(set(rows)) and set(rows) == set(RUN_OUTPUTS)
+
+
+def test_every_public_function_and_class_has_a_runnable_example():
+    """The house rule (docstrings: the math, Args, Shape, a runnable Example) at its least: an example,
+    which ``--doctest-modules`` (``pyproject.toml``) runs and checks against the output it states."""
+    public = exported(lambda o: inspect.isfunction(o) or inspect.isclass(o))
+    assert len(public) > 30
+    missing = [path for path, o in public.items() if ">>>" not in (inspect.getdoc(o) or "")]
+    assert not missing, f"public names without an Example in their docstring: {missing}"

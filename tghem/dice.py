@@ -34,7 +34,13 @@ def binary_dice_loss(
     ignore_index: Optional[int] = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """Functional form of :class:`BinaryDiceLoss` (same arguments, same result)."""
+    """Functional form of :class:`BinaryDiceLoss` (same arguments, same result).
+
+    Example:
+        >>> logits, gt = torch.zeros(1, 1, 2, 2), torch.ones(1, 2, 2)  # p = 0.5 on four foreground pixels
+        >>> round(binary_dice_loss(logits, gt).item(), 4)  # 1 - (2 * 2 + 1) / (2 + 4 + 1) = 2/7
+        0.2857
+    """
     return BinaryDiceLoss(smooth=smooth, ignore_index=ignore_index, reduction=reduction)(pred_logits, gt_mask, gt_dots)
 
 

@@ -157,5 +157,21 @@ class TGHEM(CropWeightedLoss):
 def tghem_loss(
     pred_logits: torch.Tensor, gt_mask: torch.Tensor, gt_dots: torch.Tensor, **kwargs
 ) -> torch.Tensor:
-    """Functional form of :class:`TGHEM`; keyword arguments as its constructor's."""
+    """Functional form of :class:`TGHEM`; keyword arguments as its constructor's.
+
+    Example:
+        >>> import numpy as np
+        >>> from tghem import dilated_mask, dot_map
+        >>> points = np.array([[8.0, 8.0], [24.0, 24.0]])  # two cells, 16 * sqrt(2) px apart
+        >>> mask = torch.from_numpy(dilated_mask(points, (32, 32), radius=2))[None]
+        >>> dots = torch.from_numpy(dot_map(points, (32, 32)))[None]
+        >>> found = (mask * 16 - 8)[:, None]  # logits +8 on both disks, -8 elsewhere: D = 0, w = 1
+        >>> missed = found.clone(); missed[..., 20:29, 20:29] = -8  # the second cell missed
+        >>> [round(tghem_loss(x, mask, dots, lambda_pers=0.5, ohem_min_kept=100).item(), 2) for x in (found, missed)]
+        [0.0, 111.12]
+
+        The miss costs D = (16 sqrt(2) + 50) / sqrt(2) = 51.36 (the ground truth's two H0 bars, 22.6 and
+        the epsilon 50, against the lone predicted point's empty diagram), so its pixel loss is weighted
+        by w = 1 + 0.5 D = 26.68.
+    """
     return TGHEM(**kwargs)(pred_logits, gt_mask, gt_dots)

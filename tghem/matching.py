@@ -97,7 +97,17 @@ def match_points(pred, gt, radius: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Counts:
-    """Detection outcome of one image (or a sum of images)."""
+    """Detection outcome of one image (or a sum of images): true positives, false positives, misses.
+
+    ``precision`` = TP / (TP + FP) (1 when nothing is predicted), ``recall`` = TP / (TP + FN) (1
+    when there is nothing to find), ``f1`` = 2 TP / (2 TP + FP + FN) (1 when both are empty).
+    Counts add, so a split's micro scores are those of the sum of its images' counts.
+
+    Example:
+        >>> total = Counts(tp=3, fp=1, fn=0) + Counts(tp=0, fp=0, fn=2)
+        >>> total, total.precision, total.recall, round(total.f1, 4)
+        (Counts(tp=3, fp=1, fn=2), 0.75, 0.6, 0.6667)
+    """
 
     tp: int
     fp: int

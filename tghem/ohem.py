@@ -62,6 +62,13 @@ def select_hard_pixels(
     of largest BCE (all valid ones if fewer). Pixels equal to ``ignore_index`` are
     never chosen. With ``per_image=False`` the whole batch is one group and
     ``min_kept * B`` pixels are kept.
+
+    Example:
+        >>> logits = torch.tensor([[[[5.0, 0.0], [0.0, -5.0]]]])  # p = 0.99, 0.5 / 0.5, 0.01
+        >>> gt = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
+        >>> select_hard_pixels(logits, gt, thresh=0.7, min_kept=1)  # confidence 0.5 < 0.7: hard
+        tensor([[[False,  True],
+                 [ True, False]]])
     """
     check_ignore_index(ignore_index)
     logits = pred_logits[:, 0].detach()
@@ -112,6 +119,15 @@ def segmentation_loss(
 
     ``hard_mask`` (bool, (B, H, W)), when given, replaces the OHEM selection, which
     makes the loss a smooth function of the logits (used for gradient checks).
+
+    Example:
+        >>> logits = torch.tensor([[[[5.0, 0.0], [0.0, -5.0]]]])  # the two p = 0.5 pixels are hard
+        >>> gt = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
+        >>> p = torch.sigmoid(logits)[0, 0]
+        >>> dice = 1 - (2 * (p * gt[0]).sum() + 1) / (p.sum() + gt[0].sum() + 1)  # over every pixel
+        >>> loss = segmentation_loss(logits, gt, thresh=0.7, min_kept=1)
+        >>> torch.allclose(loss, 0.5 * dice + 0.5 * torch.log(torch.tensor(2.0)))  # BCE of the hard ones: ln 2
+        True
     """
     criterion = SegmentationLoss(thresh, min_kept, ignore_index, dice_weight, bce_weight, reduction, smooth)
     return criterion(pred_logits, gt_mask, gt_dots, hard_mask=hard_mask)

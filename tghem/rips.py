@@ -178,7 +178,7 @@ def _gph_ripser():
         from gph.modules import gph_ripser
     except ImportError as err:
         raise ImportError(
-            "backend='ripser' needs giotto-ph, an optional dependency: pip install 'tghem[ripser]' "
+            "backend='ripser' needs giotto-ph, an optional dependency (the package's ripser extra): pip install giotto-ph "
             "(or use backend='fast', the default, or 'gudhi': the same D)"
         ) from err
     return gph_ripser

@@ -35,6 +35,10 @@ def adaptive_radii(
 
     Returns:
         (N,) float64 radii (``max_radius`` for a lone point).
+
+    Example:
+        >>> adaptive_radii([[0, 0], [8, 0], [30, 0]])  # floor(8 / 4), floor(8 / 4), min(7, floor(22 / 4))
+        array([2., 2., 5.])
     """
     if not max_radius >= 0:
         raise ValueError(f"max_radius: expected >= 0, got {max_radius}")
@@ -83,6 +87,16 @@ def dilated_mask(points, shape, radius: float | str | np.ndarray, gap: bool = Fa
 
     Returns:
         (H, W) float32 array of 0 and 1.
+
+    Example:
+        >>> dilated_mask([[1, 1], [4, 1]], (3, 6), radius=1).astype(int)  # two disks that touch: one blob
+        array([[0, 1, 0, 0, 1, 0],
+               [1, 1, 1, 1, 1, 1],
+               [0, 1, 0, 0, 1, 0]])
+        >>> dilated_mask([[1, 1], [4, 1]], (3, 6), radius=1, gap=True).astype(int)  # kept apart: two
+        array([[0, 1, 0, 0, 1, 0],
+               [1, 1, 1, 0, 1, 1],
+               [0, 1, 0, 0, 1, 0]])
     """
     if gap:
         return separate_disks(points, shape, radius)
