@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from .core.cli import add_device_option, add_quiet_option, add_settings_options, parsed_arguments, run_stage, stage_parser
+from .core.resolution import EVAL_OVERRIDES
 from .core.settings import params_help
 from .evaluation.run import CHECKPOINT_CHOICES, evaluate_run
 
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             f"F1 {m['f1']:.4f} (P {m['precision']:.4f}, R {m['recall']:.4f}), MAE {m['mae']:.2f}, "
             f"RMSE {m['rmse']:.2f}; {seconds:.1f} s" if m["n_images"] else f"{args.run}: the {args.split} split has no images"
         )
+        if m.get(EVAL_OVERRIDES):
+            changed = ", ".join(f"eval.{key}={value}" for key, value in m[EVAL_OVERRIDES].items())
+            print(f"  with eval settings other than the run trained with: {changed} (metrics.json: {EVAL_OVERRIDES})")
     return 0
 
 

@@ -177,15 +177,18 @@ def test_validation_in_training_equals_the_evaluation_stage(runs, tmp_path):
     assert m["mae"] == pytest.approx(float(last_val["mae"]), abs=1e-12)
 
 
-def test_an_evaluation_records_the_eval_settings_it_used_in_place_of_the_runs(runs, tmp_path):
+def test_an_evaluation_records_the_eval_settings_it_used_in_place_of_the_runs(runs, tmp_path, capsys):
     def evaluated(name, *settings):
-        argv = ["--run", str(runs["full"]), "--data-dir", str(tiny_data_dir()), "--out", str(tmp_path / name), "--quiet"]
+        argv = ["--run", str(runs["full"]), "--data-dir", str(tiny_data_dir()), "--out", str(tmp_path / name)]
         assert evaluate.main(argv + [arg for item in settings for arg in ("--set", item)]) == 0
-        return json.loads((tmp_path / name / "metrics.json").read_text())
+        return json.loads((tmp_path / name / "metrics.json").read_text()), capsys.readouterr().out
 
-    own = evaluated("own", "eval.batch_size=4")  # the run trained (and validated) with TINY's batch size 4
-    other = evaluated("other", "eval.batch_size=4", "eval.threshold=0.95", "eval.tile_overlap=0.25")
-    default = evaluated("default")
+    own, said = evaluated("own", "eval.batch_size=4")  # the run trained (and validated) with TINY's batch size 4
+    other, said_other = evaluated("other", "eval.batch_size=4", "eval.threshold=0.95", "eval.tile_overlap=0.25")
+    default, _ = evaluated("default")
+    assert "eval settings other than" not in said
+    assert said_other.splitlines()[-1] == ("  with eval settings other than the run trained with: eval.threshold=0.95 "
+                                           "(metrics.json: eval_overrides)")
     # Only the values that differ from the run's own (tile_overlap 0.25 is the run's too), and they took effect.
     assert "eval_overrides" not in own
     assert other.pop("eval_overrides") == {"threshold": 0.95} and other["n_pred"] < own["n_pred"]
