@@ -123,6 +123,8 @@ def component_centroids(binary: ArrayLike, mode: str = "contour") -> np.ndarray:
     binary = _as_2d_array("binary", binary)
     check_choice("mode", mode, CENTROID_MODES)
     image = (binary != 0).astype(np.uint8)
+    if image.size == 0:  # OpenCV's connected components crash (SIGSEGV) on an empty image
+        return np.zeros((0, 2))
     if mode == "component":
         n, _, _, centroids = cv2.connectedComponentsWithStats(image, connectivity=8)
         return centroids[1:n].astype(np.float64)

@@ -40,13 +40,20 @@ def _marker_stage(folder: Path) -> str | None:
         return None
 
 
+def _listed(names: set[str], most: int = 6) -> str:
+    shown = sorted(names)
+    return ", ".join(shown[:most]) + (f" and {len(shown) - most} more" if len(shown) > most else "")
+
+
 def check_replaceable(final: str | Path, stage: str, option: str,
                       recognise: Callable[[set[str]], bool] | None = None) -> None:
     """Refuse to replace ``final`` unless it is missing, empty, or a previous output of ``stage``.
 
     A previous output carries :data:`OUTPUT_MARKER` naming ``stage``; one written before markers
     existed (or restored by DVC, which does not hash the marker) is recognised by
-    ``recognise(set of its entry names)``.
+    ``recognise(set of its entry names)``. Where ``recognise`` is given, a marked folder must pass
+    it too: one that has since received entries the stage does not write (a user's file, another
+    stage's output written into it) is not replaced, since replacing it would delete them.
 
     Raises:
         NotAnOutputError: ``final`` is a file, or a folder of someone else's (the message names
@@ -59,14 +66,36 @@ def check_replaceable(final: str | Path, stage: str, option: str,
     if not final.exists():
         return
     entries = {p.name for p in final.iterdir()}
-    if not entries or _marker_stage(final) == stage:
+    if not entries:
         return
-    if recognise is not None and recognise(entries - {OUTPUT_MARKER}):
+    own = recognise is None or recognise(entries - {OUTPUT_MARKER})
+    if _marker_stage(final) == stage:
+        if own:
+            return
+        raise NotAnOutputError(
+            f"{option}: {final} is an output of {stage} but now also holds what {stage} did not write "
+            f"({_listed(entries - {OUTPUT_MARKER})}); {stage} replaces its output folder whole and never "
+            f"deletes what it did not write: move those entries away, or name a new folder")
+    if recognise is not None and own:
         return
     raise NotAnOutputError(
         f"{option}: {final} exists and is not an output of {stage} (it lacks a {OUTPUT_MARKER} file naming "
         f"{stage}); {stage} replaces its output folder whole and never deletes what it did not write: name a "
         f"new folder, or move {final} away")
+
+
+def check_not_an_output(folder: str | Path, option: str) -> None:
+    """Refuse to write files into ``folder`` when it is a folder some stage replaces whole (it holds
+    :data:`OUTPUT_MARKER`): that stage's next run would refuse it, or, before it knew better, delete
+    what was written there.
+
+    Raises:
+        NotAnOutputError: ``folder`` carries a marker (the message names its stage).
+    """
+    stage = _marker_stage(Path(folder))
+    if stage is not None:
+        raise NotAnOutputError(f"{option}: {folder} is an output folder of {stage}, which replaces it whole; "
+                               f"name a folder of its own")
 
 
 def temp_dir_beside(final: str | Path) -> Path:

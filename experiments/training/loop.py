@@ -48,6 +48,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..core.fsutil import atomic_write_json, json_text, atomic_write_text, remove_leftovers
+from ..core.outputs import check_not_an_output
 from ..core.prepared import load_split, read_meta, require_prepared
 from ..core.resolution import SETTINGS_FILE, settings_record
 from ..core.runlock import run_lock
@@ -354,6 +355,8 @@ def train(job: TrainJob) -> dict:
     check_method_settings(cfg)  # every loss section builds its loss, before any work starts
     # Only rank 0 reads or writes the run folder (on several machines it need not be shared).
     main = os.environ.get("RANK", "0") == "0"
+    if main:
+        check_not_an_output(job.out, "--out")  # another stage's folder: never mix a run into it
     with run_lock(job.out) if main else contextlib.nullcontext():
         if main:
             last = job.out / "last.pt"

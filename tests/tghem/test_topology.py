@@ -173,6 +173,21 @@ def test_dot_points_are_nonzero_pixels_in_xy():
     np.testing.assert_array_equal(dot_points(torch.zeros(3, 3)), np.zeros((0, 2)))
 
 
+def test_an_empty_image_has_no_centroids_in_either_mode():
+    """OpenCV's connected components crash the process (SIGSEGV) on an empty image, so the check
+    runs in a child process: a regression fails this test instead of killing the test worker."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from tghem import component_centroids\n"
+            "for shape in ((0, 8), (8, 0), (0, 0)):\n"
+            "    for mode in ('contour', 'component'):\n"
+            "        assert component_centroids(np.zeros(shape, np.uint8), mode=mode).shape == (0, 2)\n"
+            "print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr[-2000:]
+
+
 def test_contour_centroids():
     pred = np.zeros((20, 20), np.uint8)
     pred[1:4, 1:4] = 1            # 3x3 square: centroid (2, 2)

@@ -87,6 +87,45 @@ def test_a_stage_replaces_its_own_output_marked_or_recognised(tmp_path):
     assert (legacy / "metrics.json").read_text() == "{}\n"
 
 
+def test_a_marked_output_that_received_foreign_entries_is_not_replaced(tmp_path):
+    """A stage's own folder into which a user (or another stage) has since written is refused, not
+    replaced: replacing it would delete what the stage did not write."""
+    out = tmp_path / "out"
+    recognise = {"metrics.json"}.__eq__
+    with atomic_dir(out, "evaluate", "--out", recognise) as tmp:
+        (tmp / "metrics.json").write_text("{}")
+    (out / "keep.txt").write_text("mine")
+    before = tree(out)
+    with pytest.raises(NotAnOutputError, match=rf"^--out: {out} is an output of evaluate but now also holds what "
+                                               r"evaluate did not write \(keep.txt, metrics.json\)"):
+        with atomic_dir(out, "evaluate", "--out", recognise) as tmp:
+            (tmp / "metrics.json").write_text("new")
+    assert tree(out) == before and not list(tmp_path.glob(".out.*"))
+    (out / "keep.txt").unlink()
+    with atomic_dir(out, "evaluate", "--out", recognise) as tmp:  # its own entries again: replaced
+        (tmp / "metrics.json").write_text("new")
+    assert (out / "metrics.json").read_text() == "new"
+
+
+def test_train_refuses_a_folder_another_stage_replaces_whole(tmp_path, capsys):
+    from experiments import train
+    from experiments.core.outputs import check_not_an_output
+
+    prepared = tmp_path / "prepared"
+    with atomic_dir(prepared, "prepare") as tmp:
+        (tmp / "meta.json").write_text("{}")
+    before = tree(tmp_path)
+    with pytest.raises(SystemExit) as code:
+        run_stage(lambda: train.main(["--dataset", "synthetic", "--method", "tghem", "--seed", "0",
+                                      "--data-dir", str(tmp_path), "--out", str(prepared)]))
+    assert code.value.code == 1
+    assert capsys.readouterr().err == (f"error: --out: {prepared} is an output folder of prepare, which replaces it "
+                                       f"whole; name a folder of its own\n")
+    assert tree(tmp_path) == before
+    check_not_an_output(tmp_path / "missing", "--out")  # a new folder, an empty one or a run's: fine
+    check_not_an_output(tmp_path, "--out")
+
+
 def test_leftovers_of_a_killed_write_are_removed_and_never_hashed(tmp_path):
     pid = dead_pid()
     partial = tmp_path / f".seed0.{pid}-abcdefgh.partial"
