@@ -17,10 +17,15 @@ import torch
 REDUCTIONS = ("none", "mean", "sum")
 
 
-def _describe(value) -> str:
+def _describe(value, most: int = 80) -> str:
+    """A value for an error message: a tensor or array by its shape and dtype, anything else by its
+    type and repr, cut at ``most`` characters (a nested list of an image would fill a screen)."""
     if isinstance(value, torch.Tensor):
         return f"Tensor(shape={tuple(value.shape)}, dtype={value.dtype}, device={value.device})"
-    return f"{type(value).__name__} {value!r}"
+    if isinstance(value, np.ndarray):
+        return f"ndarray(shape={value.shape}, dtype={value.dtype})"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= most else text[:most - 3] + '...'}"
 
 
 def check_choice(name: str, value, choices: Iterable[str]) -> str:

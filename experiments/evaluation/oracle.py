@@ -23,7 +23,7 @@ from tghem.topology import component_centroids
 from ..core.fsutil import json_text
 from ..core.outputs import atomic_dir
 from ..core.prepared import load_split, read_meta, require_prepared
-from ..core.settings import load_params
+from ..core.settings import ConfigError, load_params
 from ..core.targets import target_rule
 from .inference import eval_settings
 from .metrics import ImageResult, evaluate_image, summarize
@@ -77,11 +77,19 @@ def oracle_dataset(
         dataset: prepared dataset name.
         out: output folder.
         params_path: settings file (its ``data`` and ``eval`` sections apply, as in training).
-        overrides: ``section.key=value`` overrides.
+        overrides: ``data.key=value`` and ``eval.key=value`` overrides (the target and its scoring;
+            another section's would change nothing, so it is refused).
 
     Returns:
         The content of ``metrics.json``.
+
+    Raises:
+        ConfigError: an override outside the ``data`` and ``eval`` sections, or a bad setting.
     """
+    for text in overrides:
+        if text.split("=", 1)[0].strip().split(".", 1)[0] not in ("data", "eval"):
+            raise ConfigError(f"--set {text!r}: the oracle takes data.* and eval.* settings only (the target and its "
+                              f"scoring); no other setting changes what it scores")
     cfg = load_params(params_path, overrides, dataset=dataset)
     prepared = require_prepared(data_dir, dataset)
     meta = read_meta(prepared)

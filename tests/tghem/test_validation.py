@@ -67,6 +67,13 @@ def test_message_states_expected_and_actual():
     with pytest.raises(TypeError) as info:
         TGHEM()(LOGITS.long(), MASK, DOTS)
     assert "floating" in str(info.value) and "torch.int64" in str(info.value)
+    # Not a tensor: named by type and shape (an array) or a repr cut short, never the whole image.
+    with pytest.raises(TypeError) as info:
+        TGHEM()(LOGITS.numpy(), MASK, DOTS)
+    assert str(info.value).endswith(f"got ndarray(shape={tuple(LOGITS.shape)}, dtype=float32)")
+    with pytest.raises(TypeError) as info:
+        TGHEM()(torch.zeros(2, 1, 256, 256).tolist(), MASK, DOTS)
+    assert str(info.value).endswith("got list [[[[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0...")
 
 
 CONSTRUCTOR_CASES = [

@@ -1,10 +1,11 @@
-"""Configuration abuse (issue 21): a key twice, --params naming a folder, a seed out of range."""
+"""Configuration abuse (issue 21): a key twice, --params naming a folder, a seed out of range, a setting
+the stage would ignore."""
 
 from __future__ import annotations
 
 import pytest
 
-from experiments import train
+from experiments import oracle, train
 from experiments.core.settings import ConfigError, read_params_file
 from experiments.training.loop import MAX_SEED, TrainJob
 
@@ -32,3 +33,16 @@ def test_a_seed_out_of_range_names_seed_and_the_bound(tmp_path, seed):
                                          rf"range\), got {seed}$"):
         TrainJob("synthetic", "tghem", seed, tmp_path / "run")
     TrainJob("synthetic", "tghem", MAX_SEED, tmp_path / "run")
+
+
+def test_the_oracle_refuses_a_setting_that_changes_nothing_it_scores(tmp_path, capsys):
+    """Only data.* (the target) and eval.* (its scoring) reach the oracle; train.lr was accepted and
+    ignored, so a user could believe it had an effect."""
+    with pytest.raises(SystemExit) as code:
+        oracle.main(["--dataset", "synthetic", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"),
+                     "--set", "train.lr=0.1"])
+    assert code.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "python -m experiments.oracle: error: --set 'train.lr=0.1': the oracle takes data.* and eval.* settings only "
+        "(the target and its scoring); no other setting changes what it scores")
+    assert list(tmp_path.iterdir()) == []
