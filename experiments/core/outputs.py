@@ -73,9 +73,9 @@ def check_replaceable(final: str | Path, stage: str, option: str,
         if own:
             return
         raise NotAnOutputError(
-            f"{option}: {final} is an output of {stage} but now also holds what {stage} did not write "
-            f"({_listed(entries - {OUTPUT_MARKER})}); {stage} replaces its output folder whole and never "
-            f"deletes what it did not write: move those entries away, or name a new folder")
+            f"{option}: {final} is an output of {stage} but holds more than {stage} writes (its entries: "
+            f"{_listed(entries - {OUTPUT_MARKER})}); {stage} replaces its output folder whole and never deletes "
+            f"what it did not write: move what you added away, or name a new folder")
     if recognise is not None and own:
         return
     raise NotAnOutputError(

@@ -13,7 +13,7 @@ from experiments import evaluate
 from experiments.core import fsutil
 from experiments.core.cli import run_stage
 from experiments.core.fsutil import NotAnOutputError, OutputError, atomic_write_bytes
-from experiments.core.outputs import OUTPUT_MARKER, PUBLISHING, atomic_dir, publish_files, settle
+from experiments.core.outputs import OUTPUT_MARKER, PUBLISHING, atomic_dir, check_replaceable, publish_files, settle
 from tests.helpers.paths import ROOT
 
 
@@ -96,12 +96,18 @@ def test_a_marked_output_that_received_foreign_entries_is_not_replaced(tmp_path)
         (tmp / "metrics.json").write_text("{}")
     (out / "keep.txt").write_text("mine")
     before = tree(out)
-    with pytest.raises(NotAnOutputError, match=rf"^--out: {out} is an output of evaluate but now also holds what "
-                                               r"evaluate did not write \(keep.txt, metrics.json\)"):
+    with pytest.raises(NotAnOutputError, match=rf"^--out: {out} is an output of evaluate but holds more than evaluate "
+                                               r"writes \(its entries: keep.txt, metrics.json\)"):
         with atomic_dir(out, "evaluate", "--out", recognise) as tmp:
             (tmp / "metrics.json").write_text("new")
     assert tree(out) == before and not list(tmp_path.glob(".out.*"))
     (out / "keep.txt").unlink()
+    for i in range(8):  # many entries: the message names six
+        (out / f"f{i}.txt").write_text("x")
+    with pytest.raises(NotAnOutputError, match=r"\(its entries: f0.txt, f1.txt, f2.txt, f3.txt, f4.txt, f5.txt and 3 more\)"):
+        check_replaceable(out, "evaluate", "--out", recognise)
+    for i in range(8):
+        (out / f"f{i}.txt").unlink()
     with atomic_dir(out, "evaluate", "--out", recognise) as tmp:  # its own entries again: replaced
         (tmp / "metrics.json").write_text("new")
     assert (out / "metrics.json").read_text() == "new"
