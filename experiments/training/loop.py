@@ -73,7 +73,7 @@ from .crops import CropSampler
 from .logs import CROP_FIELDS, LOG_FIELDS, TIMING_FIELDS, VAL_FIELDS, CsvLog
 from .methods import METHODS, build_method, check_method_settings
 from .resume import check_resumable
-from .stopping import TrainingInterrupted, catch_stop_signals, non_finite_loss, restore_signals
+from .stopping import TrainingInterrupted, catch_stop_signals, diverged, non_finite_loss, restore_signals
 
 MAX_SEED = 2 ** 32 - 1
 """The largest seed: numpy's global generator takes seeds below 2**32."""
@@ -208,6 +208,8 @@ class Trainer:
         self.criterion.set_iteration(iteration)
         with autocast(ctx.device, self.autocast_dtype):
             logits = net(image)
+        if not bool(torch.isfinite(logits).all()):  # before the loss, whose input check would not name the iteration
+            raise diverged(iteration, self.job.method)
         loss = self.criterion(logits, mask, dots)
         if not math.isfinite(self.criterion.last_stats.get("loss", 0.0)):
             raise non_finite_loss(iteration, self.job.method, self.criterion)

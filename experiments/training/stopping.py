@@ -3,7 +3,8 @@
 SIGTERM (a scheduler's pre-emption) and SIGINT (Ctrl-C) are caught while the loop runs
 (:func:`catch_stop_signals`): the loop finishes its iteration, writes ``last.pt`` and raises
 :class:`TrainingInterrupted`, whose exit status is 128 + the signal. A NaN or infinite loss
-stops at once with :func:`non_finite_loss`'s message.
+stops at once with :func:`non_finite_loss`'s message, a network output that is not finite
+(a diverged run) with :func:`diverged`'s.
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ def catch_stop_signals(caught: list[int]) -> dict | None:
 def restore_signals(previous: dict) -> None:
     for sig, handler in previous.items():
         signal.signal(sig, handler)
+
+
+def diverged(iteration: int, method: str) -> NonFiniteLossError:
+    """The error of a network whose output holds NaN or infinite values at (0-based) ``iteration``."""
+    return NonFiniteLossError(
+        f"iteration {iteration + 1}: the network's output holds NaN or infinite values, before the {method} loss: "
+        f"the training diverged (or its weights overflowed); lower train.lr and train anew")
 
 
 def non_finite_loss(iteration: int, method: str, criterion) -> NonFiniteLossError:

@@ -119,6 +119,20 @@ def test_a_non_finite_loss_stops_at_once_naming_iteration_weights_and_d(tmp_path
     assert not (out / "last.pt").exists()
 
 
+def test_a_diverged_network_stops_naming_the_iteration_not_the_loss_input(tmp_path, capsys):
+    """lr = 1e30 overflows the weights at the first step: the next forward pass is not finite. The
+    loss's own input check would say "pred_logits must be finite" without the iteration."""
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as code:
+        from experiments.core.cli import run_stage
+        run_stage(lambda: train.main(argv(out, "--set", "train.lr=1e30", "--set", "train.val_every=0")))
+    assert code.value.code == 1
+    assert capsys.readouterr().err == ("error: iteration 2: the network's output holds NaN or infinite values, before "
+                                       "the tghem loss: the training diverged (or its weights overflowed); lower "
+                                       "train.lr and train anew\n")
+    assert not (out / "last.pt").exists()
+
+
 def test_leftovers_in_the_run_folder_are_removed_at_start(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
