@@ -217,7 +217,8 @@ class MethodLoss(nn.Module):
 
 def warmup_iterations(cfg: dict) -> int:
     """Iterations of unweighted warm-up from ``tghem.warmup``: a fraction of ``train.iterations``
-    if below 1 (rounded half up), else a number of iterations.
+    if below 1 (rounded half up), else a number of iterations, fewer than ``train.iterations``
+    (else the crop weights would never apply, and the run would train its pixel term alone).
 
     Example:
         >>> warmup_iterations({"tghem": {"warmup": 0.25}, "train": {"iterations": 1000}})
@@ -225,12 +226,14 @@ def warmup_iterations(cfg: dict) -> int:
         >>> warmup_iterations({"tghem": {"warmup": 40}, "train": {"iterations": 1000}})
         40
     """
-    w = cfg["tghem"].get("warmup", 0) or 0
-    if w < 1:
-        return int(math.floor(w * cfg["train"]["iterations"] + 0.5))
-    if w != int(w):
+    w, total = cfg["tghem"].get("warmup", 0) or 0, cfg["train"]["iterations"]
+    if w >= 1 and w != int(w):
         raise ValueError(f"tghem.warmup: expected a fraction in [0, 1) or a whole number of iterations, got {w!r}")
-    return int(w)
+    warmup = int(math.floor(w * total + 0.5)) if w < 1 else int(w)
+    if warmup and warmup >= total:
+        raise ValueError(f"tghem.warmup: {w!r} means {warmup} iterations of warm-up, which leave none of train.iterations "
+                         f"({total}) weighted; expected fewer (or tghem.lambda_pers=0 for no weights)")
+    return warmup
 
 
 def build_method(name: str, cfg: dict) -> MethodLoss:

@@ -209,6 +209,14 @@ def test_every_loss_section_is_checked_by_building_its_loss_when_settings_load(t
     with pytest.raises(ValueError, match=r"params: the sections \['tghem', 'ohem'\] do not build the 'tghem' loss: "
                                          r"tghem.warmup: expected a fraction in \[0, 1\) or a whole number of iterations, got 2.5"):
         check_method_settings(load_params(overrides=["tghem.warmup=2.5"]))
+    # A whole warm-up as long as the run would never apply the weights: refused, one fewer is fine.
+    with pytest.raises(ValueError, match=r"tghem.warmup: 300.0 means 300 iterations of warm-up, which leave none of "
+                                         r"train.iterations \(300\) weighted; expected fewer \(or tghem.lambda_pers=0 "
+                                         r"for no weights\)$"):
+        check_method_settings(load_params(overrides=["tghem.warmup=300", "train.iterations=300"]))
+    with pytest.raises(ValueError, match=r"tghem.warmup: 0.95 means 10 iterations of warm-up"):  # a fraction rounding up to all
+        check_method_settings(load_params(overrides=["tghem.warmup=0.95", "train.iterations=10"]))
+    check_method_settings(load_params(overrides=["tghem.warmup=299", "train.iterations=300"]))
     # ... at the start of a training of any method, before its run folder exists.
     from experiments.training.loop import TrainJob, train
 
