@@ -208,9 +208,12 @@ class Trainer:
         self.criterion.set_iteration(iteration)
         with autocast(ctx.device, self.autocast_dtype):
             logits = net(image)
-        if not bool(torch.isfinite(logits).all()):  # before the loss, whose input check would not name the iteration
-            raise diverged(iteration, self.job.method)
-        loss = self.criterion(logits, mask, dots)
+        try:
+            loss = self.criterion(logits, mask, dots)
+        except ValueError:  # the loss's input check names no iteration: a diverged network is said as such
+            if not bool(torch.isfinite(logits).all()):
+                raise diverged(iteration, self.job.method) from None
+            raise
         if not math.isfinite(self.criterion.last_stats.get("loss", 0.0)):
             raise non_finite_loss(iteration, self.job.method, self.criterion)
         self.optimizer.zero_grad(set_to_none=True)
