@@ -62,6 +62,12 @@ def check_real(
     return value
 
 
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {_describe(value)}")
+    return value
+
+
 def check_int(name: str, value, *, low: Optional[int] = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {_describe(value)}")
@@ -93,7 +99,10 @@ def as_pairs_array(name: str, value, what: str) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu()
         value = value.double() if value.is_floating_point() else value
-    array = np.asarray(value, dtype=np.float64)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a (K, 2) array of {what}, got {_describe(value)}") from None
     if array.size == 0:
         return np.zeros((0, 2))
     if array.ndim != 2 or array.shape[1] != 2:

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from tghem._validation import check_ignore_index, check_int, check_real
+from tghem._validation import check_bool, check_ignore_index, check_inputs, check_int, check_real
 from tghem.base import PixelLoss, valid_pixels
 from tghem.dice import dice_per_image
 
@@ -70,7 +70,30 @@ def select_hard_pixels(
         tensor([[[False,  True],
                  [ True, False]]])
     """
-    check_ignore_index(ignore_index)
+    ignore_index = check_ignore_index(ignore_index)
+    pred_logits = check_inputs(pred_logits, gt_mask, None, ignore_index=ignore_index, require_dots=False)
+    thresh = _check_thresh(thresh)
+    min_kept = check_int("min_kept", min_kept, low=1)
+    per_image = check_bool("per_image", per_image)
+    return _select_hard_pixels(pred_logits, gt_mask, thresh, min_kept, ignore_index, per_image)
+
+
+def _check_thresh(thresh) -> Optional[float]:
+    if thresh is None:
+        return None
+    return check_real("thresh", thresh, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+
+
+@torch.no_grad()
+def _select_hard_pixels(
+    pred_logits: torch.Tensor,
+    gt_mask: torch.Tensor,
+    thresh: Optional[float],
+    min_kept: int,
+    ignore_index: Optional[int],
+    per_image: bool,
+) -> torch.Tensor:
+    """:func:`select_hard_pixels` on arguments already checked (the loss checks them once)."""
     logits = pred_logits[:, 0].detach()
     valid = valid_pixels(gt_mask, ignore_index)
     target = torch.where(valid, gt_mask, torch.zeros_like(gt_mask)).to(logits.dtype)
@@ -200,7 +223,7 @@ class SegmentationLoss(PixelLoss):
         smooth: float = 1.0,
     ) -> None:
         super().__init__(ignore_index, reduction)
-        self.thresh = None if thresh is None else check_real("thresh", thresh, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        self.thresh = _check_thresh(thresh)
         self.min_kept = check_int("min_kept", min_kept, low=1)
         self.dice_weight, self.bce_weight = self.check_weights(dice_weight, bce_weight)
         self.smooth = self.check_smooth(smooth)
@@ -223,13 +246,8 @@ class SegmentationLoss(PixelLoss):
     ) -> torch.Tensor:
         """The loss on inputs already validated (as :class:`~tghem.TGHEM` does once for both terms)."""
         if hard_mask is None:
-            hard_mask = select_hard_pixels(
-                pred_logits,
-                gt_mask,
-                thresh=self.thresh,
-                min_kept=self.min_kept,
-                ignore_index=self.ignore_index,
-                per_image=self.reduction == "none",
+            hard_mask = _select_hard_pixels(
+                pred_logits, gt_mask, self.thresh, self.min_kept, self.ignore_index, self.reduction == "none"
             )
         dice = dice_per_image(pred_logits, gt_mask, smooth=self.smooth, ignore_index=self.ignore_index)
         logits = pred_logits[:, 0]

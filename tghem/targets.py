@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
+from tghem._validation import _describe, check_real
 from tghem.points import as_points, check_shape, point_pixels, round_half_up
 
 ADAPTIVE_MAX_RADIUS = 7.0
@@ -40,10 +41,8 @@ def adaptive_radii(
         >>> adaptive_radii([[0, 0], [8, 0], [30, 0]])  # floor(8 / 4), floor(8 / 4), min(7, floor(22 / 4))
         array([2., 2., 5.])
     """
-    if not max_radius >= 0:
-        raise ValueError(f"max_radius: expected >= 0, got {max_radius}")
-    if not 0 < fraction <= 0.5:
-        raise ValueError(f"fraction: expected in (0, 0.5], got {fraction}")
+    max_radius = check_real("max_radius", max_radius, low=0.0)
+    fraction = check_real("fraction", fraction, low=0.0, high=0.5, low_inclusive=False)
     pts = as_points("points", points)
     if len(pts) == 0:
         return np.zeros(0)
@@ -57,15 +56,31 @@ def adaptive_radii(
 
 
 def _placed(points, shape, radius):
-    """``((H, W), points, radius, (rows, cols, inside))``: the checked inputs of a disk target, an
-    ``"adaptive"`` radius resolved to per-point radii (:func:`adaptive_radii`)."""
+    """``((H, W), points, radius, (rows, cols, inside))``: the checked inputs of a disk target, the
+    radius as a float64 array (0-d: one for all points; (N,): per point), an ``"adaptive"`` radius
+    resolved to per-point radii (:func:`adaptive_radii`)."""
     h, w = check_shape(shape)
     pts = as_points("points", points)
+    expected = "a number, 'adaptive' or (N,) radii"
     if isinstance(radius, str):
         if radius != "adaptive":
-            raise ValueError(f"radius: expected a number, 'adaptive' or (N,) radii, got {radius!r}")
+            raise ValueError(f"radius: expected {expected}, got {radius!r}")
         radius = adaptive_radii(pts)
-    return (h, w), pts, radius, point_pixels(pts, (h, w))
+    try:
+        r_arr = None if isinstance(radius, bool) else np.asarray(radius, dtype=np.float64)
+    except (TypeError, ValueError):
+        r_arr = None
+    if r_arr is None:
+        raise TypeError(f"radius: expected {expected}, got {_describe(radius)}")
+    if r_arr.ndim == 0:
+        if not (np.isfinite(r_arr) and r_arr >= 0):
+            raise ValueError(f"radius: expected a finite number >= 0, got {radius}")
+    elif r_arr.shape != (len(pts),):
+        raise ValueError(f"radius: expected {len(pts)} non-negative radii, got shape {r_arr.shape}")
+    elif not (np.isfinite(r_arr).all() and (r_arr >= 0).all()):
+        bad = r_arr[~(np.isfinite(r_arr) & (r_arr >= 0))]
+        raise ValueError(f"radius: expected {len(pts)} finite non-negative radii, got {len(bad)} other(s), e.g. {bad[0]}")
+    return (h, w), pts, r_arr, point_pixels(pts, (h, w))
 
 
 def dilated_mask(points, shape, radius: float | str | np.ndarray, gap: bool = False) -> np.ndarray:
@@ -105,16 +120,12 @@ def dilated_mask(points, shape, radius: float | str | np.ndarray, gap: bool = Fa
         return np.zeros((h, w), np.float32)
     seeds = np.zeros((h, w), bool)
     seeds[rows[inside], cols[inside]] = True
-    r_arr = np.asarray(radius, dtype=np.float64)
+    r_arr = radius
     if r_arr.ndim == 0:
-        if not r_arr >= 0:
-            raise ValueError(f"radius: expected >= 0, got {radius}")
         if r_arr == 0:
             return seeds.astype(np.float32)
         dist = ndi.distance_transform_edt(~seeds)
         return (dist <= r_arr).astype(np.float32)
-    if r_arr.shape != (len(pts),) or np.any(r_arr < 0):
-        raise ValueError(f"radius: expected {len(pts)} non-negative radii, got shape {r_arr.shape}")
     per_pixel = np.zeros((h, w))
     # Several points on one pixel: the largest radius wins.
     np.maximum.at(per_pixel, (rows[inside], cols[inside]), r_arr[inside])
@@ -159,15 +170,11 @@ def separate_disks(points, shape, radius: float | str | np.ndarray) -> np.ndarra
     (h, w), pts, radius, (rows, cols, inside) = _placed(points, shape, radius)
     if not inside.any():
         return np.zeros((h, w), np.float32)
-    r_arr = np.asarray(radius, dtype=np.float64)
+    r_arr = radius
     per_pixel = np.zeros((h, w))
     if r_arr.ndim == 0:
-        if not r_arr >= 0:
-            raise ValueError(f"radius: expected >= 0, got {radius}")
         per_pixel[rows[inside], cols[inside]] = r_arr
     else:
-        if r_arr.shape != (len(pts),) or np.any(r_arr < 0):
-            raise ValueError(f"radius: expected {len(pts)} non-negative radii, got shape {r_arr.shape}")
         np.maximum.at(per_pixel, (rows[inside], cols[inside]), r_arr[inside])
     seeds = np.zeros((h, w), bool)
     seeds[rows[inside], cols[inside]] = True

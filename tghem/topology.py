@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from tghem._validation import check_choice, check_real
+from tghem._validation import as_pairs_array, check_bool, check_choice, check_real
 from tghem.parallel import PendingMap, Workers, check_workers, parallel_map, submit_map
 from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams, load_engine, ripser_rips_diagrams
 from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance, wasserstein_matching
@@ -189,6 +189,8 @@ def rips_diagrams(
         ([3.0, 4.0, 50.0], (0, 2))
     """
     check_choice("backend", backend, BACKENDS)
+    epsilon = check_real("epsilon", epsilon, low=0.0, low_inclusive=False)
+    check_bool("top_dimension", top_dimension)
     engine = {"fast": fast_rips_diagrams, "ripser": ripser_rips_diagrams, "gudhi": gudhi_rips_diagrams}[backend]
     return engine(points, epsilon, top_dimension=top_dimension)
 
@@ -216,8 +218,8 @@ def diagram_distance(diagram_a: np.ndarray, diagram_b: np.ndarray, *, backend: s
         (1.414214, 1.414214)
     """
     check_choice("backend", backend, BACKENDS)
-    diagram_a = np.asarray(diagram_a, dtype=np.float64).reshape(-1, 2)
-    diagram_b = np.asarray(diagram_b, dtype=np.float64).reshape(-1, 2)
+    diagram_a = as_pairs_array("diagram_a", diagram_a, "(birth, death); clamp infinite deaths first")
+    diagram_b = as_pairs_array("diagram_b", diagram_b, "(birth, death); clamp infinite deaths first")
     if len(diagram_a) == 0 and len(diagram_b) == 0:
         return 0.0
     if backend != "gudhi":
@@ -379,9 +381,7 @@ class TopoGuide:
         self.reduction = check_choice("reduction", reduction, TOPO_REDUCTIONS)
         self.centroid_mode = check_choice("centroid_mode", centroid_mode, CENTROID_MODES)
         self.backend = check_choice("backend", backend, BACKENDS)
-        if not isinstance(top_dimension, bool):
-            raise TypeError(f"top_dimension must be a bool, got {type(top_dimension).__name__} {top_dimension!r}")
-        self.top_dimension = top_dimension
+        self.top_dimension = check_bool("top_dimension", top_dimension)
         self.workers = check_workers(workers)
 
     def __repr__(self) -> str:

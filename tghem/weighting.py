@@ -193,7 +193,7 @@ class CropWeightedLoss(PixelLoss):
         with torch.no_grad():
             weights = self.crop_weights(signal)
         weighted = weights * per_crop
-        self._check_finite(weights, per_crop, signal)
+        self._check_finite(weights, per_crop, signal, pred_logits)
         self.last_weights = weights
         self.last_discrepancy = signal
         return self.reduce(weighted)
@@ -214,9 +214,18 @@ class CropWeightedLoss(PixelLoss):
         return torch.from_numpy(values).to(device=like.device, dtype=like.dtype)
 
     @_kept_out_of_compiled_graphs
-    def _check_finite(self, weights: torch.Tensor, per_crop: torch.Tensor, signal: torch.Tensor) -> None:
+    def _check_finite(
+        self, weights: torch.Tensor, per_crop: torch.Tensor, signal: torch.Tensor, pred_logits: torch.Tensor
+    ) -> None:
         if bool(torch.isfinite(weights * per_crop.detach()).all()):
             return
+        pixel_finite = torch.isfinite(per_crop.detach())
+        if not bool(pixel_finite.all()):
+            bad = int(torch.argmin(pixel_finite.to(torch.uint8)))
+            raise ValueError(
+                f"the pixel loss of crop {bad} is not finite ({float(per_crop[bad]):g}) before any weighting: its "
+                f"logits are too large for float32 sums (largest |logit| {float(pred_logits.detach()[bad].abs().max()):.3g}); "
+                f"lower the learning rate or clip the logits")
         worst = int(torch.argmax(signal))
         s, loss = float(signal[worst]), float(per_crop.detach().max())
         bound = FLOAT32_MAX / max(s * max(loss, 1.0), 1e-300)

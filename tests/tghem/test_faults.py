@@ -14,8 +14,9 @@ import torch
 
 from tghem import TGHEM, SegmentationLoss, TopoGuide
 from tghem.loss import FLOAT32_MAX
-from tghem.ohem import select_hard_pixels
-from tghem.topology import dot_points, points_discrepancy
+from tghem.ohem import _select_hard_pixels, select_hard_pixels
+from tghem.targets import adaptive_radii, dilated_mask, separate_disks
+from tghem.topology import diagram_distance, dot_points, points_discrepancy, rips_diagrams
 from tests.helpers.imports import project_modules
 from tests.helpers.paths import ROOT
 
@@ -72,6 +73,61 @@ def test_a_lambda_that_overflows_the_weights_is_refused_with_the_bound():
     with pytest.raises(ValueError, match=r"^lambda_pers=9e\+36 overflows the loss in float32: crop \d has D = "
                                          r"[0-9.e+]+ and pixel loss up to [0-9.e+]+, .* use lambda_pers < [0-9.e+]+$"):
         criterion(logits, mask, dots)
+
+
+def test_a_pixel_loss_that_is_not_finite_itself_is_named_not_blamed_on_lambda():
+    _, mask, dots = batch()
+    logits = torch.zeros(2, 1, 32, 32)
+    logits[1] = 3e38  # finite logits whose BCE sums past float32
+    with pytest.raises(ValueError, match=r"^the pixel loss of crop 1 is not finite \(inf\) before any weighting: .*"
+                                         r"largest \|logit\| 3e\+38\); lower the learning rate"):
+        TGHEM(ohem_min_kept=100, topo_workers=0)(logits, mask, dots)
+
+
+# The public helpers check their arguments as the losses do: a clear error naming the argument,
+# never a silent empty selection, a NaN diagram or a mask from a NaN radius.
+HELPER_ERRORS = [
+    (lambda: select_hard_pixels(*batch()[:2], min_kept=0), ValueError, r"^min_kept must be an int >= 1, got 0$"),
+    (lambda: select_hard_pixels(*batch()[:2], thresh=math.nan), ValueError, r"^thresh must be a finite number in \(0, 1\), got nan$"),
+    (lambda: select_hard_pixels(*batch()[:2], per_image=1), TypeError, r"^per_image must be a bool, got int 1$"),
+    (lambda: select_hard_pixels(batch()[0], batch()[1][:, :3]), ValueError, r"^gt_mask must have shape \(B, H, W\) = \(2, 32, 32\)"),
+    (lambda: rips_diagrams(np.zeros((2, 2)), math.nan), ValueError, r"^epsilon must be a finite number in \(0, inf\), got nan$"),
+    (lambda: rips_diagrams(np.zeros((2, 2)), 0), ValueError, r"^epsilon must be in \(0, inf\), got 0.0$"),
+    (lambda: rips_diagrams(np.zeros((2, 2)), 5.0, top_dimension="yes"), TypeError, r"^top_dimension must be a bool, got str 'yes'$"),
+    (lambda: diagram_distance(np.zeros(3), np.zeros((0, 2))), ValueError, r"^diagram_a must have shape \(K, 2\) .*got shape \(3,\)$"),
+    (lambda: diagram_distance(np.zeros((0, 2)), [[0.0, math.inf]]), ValueError, r"^diagram_b must be finite, got rows \[\[0.0, inf\]\]$"),
+    (lambda: diagram_distance("x", np.zeros((0, 2))), TypeError, r"^diagram_a must be a \(K, 2\) array of .*got str 'x'$"),
+    (lambda: adaptive_radii([[0, 0], [8, 0]], max_radius=math.nan), ValueError, r"^max_radius must be a finite number in \[0, inf\), got nan$"),
+    (lambda: adaptive_radii([[0, 0], [8, 0]], fraction=0), ValueError, r"^fraction must be in \(0, 0.5\], got 0.0$"),
+    (lambda: dilated_mask([[1, 1], [4, 1]], (3, 6), [1.0, math.nan]), ValueError,
+     r"^radius: expected 2 finite non-negative radii, got 1 other\(s\), e.g. nan$"),
+    (lambda: dilated_mask([[1, 1], [4, 1]], (3, 6), math.inf), ValueError, r"^radius: expected a finite number >= 0, got inf$"),
+    (lambda: dilated_mask([[1, 1]], (3, 6), True), TypeError, r"^radius: expected a number, 'adaptive' or \(N,\) radii, got bool True$"),
+    # Checked even when no point falls inside the array (the check once ran only after that test).
+    (lambda: separate_disks([[100, 100]], (3, 6), -1), ValueError, r"^radius: expected a finite number >= 0, got -1$"),
+]
+
+
+@pytest.mark.parametrize("index", range(len(HELPER_ERRORS)))
+def test_the_public_helpers_refuse_bad_arguments_by_name(index):
+    call, error, message = HELPER_ERRORS[index]
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_the_checked_helpers_give_the_values_of_the_unchecked_paths():
+    logits, mask, _ = batch()
+    for per_image in (True, False):
+        for thresh in (None, 0.7):
+            expected = _select_hard_pixels(logits, mask, thresh, 50, None, per_image)
+            assert torch.equal(select_hard_pixels(logits, mask, thresh=thresh, min_kept=50, per_image=per_image), expected)
+    # Half precision is selected in float32, as the losses select it.
+    assert torch.equal(select_hard_pixels(logits.bfloat16(), mask, min_kept=50),
+                       _select_hard_pixels(logits.bfloat16().float(), mask, None, 50, None, True))
+    points = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+    assert sorted(rips_diagrams(points, 50.0)[0][:, 1].tolist()) == [3.0, 4.0, 50.0]
+    assert diagram_distance([[0.0, 2.0]], np.zeros((0, 2))) == pytest.approx(2 / 2 ** 0.5, rel=1e-15)
+    assert dilated_mask([[1, 1]], (3, 3), np.float32(1)).sum() == 5  # numpy scalars stay numbers
 
 
 @pytest.mark.parametrize("label", [0, 1])
