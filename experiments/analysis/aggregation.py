@@ -71,12 +71,15 @@ from ..core.fsutil import json_text, read_json
 from ..core.outputs import publish_files
 from ..core.prepared import PREPARED_SPLITS, read_split_csv, reprepare_hint, require_prepared
 from ..core.settings import read_params_file, resolve, validate
-from .collect import EXTRA_SCORES, SCORES, logs_frame, metric_names, per_image_frame, read_runs, runs_frame, val_frame
-from .discovery import Records, locate_oracles, locate_runs, oracle_targets, read_records, study_folder, wanted_runs
-from .oracle import ORACLE_COLUMNS, oracle_summary, read_oracle
+from .collect import (EXTRA_SCORES, PER_IMAGE_COLUMNS, PER_IMAGE_COUNTS, RUN_KEYS, SCORES, VAL_FIELDS, logs_frame,
+                      metric_names, per_image_frame, read_runs, runs_frame, val_frame)
+from .discovery import (Records, Wanted, locate_oracles, locate_runs, oracle_targets, read_records, study_folder,
+                        wanted_runs)
+from .oracle import ORACLE_COLUMNS, ORACLE_SCORES, oracle_summary, read_oracle
+from .readers import parsed_csv
 from .qualitative import qualitative_example, qualitative_text
 from .statistics import round_float
-from .study import Study, parse_study
+from .study import Study, format_value, parse_study
 from .convergence import convergence_summary
 from .localization import STRICT_KEY, strict_f1
 from .ablations import main_setting_values
@@ -180,12 +183,63 @@ def split_sizes(study: Study, data_dir: Path) -> dict:
     return sizes
 
 
+FROM_RUNS = "aggregate from the runs: python -m experiments.aggregate"
+LOGGED_COLUMNS = {
+    "runs.csv": (RUN_KEYS, ("seed",)),
+    "per_image.csv": (PER_IMAGE_COLUMNS, ("seed", *PER_IMAGE_COUNTS, "f1", "abs_count_error")),
+    "val_curves.csv": ((*RUN_KEYS, "iteration", *VAL_FIELDS), ("seed", "iteration", *VAL_FIELDS)),
+    "oracle.csv": (ORACLE_COLUMNS, ORACLE_SCORES),
+}
+"""Per logged table: its required columns, and those of them that must hold numbers."""
+
+
 def _read_logged(path: Path) -> pd.DataFrame:
-    """A logged table of a results folder, identity columns as text (empty: NaN)."""
+    """A logged table of a results folder, identity columns as text (empty: NaN), its columns checked
+    (:data:`LOGGED_COLUMNS`): a damaged table is refused in one line naming it."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; run `python -m experiments.aggregate` first")
-    return pd.read_csv(path, dtype={"group": str, "dataset": str, "method": str, "setting": str, "value": str,
-                                    "image_id": str, "target": str, "radius": str})
+    required, numeric = LOGGED_COLUMNS[path.name]
+    frame = parsed_csv(path, required, FROM_RUNS, dtype={"group": str, "dataset": str, "method": str, "setting": str,
+                                                          "value": str, "image_id": str, "target": str, "radius": str})
+    for column in numeric:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any() or (column == "seed" and values.isna().any()):
+            row = int(bad.to_numpy().argmax()) if bad.any() else int(values.isna().to_numpy().argmax())
+            raise ValueError(f"{path}: line {row + 2}, {column} is {frame[column].iloc[row]!r}, expected a number; {FROM_RUNS}")
+    return frame
+
+
+def _identity(group, dataset, method, seed, setting, value) -> tuple:
+    return group, dataset, method, int(seed), setting if isinstance(setting, str) else None, \
+        value if isinstance(value, str) else None
+
+
+def check_logged_runs(runs: pd.DataFrame, per_image: pd.DataFrame, wanted: Sequence[Wanted], out: Path) -> None:
+    """Refuse logged tables that do not hold exactly the study's runs: ``runs.csv`` must have one row
+    per run of the matrix computed from the settings (a truncated or foreign table would give n = 1
+    where the study has 3 seeds), and ``per_image.csv`` ``n_images`` rows per main run.
+
+    Raises:
+        ValueError: naming the table, how many runs are missing or foreign, and one of each.
+    """
+    expected = Counter(_identity(w.group, w.dataset, w.method, w.seed, w.setting,
+                                 None if w.setting is None else format_value(w.value)) for w in wanted)
+    logged = Counter(_identity(*row) for row in runs[list(RUN_KEYS)].itertuples(index=False))
+    missing, foreign = expected - logged, logged - expected
+    if missing or foreign:
+        parts = [f"{sum(c.values())} {what} (e.g. {' '.join(str(k) for k in next(iter(c)) if k is not None)})"
+                 for c, what in ((missing, "missing"), (foreign, "not of the study or repeated")) if c]
+        raise ValueError(f"{out / 'runs.csv'}: does not hold the study's {sum(expected.values())} runs: "
+                         f"{', '.join(parts)}; {FROM_RUNS}")
+    if "n_images" not in runs.columns:
+        return
+    counts = per_image.groupby(["dataset", "method", "seed"]).size()
+    for row in runs[runs["group"] == "main"].itertuples(index=False):
+        n = int(counts.get((row.dataset, row.method, int(row.seed)), 0))
+        if pd.notna(row.n_images) and n != int(row.n_images):
+            raise ValueError(f"{out / 'per_image.csv'}: {n} row(s) of {row.dataset}/{row.method}/seed {row.seed}, whose "
+                             f"evaluation scored {int(row.n_images)} images (runs.csv); {FROM_RUNS}")
 
 
 def _folders(root: Path, evals: Sequence[str | Path] | None) -> list[Path]:
@@ -222,6 +276,7 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
     study = parse_study(raw, source)
     params = validate(raw, source)
     runs, per_image, val = (_read_logged(out / name) for name in ("runs.csv", "per_image.csv", "val_curves.csv"))
+    check_logged_runs(runs, per_image, wanted_runs(study, params, raw, source), out)
     fresh = None
     if evals:
         fresh = _oracle(study, params, raw, source, _data_dir(Path(root), data_dir), read_records(_folders(Path(root), evals)),
@@ -231,7 +286,7 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
     metrics, runs = summarise(runs, per_image, val, study, params, oracle, schedule_lengths(raw, params, study, source),
                               resolve(params, raw, study.ablation_dataset, source))
     previous = out / "metrics.json"
-    kept = read_json(previous, "aggregate from the runs: python -m experiments.aggregate") if previous.is_file() else {}
+    kept = read_json(previous, FROM_RUNS) if previous.is_file() else {}
     if isinstance(kept, dict) and "splits" in kept:
         metrics["splits"] = kept["splits"]  # the logged tables do not record them
     texts = {"metrics.json": json_text(metrics), "runs.csv": csv_text(runs),

@@ -91,8 +91,19 @@ def read_table(path: Path, required: Sequence[str], fix: str) -> pd.DataFrame:
         ValueError: damaged (not UTF-8, no header, ragged rows) or a column missing; the message
             names the file and ``fix``.
     """
+    return parsed_csv(path, required, fix, dtype=str, keep_default_na=False)
+
+
+def parsed_csv(path: Path, required: Sequence[str], fix: str, **options) -> pd.DataFrame:
+    """``pd.read_csv(path, **options)`` (UTF-8), its ``required`` columns checked: the one place a
+    damaged table becomes a one-line error.
+
+    Raises:
+        ValueError: damaged (not UTF-8, no header, ragged rows) or a column missing; the message
+            names the file and ``fix``.
+    """
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        frame = pd.read_csv(path, encoding="utf-8", **options)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path}: damaged (empty, no header); {fix}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:

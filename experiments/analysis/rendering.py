@@ -60,6 +60,8 @@ def rendered_names(metrics: dict) -> tuple[list[str], list[str]]:
             [f for f in FIGURES if f not in skipped])
 
 
+METRICS_SECTIONS = ("main", "comparison", "ablation", "convergence", "dynamics", "failed")
+"""The sections of ``metrics.json`` every study's report reads (objects; the others are optional)."""
 RESULT_FILES = {"metrics": "metrics.json", "qualitative": "qualitative.json", "runs": "runs.csv", "curves": "curves.csv",
                 "val_curves": "val_curves.csv"}
 
@@ -93,6 +95,10 @@ def read_results(results: Path) -> dict:
     missing = [k for k in ("dataset", "image_file", "image_shape") if k not in out["qualitative"]]
     if missing:
         raise ValueError(f"{results / RESULT_FILES['qualitative']}: keys {missing} missing; {fix}")
+    missing = [k for k in METRICS_SECTIONS if not isinstance(out["metrics"].get(k), dict)]
+    if missing:
+        raise ValueError(f"{results / RESULT_FILES['metrics']}: sections {missing} missing or not objects "
+                         f"(it holds {sorted(out['metrics'])}); {fix}")
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import csv
 import json
 import math
@@ -317,6 +319,44 @@ def test_tables_recomputed_from_the_logged_files_equal_the_aggregation(study, tm
     assert c["seeds"] == [0] and c["excluded_seeds"] == [1] and c["f1"]["n_pairs"] == 3
     assert again["convergence"]["synthetic"]["ohem"]["failed_seeds"] == [1]
     assert again["convergence"]["synthetic"]["ohem"]["converged"] is False  # a failed seed: no, not "not judged"
+
+
+def _drop_line(path: Path, line: int) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:line - 1] + lines[line:]))
+
+
+def _repeat_line(path: Path, line: int) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:line] + lines[line - 1:]))
+
+
+@pytest.mark.parametrize("name, damage, message", [
+    # A runs.csv cut at a row boundary parses: once it summarised the study with n = 1 instead of 2.
+    ("runs.csv", lambda p: _drop_line(p, 3), r"runs\.csv: does not hold the study's \d+ runs: 1 missing \(e\.g\. main synthetic "),
+    ("runs.csv", lambda p: _repeat_line(p, 2), r"runs\.csv: does not hold the study's \d+ runs: 1 not of the study or repeated"),
+    ("runs.csv", lambda p: replace_cell(p, 0, "seed", "zero"), r"runs\.csv: line 2, seed is 'zero', expected a number"),
+    ("per_image.csv", lambda p: _drop_line(p, 2), r"per_image\.csv: \d+ row\(s\) of synthetic/\w+/seed \d, whose "
+                                                   r"evaluation scored \d+ images \(runs\.csv\)"),
+    ("per_image.csv", lambda p: p.write_bytes(b'garbage\x00,,\n"'), r"per_image\.csv: damaged or truncated \("),
+    ("val_curves.csv", lambda p: p.write_text("a,b\n1,2\n"), r"val_curves\.csv: columns \['group', .*missing from the header "
+                                                            r"\['a', 'b'\]"),
+    ("val_curves.csv", lambda p: replace_cell(p, 0, "f1", "abc"), r"val_curves\.csv: line 2, f1 is 'abc', expected a number"),
+])
+def test_logged_tables_that_do_not_hold_the_study_are_refused(study, tmp_path, capsys, name, damage, message):
+    params, _, _, out, _ = study
+    copy = tmp_path / "results"
+    copy.mkdir()
+    for file in aggregation.OUTPUT_FILES:
+        (copy / file).write_bytes((out / file).read_bytes())
+    damage(copy / name)
+    before = {file: (copy / file).read_bytes() for file in aggregation.OUTPUT_FILES}
+    with pytest.raises(SystemExit) as code:
+        run_stage(lambda: agg_cli.main(["--from-tables", "--params", str(params), "--out", str(copy), "--quiet"]))
+    assert code.value.code == 1
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("\n") == 1 and "aggregate from the runs" in err, err
+    assert {file: (copy / file).read_bytes() for file in aggregation.OUTPUT_FILES} == before  # nothing written
 
 
 def test_ablation_summary(study):

@@ -290,6 +290,10 @@ def test_a_report_replaces_whole_folders_and_keeps_their_modes(results, tmp_path
 @pytest.mark.parametrize("name, damage, what", [
     ("metrics.json", b'{"main": {', "damaged or truncated, not valid JSON (Expecting property name enclosed in double quotes at line 1 column 11)"),
     ("metrics.json", b'{"main": {"f1": NaN}}', "main.f1 is nan, expected a finite number"),
+    ("metrics.json", b"{}", "sections ['main', 'comparison', 'ablation', 'convergence', 'dynamics', 'failed'] missing or "
+                            "not objects (it holds [])"),
+    ("metrics.json", b'{"main": 3, "comparison": {}, "ablation": {}, "convergence": {}, "dynamics": {}, "failed": {}}',
+     "sections ['main'] missing or not objects (it holds ['ablation', 'comparison', 'convergence', 'dynamics', 'failed', 'main'])"),
     ("qualitative.json", b"", "damaged or truncated, empty"),
     ("qualitative.json", b'{"dataset": "synthetic"}', "keys ['image_file', 'image_shape'] missing"),
     ("runs.csv", b"", "damaged or truncated (No columns to parse from file)"),
