@@ -55,6 +55,9 @@ class Param:
 
 
 _POS = dict(low=1)
+MAX_MATCH_RADIUS = 256
+"""The largest match radius (pixels): wider than any cell or head of the datasets, and the mean F1
+runs one matching per radius up to it (an unbounded radius never finished)."""
 SCHEMA: dict[str, Param] = {
     "data.channels": Param("int", "network input channels: 1 (grey) or 3 (RGB); images are converted", choices=(1, 3)),
     "data.mask_radius": Param("float", "training disk radius in pixels; null: the dataset's", low=0, nullable=True),
@@ -64,7 +67,8 @@ SCHEMA: dict[str, Param] = {
     "model.channels_last": Param("bool", "NHWC memory format for model and inputs"),
     "train.iterations": Param("int", "optimizer steps (each K crops of one image per rank)", **_POS),
     "train.crops_per_image": Param("int", "K, random crops of one training image per mini-batch", **_POS),
-    "train.crop_size": Param("int", "side of the square training crops (paper: 256)", low=16, multiple_of=16),
+    "train.crop_size": Param("int", "side of the square training crops (paper: 256); at most 4096, past every image "
+                                    "of the datasets (smaller images are padded)", low=16, high=4096, multiple_of=16),
     "train.flips": Param("bool", "random horizontal and vertical flips"),
     "train.rot90": Param("bool", "random quarter turns"),
     "train.lr": Param("float", "Adam learning rate at iteration 0", low=0, low_open=True),
@@ -104,9 +108,12 @@ SCHEMA: dict[str, Param] = {
     "dice_bce.bce_weight": Param("float", "BCE weight (all pixels)", low=0),
     "tghem_count.lambda_count": Param("float", "control tghem_count: w_k = 1 + lambda_count * |n_pred,k - n_gt,k|", low=0),
     "tghem_count.centroid_mode": Param("str", "control tghem_count: predicted points, as TopoGuide's", choices=CENTROID_MODES),
-    "eval.match_radius": Param("float", "detection match radius (pixels); null: the dataset's", low=0, low_open=True, nullable=True),
-    "eval.mean_f1_max_radius": Param("int", "R of the mean F1 over r = 1..R; null: the match radius", low=1, nullable=True),
-    "eval.tile_size": Param("int", "inference tile side; null: train.crop_size", low=16, multiple_of=16, nullable=True),
+    "eval.match_radius": Param("float", "detection match radius (pixels); null: the dataset's", low=0, low_open=True,
+                               high=MAX_MATCH_RADIUS, nullable=True),
+    "eval.mean_f1_max_radius": Param("int", "R of the mean F1 over r = 1..R (one matching per r); null: the match radius",
+                                     low=1, high=MAX_MATCH_RADIUS, nullable=True),
+    "eval.tile_size": Param("int", "inference tile side; null: train.crop_size", low=16, high=4096, multiple_of=16,
+                            nullable=True),
     "eval.tile_overlap": Param("float", "overlap of neighbouring tiles, fraction of the side", low=0, high=1, high_open=True),
     "eval.batch_size": Param("int", "tiles per forward pass", **_POS),
     "eval.centroid_mode": Param("str", "point extraction (tghem component_centroids)", choices=CENTROID_MODES),

@@ -54,7 +54,13 @@ def test_overrides_are_typed():
     ("train.flips=maybe", "--set: train.flips: expected true or false, got 'maybe'"),
     ("model.norm=layer", "--set: model.norm: expected one of batch, group, sync, got 'layer'"),
     ("ohem.thresh=1", "ohem.thresh: expected a number in (0, 1), got 1.0"),
-    ("train.crop_size=100", "expected an int in [16, inf), a multiple of 16, got 100"),
+    ("train.crop_size=100", "expected an int in [16, 4096], a multiple of 16, got 100"),
+    # Upper bounds where a value past them only exhausts memory or never finishes (65536: a 48 GiB crop;
+    # a match radius of 1e308: one mean-F1 matching per pixel of radius).
+    ("train.crop_size=65536", "train.crop_size: expected an int in [16, 4096], a multiple of 16, got 65536"),
+    ("eval.tile_size=8192", "eval.tile_size: expected an int in [16, 4096], a multiple of 16 or null, got 8192"),
+    ("eval.match_radius=1e308", "eval.match_radius: expected a number in (0, 256] or null, got 1e+308"),
+    ("eval.mean_f1_max_radius=100000", "eval.mean_f1_max_radius: expected an int in [1, 256] or null, got 100000"),
     ("model.base_channels=null", "model.base_channels: expected an int in [1, inf), got 'null'"),
     ("data.channels=2", "--set: data.channels: expected one of 1, 3, got 2"),
 ])
@@ -127,7 +133,7 @@ def test_per_dataset_settings_apply_to_their_dataset_only_after_the_file_and_bef
 
 @pytest.mark.parametrize("per_dataset, message", [
     ({"crowd": {"train": {"crop_sise": 256}}}, r"per_dataset.crowd: unknown key 'train.crop_sise'; did you mean 'train.crop_size'\?"),
-    ({"crowd": {"train": {"crop_size": 250}}}, r"per_dataset.crowd: train.crop_size: expected an int in \[16, inf\), a multiple of 16, got 250"),
+    ({"crowd": {"train": {"crop_size": 250}}}, r"per_dataset.crowd: train.crop_size: expected an int in \[16, 4096\], a multiple of 16, got 250"),
     ({"crowd": {"eval": {"threshold": 1.0}}}, r"per_dataset.crowd: eval.threshold: expected a number in \(0, 1\), got 1.0"),
     ({"crowd": {"train": 256}}, r"per_dataset.crowd: section 'train': expected a mapping of keys, got 256"),
     ({"crowd": [1]}, r"per_dataset.crowd: expected a mapping of sections"),
