@@ -28,7 +28,7 @@ from .download import MIRROR_ENV
 from .integrity import build_manifest, content_digest
 from .parsers import PARSERS
 from .registry import REGISTRY, get_spec
-from .splits import make_splits
+from .splits import check_overrides, make_splits
 from .synthetic import SyntheticConfig, config_json, generate, png_bytes
 from .workspace import preparation_lock, remove_stale
 
@@ -113,6 +113,9 @@ def prepare(
     out_name = out_name or name
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", out_name):
         raise ValueError(f"--name: expected a folder name of letters, digits, '.', '_' or '-', got {out_name!r}")
+    check_overrides(spec.split, split_overrides)  # before the lock is taken or anything is read or generated
+    if spec.kind == "synthetic":
+        (synthetic or SyntheticConfig()).validate()
     try:
         with preparation_lock(data_dir, out_name):
             for p in remove_stale(data_dir, out_name):

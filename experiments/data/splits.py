@@ -44,6 +44,36 @@ def _check_count(name: str, n, limit: int) -> int:
     return int(n)
 
 
+def check_overrides(protocol: SplitProtocol, overrides: dict) -> dict:
+    """The split ``overrides`` (``n_train``, ``val_fraction``...), checked before anything is read:
+    each a parameter of ``protocol``, counts non-negative ints, fractions in [0, 1]. Counts are
+    checked against the images available, and fractions against each other, when splitting.
+
+    Raises:
+        ValueError: an unknown parameter or a value out of range (named).
+        TypeError: a count that is not an int.
+
+    Example:
+        >>> check_overrides(SplitProtocol("counts", {"n_train": 15, "n_val": 0}), {"n_train": 10})
+        {'n_train': 10}
+    """
+    unknown = set(overrides) - set(protocol.params)
+    if unknown:
+        raise ValueError(
+            f"split parameters: {sorted(unknown)} not used by protocol {protocol.kind!r} "
+            f"(accepted: {sorted(protocol.params)})"
+        )
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name.startswith("n_"):
+            _check_count(name, value, float("inf"))
+        elif name.endswith("_fraction") and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                             or not 0 <= value <= 1):
+            raise ValueError(f"{name}: expected a fraction in [0, 1], got {value!r}")
+    return overrides
+
+
 def make_splits(
     protocol: SplitProtocol, ids: list[str], hints: dict[str, str | None], seed: int, **overrides
 ) -> dict[str, list[str]]:
@@ -63,13 +93,7 @@ def make_splits(
         ValueError: unknown protocol or parameter, or counts larger than the images available.
     """
     params = dict(protocol.params)
-    unknown = set(overrides) - set(params)
-    if unknown:
-        raise ValueError(
-            f"split parameters: {sorted(unknown)} not used by protocol {protocol.kind!r} "
-            f"(accepted: {sorted(params)})"
-        )
-    params.update({k: v for k, v in overrides.items() if v is not None})
+    params.update({k: v for k, v in check_overrides(protocol, overrides).items() if v is not None})
     rng = np.random.default_rng(seed)
     order = {i: n for n, i in enumerate(ids)}
     assign: dict[str, str] = {}

@@ -258,3 +258,19 @@ def test_unknown_dataset_errors_name_the_mirror_layout(tmp_path, monkeypatch, ca
     with pytest.raises(ValueError, match=r"nope/images does not exist"):
         prep_cli.main(["--dataset", "nope", "--mirror", str(tmp_path / "mirror"), "--data-dir", str(tmp_path), "--quiet"])
     assert not (tmp_path / "prepared").exists()
+
+
+@pytest.mark.parametrize("argv, error, message", [
+    (["--dataset", "synthetic", "--num-train", "-1"], TypeError, r"^num_train: expected a non-negative int, got -1$"),
+    (["--dataset", "synthetic", "--max-overlap", "1.5"], ValueError, r"^max_overlap: expected in \[0, 1\), got 1.5$"),
+    (["--dataset", "synthetic", "--n-train", "5"], ValueError,
+     r"^split parameters: \['n_train'\] not used by protocol 'hint_or_fractions' \(accepted: \['train_fraction', 'val_fraction'\]\)$"),
+    (["--dataset", "synthetic", "--val-fraction", "2"], ValueError, r"^val_fraction: expected a fraction in \[0, 1\], got 2.0$"),
+    (["--dataset", "vgg_cells", "--n-train", "-3"], TypeError, r"^n_train: expected a non-negative int, got -3$"),
+])
+def test_bad_generator_and_split_arguments_are_refused_before_anything_is_written(tmp_path, argv, error, message):
+    # Checked before the lock is taken and before data is read, downloaded or generated: nothing in --data-dir.
+    data_dir = tmp_path / "data"
+    with pytest.raises(error, match=message):
+        prep_cli.main([*argv, "--data-dir", str(data_dir), "--mirror", str(tmp_path / "no-mirror"), "--quiet"])
+    assert not data_dir.exists()
