@@ -84,7 +84,12 @@ class FocalLoss(PixelLoss):
         prob = torch.sigmoid(logits)
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         p_t = prob * target + (1 - prob) * (1 - target)
-        loss = bce * (1 - p_t) ** self.gamma
+        miss = 1 - p_t
+        if 0 < self.gamma < 1:
+            # (1 - p_t)^gamma has an infinite slope at 0 (a saturated, correct pixel), which made the
+            # gradient NaN; the loss's true slope there is 0, as through the clamp.
+            miss = miss.clamp_min(torch.finfo(miss.dtype).tiny)
+        loss = bce * miss ** self.gamma
         if self.alpha is not None:
             loss = loss * (self.alpha * target + (1 - self.alpha) * (1 - target))
         loss = loss * valid

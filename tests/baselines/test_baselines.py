@@ -130,6 +130,25 @@ def test_focal_gradcheck():
     assert torch.autograd.gradcheck(lambda t: FocalLoss(gamma=1.5)(t, mask), (x,))
 
 
+@pytest.mark.parametrize("gamma", [0.1, 0.5, 0.9])
+def test_focal_gamma_below_one_has_finite_gradients_on_saturated_pixels(gamma):
+    # (1 - p_t)^gamma has an infinite slope at 0: a confidently correct pixel (p_t rounds to 1) made
+    # every gradient NaN. Its true slope is 0; the other pixels keep the formula's value and gradient.
+    logits = torch.tensor([[[[40.0, -40.0, 0.7, -1.2]]]], dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[[1.0, 0.0, 1.0, 0.0]]], dtype=torch.float64)
+    loss = FocalLoss(gamma=gamma, reduction="sum")(logits, mask)
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()
+    assert logits.grad[0, 0, 0, :2].abs().max() < 1e-15  # the saturated pixels: slope 0
+    tail = logits.detach()[..., 2:].clone().requires_grad_(True)
+    expected = FocalLoss(gamma=gamma, reduction="sum")(tail, mask[..., 2:])
+    expected.backward()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-12, abs=1e-300)
+    torch.testing.assert_close(logits.grad[..., 2:], tail.grad, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(expected.item(), focal_reference(tail.detach().float(), mask[..., 2:].float(), 0.25, gamma).sum(),
+                               rtol=1e-6)
+
+
 def test_dice_bce_matches_formula():
     logits, mask = _batch(7)
     bce = F.binary_cross_entropy_with_logits(logits[:, 0], mask, reduction="none").flatten(1).mean(1)
