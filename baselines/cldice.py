@@ -7,9 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tghem._validation import check_int, check_real
+from tghem._validation import _describe, check_int, check_real
 from tghem.base import PixelLoss
 from tghem.dice import dice_per_image
+
+
+MAX_ITERATIONS = 1000
+"""The most skeletonisation steps: each is a full pass over the maps (the studies take 10)."""
 
 
 def soft_erode(image: torch.Tensor) -> torch.Tensor:
@@ -40,6 +44,18 @@ def soft_skeleton(image: torch.Tensor, iterations: int = 10) -> torch.Tensor:
                 [0., 0., 0., 0., 0.],
                 [0., 0., 0., 0., 0.]])
     """
+    if not isinstance(image, torch.Tensor) or not image.is_floating_point():
+        raise TypeError(f"image must be a floating torch.Tensor of shape (B, C, H, W), got {_describe(image)}")
+    if image.dim() != 4 or image.numel() == 0:
+        raise ValueError(f"image must have shape (B, C, H, W) with B, C, H, W > 0, got shape {tuple(image.shape)}")
+    if not bool(((image >= 0) & (image <= 1)).all()):  # NaN fails too
+        raise ValueError(f"image must hold values in [0, 1] (probabilities), got {int((~((image >= 0) & (image <= 1))).sum())} "
+                         f"other value(s)")
+    return _soft_skeleton(image, check_int("iterations", iterations, low=0, high=MAX_ITERATIONS))
+
+
+def _soft_skeleton(image: torch.Tensor, iterations: int) -> torch.Tensor:
+    """:func:`soft_skeleton` on arguments already checked (the loss checks its inputs once)."""
     skeleton = F.relu(image - soft_dilate(soft_erode(image)))
     for _ in range(iterations):
         image = soft_erode(image)
@@ -98,8 +114,8 @@ class SoftDiceCLDiceLoss(PixelLoss):
 
     Args:
         alpha: weight of clDice in [0, 1].
-        iterations: skeletonisation steps, >= 1.
-        smooth: smoothing, > 0.
+        iterations: skeletonisation steps, in [1, 1000] (:data:`MAX_ITERATIONS`).
+        smooth: smoothing, in [1e-12, 1e12] (:data:`tghem.base.SMOOTH_RANGE`).
         ignore_index: target value of pixels to leave out (zeroed in P and G).
         reduction: ``'none'`` ((B,) per image), ``'mean'`` or ``'sum'``.
 
@@ -129,7 +145,7 @@ class SoftDiceCLDiceLoss(PixelLoss):
     ) -> None:
         super().__init__(ignore_index, reduction)
         self.alpha = check_real("alpha", alpha, low=0.0, high=1.0)
-        self.iterations = check_int("iterations", iterations, low=1)
+        self.iterations = check_int("iterations", iterations, low=1, high=MAX_ITERATIONS)
         self.smooth = self.check_smooth(smooth)
 
     def forward(
@@ -139,8 +155,8 @@ class SoftDiceCLDiceLoss(PixelLoss):
         valid, target = self.valid_target(gt_mask, pred_logits.dtype)
         valid, target = valid.unsqueeze(1), target.unsqueeze(1)
         prob = torch.sigmoid(pred_logits) * valid
-        skel_pred = soft_skeleton(prob, self.iterations)
-        skel_true = soft_skeleton(target, self.iterations)
+        skel_pred = _soft_skeleton(prob, self.iterations)
+        skel_true = _soft_skeleton(target, self.iterations)
         s = self.smooth
         t_prec = ((skel_pred * target).flatten(1).sum(1) + s) / (skel_pred.flatten(1).sum(1) + s)
         t_sens = ((skel_true * prob).flatten(1).sum(1) + s) / (skel_true.flatten(1).sum(1) + s)

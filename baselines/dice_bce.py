@@ -41,8 +41,8 @@ class DiceBCELoss(PixelLoss):
 
     Args:
         dice_weight: weight of the Dice term, >= 0.
-        bce_weight: weight of the BCE term, >= 0.
-        smooth: Dice smoothing, > 0.
+        bce_weight: weight of the BCE term, >= 0 (not both weights 0).
+        smooth: Dice smoothing, in [1e-12, 1e12] (:data:`tghem.base.SMOOTH_RANGE`).
         ignore_index: target value of pixels to leave out, or ``None``.
         reduction: ``'none'``, ``'mean'`` or ``'sum'``.
 

@@ -68,10 +68,12 @@ def check_bool(name: str, value) -> bool:
     return value
 
 
-def check_int(name: str, value, *, low: Optional[int] = None) -> int:
+def check_int(name: str, value, *, low: Optional[int] = None, high: Optional[int] = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {_describe(value)}")
     value = int(value)
+    if high is not None and not (low if low is not None else value) <= value <= high:
+        raise ValueError(f"{name} must be an int in [{'-inf' if low is None else low}, {high}], got {value}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value}")
     return value
@@ -96,6 +98,8 @@ def check_ignore_index(value) -> Optional[int]:
 def as_pairs_array(name: str, value, what: str) -> np.ndarray:
     """``value`` as a finite (K, 2) float64 array (K may be 0); ``what`` names a row in errors.
     Tensors of any floating dtype (bfloat16 included) are accepted."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a (K, 2) array of {what}, got {_describe(value)}")
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu()
         value = value.double() if value.is_floating_point() else value
@@ -110,6 +114,16 @@ def as_pairs_array(name: str, value, what: str) -> np.ndarray:
     if not np.isfinite(array).all():
         bad = array[~np.isfinite(array).all(axis=1)][:3].tolist()
         raise ValueError(f"{name} must be finite, got rows {bad}")
+    return array
+
+
+def as_diagram(name: str, value) -> np.ndarray:
+    """A persistence diagram as a finite (K, 2) float64 array of (birth, death) rows, each with
+    death >= birth (a row below the diagonal would count a negative distance to it)."""
+    array = as_pairs_array(name, value, "(birth, death); clamp infinite deaths first")
+    below = array[:, 1] < array[:, 0]
+    if below.any():
+        raise ValueError(f"{name}: expected death >= birth in every row, got rows {array[below][:3].tolist()}")
     return array
 
 

@@ -16,6 +16,10 @@ from torch import nn
 from tghem._validation import REDUCTIONS, check_choice, check_ignore_index, check_inputs, check_real
 
 
+SMOOTH_RANGE = (1e-12, 1e12)
+"""The Dice smoothing a loss accepts: float32 holds it and the Dice ratio stays finite."""
+
+
 def valid_pixels(gt_mask: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
     """Boolean (B, H, W) map of the pixels that take part in the loss."""
     if ignore_index is None:
@@ -53,13 +57,19 @@ class PixelLoss(nn.Module):
 
     @staticmethod
     def check_smooth(smooth: float) -> float:
-        """``smooth`` checked to be a finite number > 0."""
-        return check_real("smooth", smooth, low=0.0, low_inclusive=False)
+        """``smooth`` checked to be in :data:`SMOOTH_RANGE` (outside it, float32 makes it 0 or inf and
+        the Dice ratio NaN)."""
+        return check_real("smooth", smooth, low=SMOOTH_RANGE[0], high=SMOOTH_RANGE[1])
 
     @staticmethod
     def check_weights(dice_weight: float, bce_weight: float) -> tuple[float, float]:
-        """The two term weights of a Dice + BCE loss, each checked to be a finite number >= 0."""
-        return check_real("dice_weight", dice_weight, low=0.0), check_real("bce_weight", bce_weight, low=0.0)
+        """The two term weights of a Dice + BCE loss, each checked to be a finite number >= 0, not both 0
+        (a loss that is 0 whatever the prediction)."""
+        weights = check_real("dice_weight", dice_weight, low=0.0), check_real("bce_weight", bce_weight, low=0.0)
+        if weights == (0.0, 0.0):
+            raise ValueError("dice_weight and bce_weight must not both be 0 (the loss would be 0 whatever the "
+                             "prediction), got 0 and 0")
+        return weights
 
     def check(self, pred_logits, gt_mask, gt_dots) -> torch.Tensor:
         """Validate one call; returns the logits (float32 where they were half precision)."""

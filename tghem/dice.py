@@ -57,7 +57,7 @@ class BinaryDiceLoss(PixelLoss):
     are zeroed in both :math:`p` and :math:`g`, so they add nothing.
 
     Args:
-        smooth: additive smoothing :math:`s > 0`; it also makes an empty
+        smooth: additive smoothing :math:`s` in [1e-12, 1e12] (:data:`tghem.base.SMOOTH_RANGE`); it also makes an empty
             prediction on an empty target a loss of 0 instead of 0/0.
         ignore_index: target value marking pixels to leave out (e.g. crop
             padding), or ``None``.

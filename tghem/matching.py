@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +67,9 @@ def match_points(pred, gt, radius: float) -> np.ndarray:
     pred, gt, radius = as_points("pred", pred), as_points("gt", gt), check_radius(radius)
     if len(pred) == 0 or len(gt) == 0:
         return np.zeros((0, 2), np.int64)
-    pairs = cKDTree(pred).sparse_distance_matrix(cKDTree(gt), radius, output_type="ndarray")
+    # The tree's bound test overflows near float64's largest value (radius 1e308); 1e300 already
+    # holds every pair of finite pixel coordinates, and the exact test below uses the radius itself.
+    pairs = cKDTree(pred).sparse_distance_matrix(cKDTree(gt), min(radius, 1e300), output_type="ndarray")
     i, j = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
     # Recompute the distances exactly (the tree's bound test is not the reference for "<=").
     d = np.hypot(pred[i, 0] - gt[j, 0], pred[i, 1] - gt[j, 1])
@@ -101,7 +104,8 @@ class Counts:
 
     ``precision`` = TP / (TP + FP) (1 when nothing is predicted), ``recall`` = TP / (TP + FN) (1
     when there is nothing to find), ``f1`` = 2 TP / (2 TP + FP + FN) (1 when both are empty).
-    Counts add, so a split's micro scores are those of the sum of its images' counts.
+    Counts add (``sum`` of a list too), so a split's micro scores are those of the sum of its images'
+    counts. Each is an int >= 0.
 
     Example:
         >>> total = Counts(tp=3, fp=1, fn=0) + Counts(tp=0, fp=0, fn=2)
@@ -113,8 +117,22 @@ class Counts:
     fp: int
     fn: int
 
+    def __post_init__(self) -> None:
+        for name in ("tp", "fp", "fn"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"Counts.{name}: expected an int >= 0, got {type(value).__name__} {value!r}")
+            if value < 0:
+                raise ValueError(f"Counts.{name}: expected an int >= 0, got {value!r}")
+
     def __add__(self, other: "Counts") -> "Counts":
+        if not isinstance(other, Counts):
+            return NotImplemented
         return Counts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+
+    def __radd__(self, other) -> "Counts":
+        """``0 + counts`` is ``counts``, so ``sum(per_image_counts)`` totals a split."""
+        return self if isinstance(other, int) and not isinstance(other, bool) and other == 0 else NotImplemented
 
     @property
     def precision(self) -> float:

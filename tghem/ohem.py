@@ -191,8 +191,8 @@ class SegmentationLoss(PixelLoss):
             (top-k mode), per image.
         ignore_index: target value of pixels to leave out, or ``None``.
         dice_weight: weight of the Dice term, >= 0.
-        bce_weight: weight of the hard-pixel BCE term, >= 0.
-        smooth: Dice smoothing, > 0.
+        bce_weight: weight of the hard-pixel BCE term, >= 0 (not both weights 0).
+        smooth: Dice smoothing, in [1e-12, 1e12] (:data:`tghem.base.SMOOTH_RANGE`).
         reduction: ``'none'``, ``'mean'`` or ``'sum'``.
 
     Shape:

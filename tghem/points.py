@@ -19,6 +19,7 @@ def as_points(name: str, points) -> np.ndarray:
         points: anything ``numpy.asarray`` turns into an (N, 2) array.
 
     Raises:
+        TypeError: not numbers in rows of two (ragged rows, text, None).
         ValueError: another shape, or a NaN or infinite coordinate.
 
     Example:
@@ -27,7 +28,14 @@ def as_points(name: str, points) -> np.ndarray:
         >>> as_points("gt", []).shape
         (0, 2)
     """
-    p = np.asarray(points, dtype=np.float64)
+    try:
+        p = None if points is None or isinstance(points, (str, bytes)) else np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):  # ragged rows, text
+        p = None
+    if p is None:
+        text = repr(points)
+        raise TypeError(f"{name}: expected an (N, 2) array of x, y, got {type(points).__name__} "
+                        f"{text if len(text) <= 80 else text[:77] + '...'}")
     if p.size == 0:
         return np.zeros((0, 2), np.float64)
     if p.ndim != 2 or p.shape[1] != 2:
@@ -59,7 +67,8 @@ def check_shape(shape) -> tuple[int, int]:
     Raises:
         ValueError: not two positive ints.
     """
-    if len(shape) != 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s <= 0 for s in shape):
+    if not isinstance(shape, (tuple, list, np.ndarray)) or len(shape) != 2 or any(
+            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s <= 0 for s in shape):
         raise ValueError(f"shape: expected (H, W) with positive ints, got {shape!r}")
     return int(shape[0]), int(shape[1])
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from tghem._validation import as_pairs_array, check_bool, check_choice, check_real
+from tghem._validation import as_diagram, as_pairs_array, check_bool, check_choice, check_real
 from tghem.parallel import PendingMap, Workers, check_workers, parallel_map, submit_map
 from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams, load_engine, ripser_rips_diagrams
 from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance, wasserstein_matching
@@ -218,8 +218,8 @@ def diagram_distance(diagram_a: np.ndarray, diagram_b: np.ndarray, *, backend: s
         (1.414214, 1.414214)
     """
     check_choice("backend", backend, BACKENDS)
-    diagram_a = as_pairs_array("diagram_a", diagram_a, "(birth, death); clamp infinite deaths first")
-    diagram_b = as_pairs_array("diagram_b", diagram_b, "(birth, death); clamp infinite deaths first")
+    diagram_a = as_diagram("diagram_a", diagram_a)
+    diagram_b = as_diagram("diagram_b", diagram_b)
     if len(diagram_a) == 0 and len(diagram_b) == 0:
         return 0.0
     if backend != "gudhi":
@@ -229,6 +229,11 @@ def diagram_distance(diagram_a: np.ndarray, diagram_b: np.ndarray, *, backend: s
     from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
 
     return float(gudhi_wasserstein(diagram_a, diagram_b, order=1.0, internal_p=2.0))
+
+
+def _as_point_sets(gt_points, pred_points) -> Tuple[np.ndarray, np.ndarray]:
+    """Both point sets as finite (N, 2) float64 arrays, a bad one refused by its own name."""
+    return as_pairs_array("gt_points", gt_points, "(x, y)"), as_pairs_array("pred_points", pred_points, "(x, y)")
 
 
 def points_discrepancy(
@@ -245,6 +250,7 @@ def points_discrepancy(
     ``top_dimension=False`` (default) uses the reference code's diagrams (gudhi's defaults), as
     :class:`TopoGuide` does; ``True`` the diagrams of the definition.
     """
+    gt_points, pred_points = _as_point_sets(gt_points, pred_points)
     gt_h0, gt_h1 = rips_diagrams(gt_points, epsilon, top_dimension=top_dimension, backend=backend)
     pred_h0, pred_h1 = rips_diagrams(pred_points, epsilon, top_dimension=top_dimension, backend=backend)
     h1 = diagram_distance(pred_h1, gt_h1, backend=backend)
@@ -411,8 +417,7 @@ class TopoGuide:
             >>> e.discrepancy == TopoGuide(epsilon=50.0).points_discrepancy(gt, pred)
             True
         """
-        gt_points = np.asarray(gt_points, dtype=np.float64).reshape(-1, 2)
-        pred_points = np.asarray(pred_points, dtype=np.float64).reshape(-1, 2)
+        gt_points, pred_points = _as_point_sets(gt_points, pred_points)
         options = dict(top_dimension=self.top_dimension, backend=self.backend)
         gt_h0, gt_h1 = rips_diagrams(gt_points, self.epsilon, **options)
         pred_h0, pred_h1 = rips_diagrams(pred_points, self.epsilon, **options)

@@ -43,7 +43,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
-from tghem._validation import as_pairs_array
+from tghem._validation import as_diagram
 
 _DIAGONAL_FACTOR = 1.0 / math.sqrt(2.0)
 
@@ -144,8 +144,8 @@ def wasserstein_distance(diagram_a, diagram_b, *, solver: str = "auto") -> float
         1.707107
     """
     _check_solver(solver)
-    a = as_pairs_array("diagram_a", diagram_a, "(birth, death); clamp infinite deaths first")
-    b = as_pairs_array("diagram_b", diagram_b, "(birth, death); clamp infinite deaths first")
+    a = as_diagram("diagram_a", diagram_a)
+    b = as_diagram("diagram_b", diagram_b)
     a, b = _cancel_common_rows(a, b)
     distance, _, _ = _optimal_matching(a, b, solver)
     return distance
@@ -499,8 +499,8 @@ def wasserstein_matching(diagram_a, diagram_b, *, solver: str = "auto") -> tuple
         (1.707107, [[0, 0], [1, -1]])
     """
     _check_solver(solver)
-    a = as_pairs_array("diagram_a", diagram_a, "(birth, death); clamp infinite deaths first")
-    b = as_pairs_array("diagram_b", diagram_b, "(birth, death); clamp infinite deaths first")
+    a = as_diagram("diagram_a", diagram_a)
+    b = as_diagram("diagram_b", diagram_b)
     common_a, common_b, rest_a, rest_b = _common_row_indices(a, b)
     distance, matched_a, matched_b = _optimal_matching(a[rest_a], b[rest_b], solver)
     unmatched_a = np.setdiff1d(np.arange(len(rest_a)), matched_a)

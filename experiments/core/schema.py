@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tghem.base import SMOOTH_RANGE
 from tghem.topology import BACKENDS, CENTROID_MODES, TOPO_REDUCTIONS
 
 from .runtime import AMP_CHOICES
@@ -103,7 +104,7 @@ SCHEMA: dict[str, Param] = {
     "focal.gamma": Param("float", "focusing exponent", low=0),
     "cldice.alpha": Param("float", "weight of clDice against soft Dice", low=0, high=1),
     "cldice.iterations": Param("int", "soft-skeleton iterations", **_POS),
-    "cldice.smooth": Param("float", "smoothing", low=0, low_open=True),
+    "cldice.smooth": Param("float", "smoothing", low=SMOOTH_RANGE[0], high=SMOOTH_RANGE[1]),
     "dice_bce.dice_weight": Param("float", "Dice weight", low=0),
     "dice_bce.bce_weight": Param("float", "BCE weight (all pixels)", low=0),
     "tghem_count.lambda_count": Param("float", "control tghem_count: w_k = 1 + lambda_count * |n_pred,k - n_gt,k|", low=0),

@@ -149,6 +149,29 @@ def test_focal_gamma_below_one_has_finite_gradients_on_saturated_pixels(gamma):
                                rtol=1e-6)
 
 
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: soft_skeleton(torch.rand(1, 1, 4, 4), -1), ValueError, r"^iterations must be an int in \[0, 1000\], got -1$"),
+    (lambda: soft_skeleton(torch.full((1, 1, 4, 4), float("nan"))), ValueError,
+     r"^image must hold values in \[0, 1\] \(probabilities\), got 16 other value\(s\)$"),
+    (lambda: soft_skeleton(torch.rand(4, 4)), ValueError, r"^image must have shape \(B, C, H, W\) with B, C, H, W > 0, got shape \(4, 4\)$"),
+    (lambda: soft_skeleton(np.zeros((1, 1, 4, 4))), TypeError, r"^image must be a floating torch.Tensor of shape \(B, C, H, W\), got ndarray"),
+    # 10**12 steps were accepted: the first call never returned.
+    (lambda: SoftDiceCLDiceLoss(iterations=10**12), ValueError, r"^iterations must be an int in \[1, 1000\], got 1000000000000$"),
+    (lambda: DiceBCELoss(dice_weight=0.0, bce_weight=0.0), ValueError, r"^dice_weight and bce_weight must not both be 0"),
+    (lambda: DiceBCELoss(smooth=1e39), ValueError, r"^smooth must be in \[1e-12, 1e\+12\], got 1e\+39$"),
+])
+def test_bad_arguments_of_the_baselines_are_refused_by_name(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_the_checked_skeleton_is_the_loss_s():
+    prob = torch.sigmoid(_batch(3, shape=(2, 9, 11))[0])
+    from baselines.cldice import _soft_skeleton, soft_dilate, soft_erode
+    assert torch.equal(soft_skeleton(prob, 4), _soft_skeleton(prob, 4))
+    assert torch.equal(soft_skeleton(prob, 0), torch.relu(prob - soft_dilate(soft_erode(prob))))  # the residue of one opening
+
+
 def test_dice_bce_matches_formula():
     logits, mask = _batch(7)
     bce = F.binary_cross_entropy_with_logits(logits[:, 0], mask, reduction="none").flatten(1).mean(1)

@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from tghem import TGHEM, SegmentationLoss, TopoGuide
+from tghem import TGHEM, BinaryDiceLoss, SegmentationLoss, TopoGuide
+from tghem.matching import Counts, detection_counts, match_points
+from tghem.points import dot_map
 from tghem.loss import FLOAT32_MAX
 from tghem.ohem import _select_hard_pixels, select_hard_pixels
 from tghem.targets import adaptive_radii, dilated_mask, separate_disks
 from tghem.topology import diagram_distance, dot_points, points_discrepancy, rips_diagrams
+from tghem.wasserstein import wasserstein_distance, wasserstein_matching
 from tests.helpers.imports import project_modules
 from tests.helpers.paths import ROOT
 
@@ -105,6 +108,26 @@ HELPER_ERRORS = [
     (lambda: dilated_mask([[1, 1]], (3, 6), True), TypeError, r"^radius: expected a number, 'adaptive' or \(N,\) radii, got bool True$"),
     # Checked even when no point falls inside the array (the check once ran only after that test).
     (lambda: separate_disks([[100, 100]], (3, 6), -1), ValueError, r"^radius: expected a finite number >= 0, got -1$"),
+    # A bar below the diagonal once gave a negative distance (-1.414).
+    (lambda: wasserstein_distance([[3.0, 1.0]], []), ValueError, r"^diagram_a: expected death >= birth in every row, got rows \[\[3.0, 1.0\]\]$"),
+    (lambda: wasserstein_matching([], [[3.0, 1.0]]), ValueError, r"^diagram_b: expected death >= birth"),
+    (lambda: diagram_distance([[3.0, 1.0]], []), ValueError, r"^diagram_a: expected death >= birth"),
+    # explain once reshaped any input to (-1, 2): a (3, 4) array became six made-up points.
+    (lambda: TopoGuide().explain(np.arange(12.0).reshape(3, 4), np.zeros((0, 2))), ValueError,
+     r"^gt_points must have shape \(K, 2\) of \(x, y\), got shape \(3, 4\)$"),
+    (lambda: TopoGuide().explain(np.zeros((0, 2)), None), TypeError, r"^pred_points must be a \(K, 2\) array of \(x, y\), got NoneType None$"),
+    (lambda: points_discrepancy([[math.nan, 1.0]], np.zeros((0, 2))), ValueError, r"^gt_points must be finite, got rows \[\[nan, 1.0\]\]$"),
+    (lambda: match_points([[0, 0], [1]], [[0, 0]], 3), TypeError, r"^pred: expected an \(N, 2\) array of x, y, got list \[\[0, 0\], \[1\]\]$"),
+    (lambda: detection_counts([[0, 0]], "gt", 3), TypeError, r"^gt: expected an \(N, 2\) array of x, y, got str 'gt'$"),
+    (lambda: dot_map([[0, 0]], 5), ValueError, r"^shape: expected \(H, W\) with positive ints, got 5$"),
+    (lambda: Counts(-1, 0, 0), ValueError, r"^Counts.tp: expected an int >= 0, got -1$"),
+    (lambda: Counts(1, 0.5, 0), TypeError, r"^Counts.fp: expected an int >= 0, got float 0.5$"),
+    (lambda: Counts(1, 0, 0) + 1, TypeError, r"unsupported operand type\(s\) for \+: 'Counts' and 'int'"),
+    (lambda: SegmentationLoss(dice_weight=0, bce_weight=0.0), ValueError,
+     r"^dice_weight and bce_weight must not both be 0 \(the loss would be 0 whatever the prediction\), got 0 and 0$"),
+    (lambda: TGHEM(dice_weight=0.0, bce_weight=0), ValueError, r"^dice_weight and bce_weight must not both be 0"),
+    (lambda: BinaryDiceLoss(smooth=1e-300), ValueError, r"^smooth must be in \[1e-12, 1e\+12\], got 1e-300$"),
+    (lambda: SegmentationLoss(smooth=1e39), ValueError, r"^smooth must be in \[1e-12, 1e\+12\], got 1e\+39$"),
 ]
 
 
@@ -128,6 +151,15 @@ def test_the_checked_helpers_give_the_values_of_the_unchecked_paths():
     assert sorted(rips_diagrams(points, 50.0)[0][:, 1].tolist()) == [3.0, 4.0, 50.0]
     assert diagram_distance([[0.0, 2.0]], np.zeros((0, 2))) == pytest.approx(2 / 2 ** 0.5, rel=1e-15)
     assert dilated_mask([[1, 1]], (3, 3), np.float32(1)).sum() == 5  # numpy scalars stay numbers
+    assert dot_map([[0, 0]], np.array([2, 2])).sum() == 1  # a shape array, as numpy gives it
+    # The smallest and largest smoothing accepted keep the loss finite in float32 (outside: NaN).
+    empty = torch.zeros(1, 1, 4, 4) - 200.0
+    for smooth in (1e-12, 1e12):
+        assert BinaryDiceLoss(smooth=smooth)(empty, torch.zeros(1, 4, 4)).item() == 0.0
+    # A radius past the k-d tree's float range (it raised an overflow) matches as any radius holding every pair.
+    pred, gt = [[0, 0], [5, 5], [400, 3]], [[1, 0], [300, 300]]
+    assert match_points(pred, gt, 1e308).tolist() == match_points(pred, gt, 1000.0).tolist() == [[0, 0], [2, 1]]
+    assert sum([Counts(1, 0, 2), Counts(0, 3, 0)]) == Counts(1, 3, 2)
 
 
 @pytest.mark.parametrize("label", [0, 1])
