@@ -25,6 +25,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,9 +83,20 @@ class Sample:
     points: np.ndarray
 
 
+DATASET_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+"""A dataset's name: one folder name below ``prepared/`` (no path: ``../x`` would leave it)."""
+
+
+def check_dataset_name(name, option: str = "--dataset") -> str:
+    """``name``, checked to match :data:`DATASET_NAME` (``option`` names it in the message)."""
+    if not isinstance(name, str) or not re.fullmatch(DATASET_NAME, name):
+        raise ValueError(f"{option}: expected a folder name of letters, digits, '.', '_' or '-', got {name!r}")
+    return name
+
+
 def prepared_dir(data_dir: str | Path, name: str) -> Path:
-    """``<data_dir>/prepared/<name>``: where dataset ``name`` is prepared (not checked)."""
-    return Path(data_dir) / PREPARED / name
+    """``<data_dir>/prepared/<name>``: where dataset ``name`` is prepared (its name checked, the folder not)."""
+    return Path(data_dir) / PREPARED / check_dataset_name(name)
 
 
 def reprepare_hint(prepared: str | Path) -> str:

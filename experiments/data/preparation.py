@@ -17,12 +17,11 @@ import dataclasses
 
 import errno
 import json
-import re
 import sys
 from pathlib import Path
 
 from ..core.outputs import atomic_dir
-from ..core.prepared import name_some, points_csv_text, prepared_dir, split_csv_text, write_prepared
+from ..core.prepared import check_dataset_name, name_some, points_csv_text, prepared_dir, split_csv_text, write_prepared
 from .acquire import acquire, mirror_from_env
 from .download import MIRROR_ENV
 from .integrity import build_manifest, content_digest
@@ -111,8 +110,7 @@ def prepare(
         spec = dataclasses.replace(spec, mask_radius=mask_radius)
     data_dir = Path(data_dir).resolve()
     out_name = out_name or name
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", out_name):
-        raise ValueError(f"--name: expected a folder name of letters, digits, '.', '_' or '-', got {out_name!r}")
+    check_dataset_name(out_name, "--name")
     check_overrides(spec.split, split_overrides)  # before the lock is taken or anything is read or generated
     if spec.kind == "synthetic":
         (synthetic or SyntheticConfig()).validate()

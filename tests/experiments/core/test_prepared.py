@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments.core.prepared import Record, load_split, read_meta, write_prepared
+from experiments.core.prepared import Record, load_split, prepared_dir, read_meta, write_prepared
 
 FIX = "prepare it again: python -m experiments.prepare --dataset cells --data-dir"
 
@@ -129,3 +129,22 @@ def test_write_prepared_refuses_non_finite_points_and_leaves_nothing(tmp_path):
         with pytest.raises(ValueError, match=f"{src}: point .* is not a finite point of the 16x12 image"):
             write_prepared(out, [Record("a", src, np.array(bad), 16, 12)], {"train": ["a"]}, {})
     assert not (tmp_path / "prepared").exists() or not list((tmp_path / "prepared").iterdir())
+
+
+@pytest.mark.parametrize("name", ["../x", "../../other/prepared/x", "a/b", ".hidden", "", "/abs", 3])
+def test_a_dataset_name_is_one_folder_below_prepared(tmp_path, name):
+    # A path as a name once left prepared/ (evaluate and oracle read ../../other/prepared/x).
+    with pytest.raises(ValueError, match=r"^--dataset: expected a folder name of letters, digits, '\.', '_' or '-', got "):
+        prepared_dir(tmp_path, name)
+    assert prepared_dir(tmp_path, "vgg_cells.v2-b") == tmp_path / "prepared" / "vgg_cells.v2-b"
+
+
+def test_evaluate_and_oracle_refuse_a_path_as_dataset(tmp_path, capsys):
+    from experiments import oracle as oracle_cli
+    from experiments.core.cli import run_stage
+
+    with pytest.raises(SystemExit) as code:
+        run_stage(lambda: oracle_cli.main(["--dataset", "../x", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")]))
+    assert code.value.code == 1
+    assert capsys.readouterr().err == "error: --dataset: expected a folder name of letters, digits, '.', '_' or '-', got '../x'\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
