@@ -3,7 +3,8 @@
 :mod:`.layout` names a study's folders; :mod:`.stages` builds its stages from one template per
 kind (an ablation is one template over the swept settings) and declares each stage's settings
 from the file that writes them (the study's file, or the base it ``extends``); :mod:`.dvcfile`
-writes the text. The command line is ``python -m pipelines [STUDY_DIR ...] [--check]``.
+writes the text. The command line is ``python -m pipelines [STUDY_DIR ...] [--check]``, run from
+the repository root; it replaces no ``dvc.yaml`` it did not write.
 :mod:`.verify` (``python -m pipelines.verify``) reruns committed stages of a study in a worktree and
 compares their outputs with its lock.
 

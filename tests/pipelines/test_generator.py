@@ -27,11 +27,12 @@ def test_the_committed_pipeline_is_the_generated_one(study):
 
 def test_check_mode_reports_a_stale_pipeline_and_writes_nothing(tmp_path, monkeypatch, capsys):
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
-    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    stale = pipeline_text(".", ROOT).split("\nstages:\n")[0] + "\nstages: {}\n"  # generated, from older settings
+    (tmp_path / "dvc.yaml").write_text(stale)
     monkeypatch.chdir(tmp_path)
     assert pipeline.main([".", "--check"]) == 1
     assert "not the generated pipeline: dvc.yaml" in capsys.readouterr().err
-    assert (tmp_path / "dvc.yaml").read_text() == "stages: {}\n"
+    assert (tmp_path / "dvc.yaml").read_text() == stale
     assert pipeline.main(["."]) == 0 and pipeline.main([".", "--check"]) == 0
     assert (tmp_path / "dvc.yaml").read_text() == pipeline_text(".", ROOT)
 
