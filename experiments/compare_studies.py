@@ -4,7 +4,9 @@
 
 A thin command line over :func:`experiments.analysis.study_comparison.compare_studies` (a tool,
 not a pipeline stage): prints a Markdown table of the paired differences B - A with their 95%
-interval, Wilcoxon p-value and each study's seed noise.
+interval, Wilcoxon p-value and each study's seed noise. The metrics must be numeric columns of
+both files, finite in every main run; ``--out`` is a new file or an earlier table of this tool,
+never one of the inputs nor any other file.
 """
 
 from __future__ import annotations
@@ -29,18 +31,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("a", type=Path, help="runs.csv of study A (the reference)")
     p.add_argument("b", type=Path, help="runs.csv of study B (differences are B - A)")
-    p.add_argument("--metrics", nargs="+", default=["f1", "mae"], help="runs.csv columns to compare (default: f1 mae)")
-    p.add_argument("--out", type=Path, default=None, help="also write the table as CSV")
+    p.add_argument("--metrics", nargs="+", default=["f1", "mae"],
+                   help="numeric runs.csv columns to compare, not the keys dataset, method, seed (default: f1 mae)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="also write the table as CSV: a new file, or an earlier table of this tool (never an input)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print the comparison; returns the exit status."""
-    from .analysis.study_comparison import compare_studies, read_runs_csv
+    from .analysis.study_comparison import check_out, compare_studies, read_runs_csv
     from .core.fsutil import atomic_write_text
 
     with parsed_arguments(build_parser(), argv) as args:
-        table = compare_studies(read_runs_csv(args.a), read_runs_csv(args.b), args.metrics)
+        if args.out is not None:
+            check_out(args.out, (args.a, args.b))
+        table = compare_studies(read_runs_csv(args.a, args.metrics), read_runs_csv(args.b, args.metrics), args.metrics)
     print(table.to_markdown(index=False))
     if args.out is not None:
         atomic_write_text(args.out, table.to_csv(index=False, lineterminator="\n"))
