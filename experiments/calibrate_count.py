@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "example (the real study's value in studies/cells/params.yaml):\n"
         "  python -m experiments.calibrate_count runs/cells/ablation/lambda_pers/0.001/seed{0,1,2}",
     )
-    p.add_argument("runs", nargs="+", type=Path, help="TG-HEM training folders (train.json, crops.csv)")
+    p.add_argument("runs", nargs="+", type=Path, help="TG-HEM training folders (train.json, crops.csv), each once")
     return p
 
 

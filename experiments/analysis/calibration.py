@@ -20,15 +20,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .readers import read_crops_csv, read_train_json
+from .readers import read_crops_csv, read_train_json, train_setting
 
 
 def count_weight_constant(run_dirs: Sequence[str | Path], warmup: Callable[[dict], int] | None = None) -> dict:
     """``lambda_count`` matching the mean crop weight of the TG-HEM runs in ``run_dirs``.
 
     Args:
-        run_dirs: training folders of TG-HEM runs (``train.json`` and ``crops.csv``), all trained
-            with the same ``tghem.lambda_pers``.
+        run_dirs: training folders of TG-HEM runs (``train.json`` and ``crops.csv``, whose every
+            crop has its D), all trained with the same ``tghem.lambda_pers``, each given once.
         warmup: the run's warm-up iterations from its settings (``train.json``'s ``config``), e.g.
             :func:`experiments.training.methods.warmup_iterations`; the crops of iterations
             ``1..warmup`` (1-based, as ``crops.csv`` counts) are left out. None: every crop.
@@ -39,20 +39,35 @@ def count_weight_constant(run_dirs: Sequence[str | Path], warmup: Callable[[dict
         ``n_warmup_crops`` those left out).
 
     Raises:
-        ValueError: no folders, a run is not TG-HEM, the runs' lambdas differ, no crop after the
+        ValueError: no folders, a folder given twice, a run is not TG-HEM, its ``train.json`` lacks
+            a setting used (``tghem.lambda_pers``; with ``warmup``, ``train.iterations``) or has
+            one out of range, a crop without D, the runs' lambdas differ, no crop after the
             warm-up, or the crops have no count error (nothing to match).
     """
     if not run_dirs:
         raise ValueError("run_dirs: expected at least one TG-HEM training folder, got none")
-    weights, discrepancies, errors, lambdas, skipped = [], [], [], set(), 0
+    weights, discrepancies, errors, lambdas, skipped, seen = [], [], [], set(), 0, {}
     for d in map(Path, run_dirs):
-        summary = read_train_json(d / "train.json", f"train {d} again")
+        if d.resolve() in seen:
+            raise ValueError(f"run_dirs: {d} is the folder {seen[d.resolve()]} given again; expected each run once "
+                             f"(its crops would count twice)")
+        seen[d.resolve()] = d
+        fix, path = f"train {d} again", d / "train.json"
+        summary = read_train_json(path, fix)
         if summary.get("method") != "tghem":
             raise ValueError(f"{d}: expected a tghem run, got method {summary.get('method')!r}")
-        lambdas.add(summary["config"]["tghem"]["lambda_pers"])
-        crops = read_crops_csv(d / "crops.csv", f"train {d} again")
+        lambdas.add(train_setting(summary, "tghem.lambda_pers", path, fix))
+        crops = read_crops_csv(d / "crops.csv", fix, discrepancy=True)
         if warmup is not None:
-            weighted = crops["iteration"] > warmup(summary["config"])
+            warm = train_setting(summary, "tghem.warmup", path, fix, default=0)
+            total = train_setting(summary, "train.iterations", path, fix)
+            config = summary["config"]
+            config = {**config, "tghem": {**config["tghem"], "warmup": warm}, "train": {**config["train"], "iterations": total}}
+            try:
+                first = warmup(config)
+            except ValueError as err:
+                raise ValueError(f"{path}: config.{err}; {fix}") from None
+            weighted = crops["iteration"] > first
             skipped += int((~weighted).sum())
             crops = crops[weighted]
         weights.append(crops["weight"].to_numpy())

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.fsutil import read_json
+from ..core.schema import SCHEMA
+from ..core.settings import ConfigError, check_setting
 
 FRACTIONS = ("precision", "recall", "f1", "precision_mean", "recall_mean", "f1_mean", "f1_mean_radii")
 """Keys of an evaluation's ``metrics.json`` that are numbers in [0, 1]."""
@@ -82,6 +84,28 @@ def read_train_json(path: Path, fix: str) -> dict:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{path}: {key} is {value!r}, expected an int >= 0; {fix}")
     return summary
+
+
+def train_setting(summary: dict, key: str, path: Path, fix: str, default=None):
+    """The setting ``key`` (``section.name``) a run trained with, from its ``train.json``'s ``config``,
+    checked and typed against the settings schema; ``default`` where the run records none (an
+    older run), if given.
+
+    Raises:
+        ValueError: missing (without ``default``) or not what the schema allows (the file, the
+            key, its value and what was expected named, then ``fix``).
+    """
+    section, name = key.split(".", 1)
+    config = summary.get("config")
+    values = config.get(section) if isinstance(config, dict) else None
+    if not isinstance(values, dict) or name not in values:
+        if default is not None:
+            return default
+        raise ValueError(f"{path}: config.{key} is missing, expected {SCHEMA[key].expected()}; {fix}")
+    try:
+        return check_setting(key, values[name], str(path))
+    except ConfigError:
+        raise ValueError(f"{path}: config.{key} is {values[name]!r}, expected {SCHEMA[key].expected()}; {fix}") from None
 
 
 def read_table(path: Path, required: Sequence[str], fix: str) -> pd.DataFrame:
@@ -214,9 +238,10 @@ def read_log_csv(path: Path, fields: Sequence[str], fix: str, optional: Sequence
     return out
 
 
-def read_crops_csv(path: Path, fix: str) -> pd.DataFrame:
+def read_crops_csv(path: Path, fix: str, discrepancy: bool = False) -> pd.DataFrame:
     """A training ``crops.csv``: ``iteration`` ints >= 1, non-decreasing; ``crop``, ``n_gt``,
-    ``n_pred`` ints >= 0; ``weight`` finite >= 0; ``discrepancy`` >= 0 or empty (no topological term).
+    ``n_pred`` ints >= 0; ``weight`` finite >= 0; ``discrepancy`` >= 0, or empty (no topological
+    term) unless ``discrepancy`` (a run whose loss computes D for every crop: TG-HEM).
 
     Raises:
         ValueError: damaged, a column missing, or a value wrong (file, line and value named).
@@ -231,6 +256,6 @@ def read_crops_csv(path: Path, fix: str) -> pd.DataFrame:
     out = pd.DataFrame({"iteration": iteration.astype(np.int64)})
     for column in ("crop", "n_gt", "n_pred"):
         out[column] = _column(frame, column, path, fix, "count").astype(np.int64)
-    out["discrepancy"] = _column(frame, "discrepancy", path, fix, "nonnegative", empty_ok=True)
+    out["discrepancy"] = _column(frame, "discrepancy", path, fix, "nonnegative", empty_ok=not discrepancy)
     out["weight"] = _column(frame, "weight", path, fix, "nonnegative")
     return out

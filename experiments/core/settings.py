@@ -113,6 +113,11 @@ def _check(key: str, spec: Param, value: Any, source: str) -> Any:
     return value
 
 
+def check_setting(key: str, value: Any, source: str = "params") -> Any:
+    """``value`` of the setting ``key`` checked against :data:`SCHEMA` and typed; :class:`ConfigError` if wrong."""
+    return _check(key, SCHEMA[key], value, source)
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse one ``--set section.key=value`` into ``(key, typed value)``.
 

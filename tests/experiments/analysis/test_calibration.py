@@ -10,6 +10,7 @@ import pytest
 from experiments.analysis.calibration import count_weight_constant
 from experiments.calibrate_count import main as calibrate_main
 from experiments.training.methods import warmup_iterations
+from tests.helpers.errors import one_line_error
 
 
 def _run(folder: Path, rows: list[tuple[int, int, int, float, float]], *, method: str = "tghem",
@@ -75,3 +76,50 @@ def test_errors_name_the_problem(tmp_path):
     young = _run(tmp_path / "young", [(1, 5, 3, 10.0, 1.0)], warmup=0.5, iterations=2)
     with pytest.raises(ValueError, match=r"no crop after the warm-up \(1 warm-up crops\)"):
         count_weight_constant([young], warmup_iterations)
+
+
+
+def test_a_crop_without_its_discrepancy_is_refused(tmp_path, capsys):
+    run = _run(tmp_path / "run", [(1, 5, 3, 10.0, 2.0), (2, 5, 11, 30.0, 4.0), (3, 5, 4, 20.0, 3.0)])
+    crops = run / "crops.csv"
+    crops.write_text(crops.read_text().replace(",30.0,", ",,"))
+    message = one_line_error(lambda: calibrate_main([str(run)]), capsys)
+    assert message == f"{crops}: line 3, discrepancy is empty, expected a finite number >= 0; train {run} again"
+
+
+@pytest.mark.parametrize("key, value, shown", [
+    ("lambda_pers", None, "missing"), ("lambda_pers", "abc", "'abc'"), ("lambda_pers", -0.1, "-0.1"),
+    ("lambda_pers", [0.1], "[0.1]"), ("iterations", None, "missing"), ("iterations", "4", "'4'"),
+    ("warmup", "half", "'half'"),
+])
+def test_a_setting_of_train_json_missing_or_wrong_is_named(tmp_path, capsys, key, value, shown):
+    run = _run(tmp_path / "run", [(1, 5, 3, 10.0, 2.0), (2, 5, 11, 30.0, 4.0)])
+    summary = json.loads((run / "train.json").read_text())
+    section = "train" if key == "iterations" else "tghem"
+    if value is None:
+        del summary["config"][section][key]
+    else:
+        summary["config"][section][key] = value
+    (run / "train.json").write_text(json.dumps(summary))
+    expected = {"lambda_pers": "a number in [0, inf)", "iterations": "an int in [1, inf)", "warmup": "a number in [0, inf)"}[key]
+    message = one_line_error(lambda: calibrate_main([str(run)]), capsys)
+    assert message == f"{run / 'train.json'}: config.{section}.{key} is {shown}, expected {expected}; train {run} again"
+
+
+def test_an_older_run_without_a_warmup_setting_has_none(tmp_path, capsys):
+    run = _run(tmp_path / "run", [(1, 5, 3, 10.0, 2.0), (2, 5, 11, 30.0, 4.0)])
+    summary = json.loads((run / "train.json").read_text())
+    del summary["config"]["tghem"]["warmup"]
+    (run / "train.json").write_text(json.dumps(summary))
+    assert calibrate_main([str(run)]) == 0
+    assert capsys.readouterr().out.startswith("lambda_count = 0.5 ")
+
+
+def test_a_folder_given_twice_is_refused(tmp_path, capsys, monkeypatch):
+    run = _run(tmp_path / "run", [(1, 5, 3, 10.0, 2.0)])
+    (tmp_path / "link").symlink_to(run)
+    monkeypatch.chdir(tmp_path)
+    for again in (str(run), "run", "link", f"{run}/../run/"):
+        message = one_line_error(lambda: calibrate_main([str(run), again]), capsys)
+        assert message == (f"run_dirs: {Path(again)} is the folder {run} given again; expected each run once "
+                           f"(its crops would count twice)")
