@@ -34,7 +34,7 @@ from tghem.topology import component_centroids
 from .core.cli import parsed_arguments, run_stage, stage_parser
 from .core.prepared import load_split, read_meta, require_prepared
 from .core.runtime import check_amp, select_device
-from .evaluation.inference import eval_settings
+from .evaluation.inference import check_same_data, eval_settings
 from .evaluation.metrics import evaluate_image, summarize
 from .model.checkpoint import load_checkpoint, model_from_checkpoint
 from .model.inputs import normalise_image
@@ -134,7 +134,9 @@ def probe_run(run_dir: str | Path, data_dir: str | Path = "data", split: str = "
     Raises:
         FileNotFoundError: no such checkpoint, or the run's dataset is not prepared in ``data_dir``.
         ValueError: ``images`` is not a positive int; a threshold not strictly between 0 and 1; a
-            damaged checkpoint.
+            damaged checkpoint; the run's dataset prepared again from other files since it trained
+            (:func:`~experiments.evaluation.inference.check_same_data`, as evaluation refuses it);
+            a split without images.
     """
     if images is not None and (isinstance(images, bool) or not isinstance(images, int) or images < 1):
         raise ValueError(f"images: expected a positive int or None, got {images!r}")
@@ -145,10 +147,16 @@ def probe_run(run_dir: str | Path, data_dir: str | Path = "data", split: str = "
     state = load_checkpoint(path, checkpoint)
     device = select_device("auto")
     model, cfg = model_from_checkpoint(state, device, path)
-    prepared = require_prepared(data_dir, state["run"]["dataset"])
-    settings = eval_settings(cfg, read_meta(prepared))
+    dataset = state["run"]["dataset"]
+    prepared = require_prepared(data_dir, dataset)
+    meta = read_meta(prepared)
+    check_same_data(state["run"], dataset, meta, prepared, Path(run_dir), "RUN_DIR", "probing it")
+    settings = eval_settings(cfg, meta)
     autocast = check_amp(cfg["eval"]["amp"], device, "eval.amp")
     samples = load_split(prepared, split)[:images]
+    if not samples:
+        raise ValueError(f"--split {split}: the prepared dataset {dataset!r} ({prepared}) has no {split} images; "
+                         f"probe a split that has some")
     maps, dots = [], []
     for s in samples:
         image = normalise_image(s.image, settings["channels"])
@@ -163,7 +171,7 @@ def probe_run(run_dir: str | Path, data_dir: str | Path = "data", split: str = "
     if thresholds:
         doc["thresholds"] = threshold_scores(maps, samples, thresholds, settings)
     doc.update(run_dir=str(run_dir), checkpoint=checkpoint, iteration=state["iteration"], split=split,
-               images=len(samples), dataset=state["run"]["dataset"], method=state["run"]["method"])
+               images=len(samples), dataset=dataset, method=state["run"]["method"])
     return doc
 
 

@@ -1,4 +1,5 @@
-"""Predicted points of whole images, and their per-image results: what validation and evaluation share.
+"""Predicted points of whole images, and their per-image results: what validation and evaluation share
+(and, with the check that a run meets the data it trained on, the probe tool).
 
 For every image: tiled inference (:mod:`experiments.model.tiling`), the prediction binarised at
 ``sigmoid >= eval.threshold`` (float32; the reference's 0.5 by default, as TGHEM binarises), one point per predicted blob by the very
@@ -7,6 +8,8 @@ then the per-image counts of :mod:`experiments.evaluation.metrics`.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +20,44 @@ from ..core.resolution import resolve_eval
 from ..model.inputs import normalise_image
 from ..model.tiling import predict_logits
 from .metrics import ImageResult, evaluate_image
+
+
+def check_same_data(run: dict, dataset: str, meta: dict, prepared: Path, run_dir: Path, option: str = "--run",
+                    use: str = "evaluating it") -> None:
+    """Refuse to run a network on its own dataset once that was prepared again from other files.
+
+    A run records the content digest of the prepared dataset it trained on (``run.dataset_digest``,
+    None in older checkpoints, which are not checked); running it on another dataset on purpose
+    (evaluate's ``--dataset``) is not checked either.
+
+    Args:
+        run: the checkpoint's ``run``.
+        dataset: the prepared dataset it is about to run on.
+        meta: that dataset's ``meta.json``.
+        prepared: its folder, for the message.
+        run_dir: the run, for the message.
+        option: how the user named the run (``--run``, ``RUN_DIR``).
+        use: what would be done with it (``evaluating it``, ``probing it``).
+
+    Raises:
+        ValueError: the digests differ (both named).
+
+    Example:
+        >>> check_same_data({"dataset": "d", "dataset_digest": "abc"}, "d", {"content_digest": "abc"}, Path("p"), Path("r"))
+        >>> check_same_data({"dataset": "d", "dataset_digest": "abc"}, "d", {"content_digest": "def"}, Path("p"), Path("r"))
+        Traceback (most recent call last):
+        ValueError: --run: r was trained on the prepared dataset 'd' with content digest abc, but p now has def ...
+    """
+    recorded = run.get("dataset_digest")
+    if dataset != run["dataset"] or recorded is None:
+        return
+    now = meta.get("content_digest")
+    if now != recorded:
+        raise ValueError(
+            f"{option}: {run_dir} was trained on the prepared dataset {dataset!r} with content digest {recorded}, but "
+            f"{prepared} now has {now} (prepared again from other files); {use} there would mix two data "
+            f"sets: train the run again on this data, or prepare the data it was trained on"
+        )
 
 
 def eval_settings(cfg: dict, meta: dict) -> dict:

@@ -29,7 +29,7 @@ from ..core.runlock import LOCK_NAME, lock_holder
 from ..core.runtime import check_amp, select_device
 from ..core.settings import ConfigError, load_params
 from ..model.checkpoint import load_checkpoint, model_from_checkpoint
-from .inference import eval_settings, evaluate_samples
+from .inference import check_same_data, eval_settings, evaluate_samples
 from .metrics import ImageResult, summarize
 
 CHECKPOINT_CHOICES = ("best", "last")
@@ -72,28 +72,6 @@ def per_image_csv_text(results: list[ImageResult]) -> str:
     for r in results:
         writer.writerow([r.image_id, r.n_gt, r.n_pred, r.tp, r.fp, r.fn, r.tp_greedy])
     return buf.getvalue()
-
-
-def check_same_data(run: dict, dataset: str, meta: dict, prepared: Path, run_dir: Path) -> None:
-    """Refuse to evaluate a run on its own dataset once that was prepared again from other files.
-
-    A run records the content digest of the prepared dataset it trained on (``run.dataset_digest``,
-    None in older checkpoints, which are not checked); evaluating on another dataset on purpose
-    (``--dataset``) is not checked either.
-
-    Raises:
-        ValueError: the digests differ (both named).
-    """
-    recorded = run.get("dataset_digest")
-    if dataset != run["dataset"] or recorded is None:
-        return
-    now = meta.get("content_digest")
-    if now != recorded:
-        raise ValueError(
-            f"--run: {run_dir} was trained on the prepared dataset {dataset!r} with content digest {recorded}, but "
-            f"{prepared} now has {now} (prepared again from other files); evaluating it there would mix two data "
-            f"sets: train the run again on this data, or prepare the data it was trained on"
-        )
 
 
 def evaluate_run(

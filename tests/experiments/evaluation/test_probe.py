@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import probe, train
+from experiments import evaluate, probe, train
 from experiments.core.prepared import load_split, read_meta
+from experiments.data.preparation import prepare
+from experiments.data.synthetic import SyntheticConfig
 from experiments.core.runtime import check_amp
 from experiments.evaluation.inference import eval_settings, evaluate_samples
 from experiments.evaluation.metrics import summarize
 from experiments.model.checkpoint import model_from_checkpoint
 from experiments.model.checkpoint import load_checkpoint, save_checkpoint
+from tests.helpers.errors import one_line_error
 from tests.helpers.tiny_run import TINY, tiny_data_dir
 
 
@@ -154,3 +157,30 @@ def test_evaluation_reads_the_dataset_s_own_settings(run, tmp_path):
     default, _ = evaluate_run(run, tiny_data_dir(), "val", tmp_path / "default")
     assert by_file == {**by_set, "run_dir": by_file["run_dir"]}
     assert (by_file["n_pred"], by_file["f1"]) != (default["n_pred"], default["f1"])
+
+
+def test_data_prepared_again_from_other_files_is_refused_as_evaluation_refuses_it(run, tmp_path, capsys):
+    other = tmp_path / "data"
+    cfg = SyntheticConfig(num_train=3, num_val=2, num_test=2, image_size=(64, 64), count_range=(10, 20), cluster_spread=8.0)
+    prepare("synthetic", other, synthetic=cfg, seed=5, quiet=True)  # the same name and sizes, other images
+    prepared = other / "prepared" / "synthetic"
+    before, after = load_checkpoint(run / "last.pt")["run"]["dataset_digest"], read_meta(prepared)["content_digest"]
+    assert before == read_meta(tiny_data_dir() / "prepared" / "synthetic")["content_digest"] != after
+    message = one_line_error(lambda: probe.main([str(run), "--data-dir", str(other), "--thresholds", "0.5"]), capsys)
+    assert message == (
+        f"RUN_DIR: {run} was trained on the prepared dataset 'synthetic' with content digest {before}, but {prepared} "
+        f"now has {after} (prepared again from other files); probing it there would mix two data sets: train the run "
+        f"again on this data, or prepare the data it was trained on")
+    evaluated = one_line_error(lambda: evaluate.main(["--run", str(run), "--data-dir", str(other), "--out",
+                                                      str(tmp_path / "eval")]), capsys)
+    assert evaluated == message.replace("RUN_DIR:", "--run:").replace("probing it", "evaluating it")
+
+
+@pytest.mark.parametrize("extra", [[], ["--thresholds", "0.5"], ["--json"]])
+def test_a_split_without_images_is_named(run, capsys, extra):
+    prepared = tiny_data_dir() / "prepared" / "synthetic"
+    assert read_meta(prepared)["counts"]["unused"]["images"] == 0
+    message = one_line_error(lambda: probe.main([str(run), "--data-dir", str(tiny_data_dir()), "--split", "unused", *extra]),
+                             capsys)
+    assert message == (f"--split unused: the prepared dataset 'synthetic' ({prepared}) has no unused images; "
+                       f"probe a split that has some")
