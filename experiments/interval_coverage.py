@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from .analysis.coverage import SCENARIOS, interval_coverage
-from .core.cli import run_stage, stage_parser
+from .core.cli import int_at_least, run_stage, stage_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,14 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the hierarchical bootstrap and the paired seed-level t-interval contain it (nominal 0.95).",
         "examples:\n  python -m experiments.interval_coverage\n  python -m experiments.interval_coverage --trials 500",
     )
-    p.add_argument("--trials", type=int, default=2000, help="simulated studies per scenario (default: 2000)")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per interval (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulation (default: 0)")
+    p.add_argument("--trials", type=int_at_least(1), default=2000, help="simulated studies per scenario (default: 2000)")
+    p.add_argument("--resamples", type=int_at_least(1), default=1000, help="bootstrap resamples per interval (default: 1000)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the simulation, >= 0 (default: 0)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the coverages; returns the exit status."""
+    """Print the coverages; returns the exit status (argument errors exit with status 2 before anything is printed)."""
     args = build_parser().parse_args(argv)
     print(f"coverage of the true effect at nominal 0.95, {args.trials} trials, {args.resamples} bootstrap resamples")
     for scenario in SCENARIOS:

@@ -89,6 +89,8 @@ def interval_coverage(scenario: Scenario, trials: int = 1000, resamples: int = 1
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario: expected a Scenario, got {type(scenario).__name__}")
+    if isinstance(rng_seed, bool) or not isinstance(rng_seed, (int, np.integer)) or rng_seed < 0:
+        raise ValueError(f"rng_seed: expected an int >= 0, got {rng_seed!r}")
     trials = _check_positive_int("trials", trials)
     resamples = _check_positive_int("resamples", resamples)
     s, n = _check_positive_int("scenario.n_seeds", scenario.n_seeds), _check_positive_int("scenario.n_images", scenario.n_images)

@@ -61,6 +61,22 @@ def stage_parser(prog: str, description: str, epilog: str) -> argparse.ArgumentP
     )
 
 
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse ``type``: an int >= ``low``; a bad value is a usage error (exit 2) that argparse
+    prefixes with the option, e.g. ``argument --seed: expected an int >= 0, got '-1'``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
 def add_settings_options(parser: argparse.ArgumentParser, set_help: str, metavar: str = "KEY=VALUE") -> None:
     """``--params FILE`` (default: the repository's params.yaml) and repeatable ``--set KEY=VALUE``."""
     parser.add_argument("--params", type=Path, default=None, help="settings file (default: the repository's params.yaml)")

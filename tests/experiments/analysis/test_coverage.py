@@ -24,6 +24,7 @@ def test_with_three_seeds_the_bootstrap_under_covers_and_the_t_interval_does_not
     (dict(scenario=Scenario("one", n_seeds=1)), "at least 2 seeds"),
     (dict(scenario=Scenario("x"), trials=0), "trials: expected a positive int, got 0"),
     (dict(scenario="x"), "scenario: expected a Scenario, got str"),
+    (dict(scenario=Scenario("x"), trials=2, rng_seed=-1), "rng_seed: expected an int >= 0, got -1"),
 ])
 def test_bad_arguments_are_named(bad, message):
     with pytest.raises((TypeError, ValueError), match=message):
@@ -34,6 +35,20 @@ def test_cli_prints_every_scenario(capsys):
     assert interval_coverage.main(["--trials", "3", "--resamples", "20"]) == 0
     out = capsys.readouterr().out
     assert out.count("seed-level t-interval") == len(SCENARIOS) and "nominal 0.95" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "-1"], "argument --seed: expected an int >= 0, got '-1'"),
+    (["--seed", "x"], "argument --seed: expected an int >= 0, got 'x'"),
+    (["--trials", "0"], "argument --trials: expected an int >= 1, got '0'"),
+    (["--resamples", "1e3"], "argument --resamples: expected an int >= 1, got '1e3'"),
+])
+def test_cli_refuses_a_bad_argument_naming_it_before_printing_anything(capsys, argv, message):
+    with pytest.raises(SystemExit) as code:
+        interval_coverage.main(["--trials", "2", "--resamples", "5", *argv])
+    out, err = capsys.readouterr()
+    assert code.value.code == 2 and out == ""
+    assert err.splitlines()[-1] == f"python -m experiments.interval_coverage: error: {message}"
 
 
 def _seed(mean, low, high, wins, losses, n=3):
