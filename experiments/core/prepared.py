@@ -37,12 +37,13 @@ from .outputs import atomic_dir
 # The checked readers are part of the prepared format: callers import them from here.
 from .readers import PREPARED_SPLITS, ROW_FIX, decoded_image, name_some, read_points_csv, read_split_csv  # noqa: F401
 
-
 READABLE_SPLITS = ("train", "val", "test", "unused", "all")
 PREPARED = "prepared"
+"""The folder of prepared datasets inside a data folder."""
 PREPARED_ENTRIES = frozenset({"images", "points", "split.csv", "meta.json"})
 """What a prepared folder holds (besides its marker): how one written before markers is recognised."""
-"""The folder of prepared datasets inside a data folder."""
+DATASET_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+"""A dataset's name: one folder name below ``prepared/`` (no path: ``../x`` would leave it)."""
 
 
 @dataclass
@@ -83,29 +84,19 @@ class Sample:
     points: np.ndarray
 
 
-DATASET_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-"""A dataset's name: one folder name below ``prepared/`` (no path: ``../x`` would leave it)."""
-
-
-def check_dataset_name(name, option: str = "--dataset") -> str:
-    """``name``, checked to match :data:`DATASET_NAME` (``option`` names it in the message)."""
+def prepared_dir(data_dir: str | Path, name: str, option: str = "--dataset") -> Path:
+    """``<data_dir>/prepared/<name>``: where dataset ``name`` is prepared (the name checked against
+    :data:`DATASET_NAME`, ``option`` naming it in the error; the folder not)."""
     if not isinstance(name, str) or not re.fullmatch(DATASET_NAME, name):
         raise ValueError(f"{option}: expected a folder name of letters, digits, '.', '_' or '-', got {name!r}")
-    return name
-
-
-def prepared_dir(data_dir: str | Path, name: str) -> Path:
-    """``<data_dir>/prepared/<name>``: where dataset ``name`` is prepared (its name checked, the folder not)."""
-    return Path(data_dir) / PREPARED / check_dataset_name(name)
+    return Path(data_dir) / PREPARED / name
 
 
 def reprepare_hint(prepared: str | Path) -> str:
     """The advice for a damaged prepared folder: the command that prepares it again."""
     prepared = Path(prepared)
-    return (
-        f"prepare it again: python -m experiments.prepare --dataset {prepared.name} "
-        f"--data-dir {prepared.parent.parent} (with the --source/--mirror it came from)"
-    )
+    return (f"prepare it again: python -m experiments.prepare --dataset {prepared.name} "
+            f"--data-dir {prepared.parent.parent} (with the --source/--mirror it came from)")
 
 
 def require_prepared(data_dir: str | Path, name: str) -> Path:
@@ -133,9 +124,7 @@ def points_csv_text(points: np.ndarray) -> str:
 def split_csv_text(assign: dict[str, str]) -> str:
     """Serialise an id -> split mapping as ``split.csv`` text, in the given id order."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["image_id", "split"])
-    w.writerows(assign.items())
+    csv.writer(buf, lineterminator="\n").writerows([("image_id", "split"), *assign.items()])
     return buf.getvalue()
 
 

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from ..core.outputs import atomic_dir
-from ..core.prepared import check_dataset_name, name_some, points_csv_text, prepared_dir, split_csv_text, write_prepared
+from ..core.prepared import name_some, points_csv_text, prepared_dir, split_csv_text, write_prepared
 from .acquire import acquire, mirror_from_env
 from .download import MIRROR_ENV
 from .integrity import build_manifest, content_digest
@@ -110,7 +110,7 @@ def prepare(
         spec = dataclasses.replace(spec, mask_radius=mask_radius)
     data_dir = Path(data_dir).resolve()
     out_name = out_name or name
-    check_dataset_name(out_name, "--name")
+    prepared_dir(data_dir, out_name, "--name")  # the name checked
     check_overrides(spec.split, split_overrides)  # before the lock is taken or anything is read or generated
     if spec.kind == "synthetic":
         (synthetic or SyntheticConfig()).validate()
