@@ -78,7 +78,6 @@ def test_errors_name_the_problem(tmp_path):
         count_weight_constant([young], warmup_iterations)
 
 
-
 def test_a_crop_without_its_discrepancy_is_refused(tmp_path, capsys):
     run = _run(tmp_path / "run", [(1, 5, 3, 10.0, 2.0), (2, 5, 11, 30.0, 4.0), (3, 5, 4, 20.0, 3.0)])
     crops = run / "crops.csv"

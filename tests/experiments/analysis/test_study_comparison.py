@@ -63,7 +63,6 @@ def test_cli_prints_markdown_and_writes_csv(tmp_path, capsys):
     assert written.loc[written["method"] == "all", "f1_diff"].item() == pytest.approx(0.05)
 
 
-
 def _study(path, f1=(0.5, 0.6, 0.7), mae=(3.0, 4.0, 5.0)):
     keys = [("tghem", s) for s in range(len(f1))]
     frame = _runs(dict(zip(keys, f1)), dict(zip(keys, mae))).assign(cpu_kind="Intel Xeon / AMX-BF16", failed=False)

@@ -11,13 +11,13 @@ import stat
 import pytest
 
 from experiments import evaluate, train
-from experiments.core.cli import run_stage
 from experiments.core.prepared import read_meta
 from experiments.core.runlock import LOCK_NAME, run_lock
 from experiments.data.preparation import prepare
 from experiments.data.synthetic import SyntheticConfig
 from experiments.model.checkpoint import load_checkpoint
 from experiments.training import loop
+from tests.helpers.errors import one_line_error
 from tests.helpers.tiny_run import TINY, tiny_data_dir
 
 TRACKED = ("best.pt", "last.pt", "train.json", "val.csv", "log.csv")
@@ -29,16 +29,6 @@ def argv(out, data_dir, *extra):
     for item in TINY:
         args += ["--set", item]
     return args
-
-
-def one_line_error(main, capsys) -> str:
-    """Run a stage's main as its command line does; returns the message it printed (exit 1)."""
-    with pytest.raises(SystemExit) as code:
-        run_stage(main)
-    assert code.value.code == 1
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
-    return err[len("error: "):-1]
 
 
 def mode(path) -> int:
