@@ -25,7 +25,7 @@ from experiments.core.cli import run_stage
 from experiments.core.fsutil import atomic_write_text
 
 from .dvcfile import check_replaceable, pipeline_text
-from .layout import layout
+from .layout import layout, study_folder
 
 OTHER_COMMANDS_HINT = re.compile(r"; pass --params PATH to a params\.yaml.*")
 """The hint of :mod:`experiments.core.settings`'s file errors, for the stage commands' option (this one has none)."""
@@ -41,26 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
                         f"study); default: all ({', '.join(STUDIES)})")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a dvc.yaml is not the generated one")
     return p
-
-
-def study_folder(arg: str, root: Path) -> str:
-    """The study folder ``arg`` names, relative to the repository root ``root`` (``"."``: the default
-    study), so that every spelling of a folder names it alike.
-
-    Raises:
-        ValueError: ``arg`` is outside ``root``, not a folder, or holds no ``params.yaml``.
-    """
-    root = root.resolve()
-    folder = (root / arg).resolve()
-    expected = f"STUDY_DIR {arg!r}: expected a study folder holding a params.yaml"
-    if not folder.is_relative_to(root):
-        raise ValueError(f"{expected} inside the repository root {root} (the current folder), got {folder}")
-    relative = folder.relative_to(root).as_posix() if folder != root else f". ({root}, the current folder)"
-    if not folder.is_dir():
-        raise ValueError(f"{expected}, got {'a file' if folder.exists() else 'no such folder'}: {relative}")
-    if not (folder / "params.yaml").is_file():
-        raise ValueError(f"{expected}, got {relative} with no params.yaml file in it")
-    return folder.relative_to(root).as_posix()
 
 
 def generated(arg: str, study: str) -> str:

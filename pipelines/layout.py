@@ -8,7 +8,7 @@ a study ``studies/<name>`` keeps both files in its folder and runs its commands 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 DEFAULT_STUDY = "synthetic"
 """The results folder of the default study (``results/synthetic``)."""
@@ -78,3 +78,25 @@ def layout(study_dir: str) -> Layout:
     """
     study_dir = "" if study_dir in ("", ".") else PurePosixPath(study_dir).as_posix().rstrip("/")
     return Layout(study_dir, DEFAULT_STUDY if not study_dir else PurePosixPath(study_dir).name)
+
+
+def study_folder(arg: str, root: Path, here: Path | None = None, name: str = "STUDY_DIR") -> str:
+    """The study folder ``arg`` names (relative to ``here``, default ``root``), relative to the
+    repository root ``root`` (``"."``: the default study), so that every spelling of a folder names
+    it alike; ``name`` is the option, for the messages.
+
+    Raises:
+        ValueError: ``arg`` is outside ``root``, not a folder, or holds no ``params.yaml``.
+    """
+    root, here = root.resolve(), (here or root).resolve()
+    folder = (here / arg).resolve()
+    expected = f"{name} {arg!r}: expected a study folder holding a params.yaml"
+    where = " (the current folder)" if here == root else ""
+    if not folder.is_relative_to(root):
+        raise ValueError(f"{expected} inside the repository root {root}{where}, got {folder}")
+    relative = folder.relative_to(root).as_posix() if folder != root else f". ({root}{where.replace(' (', ', ').rstrip(')')})"
+    if not folder.is_dir():
+        raise ValueError(f"{expected}, got {'a file' if folder.exists() else 'no such folder'}: {relative}")
+    if not (folder / "params.yaml").is_file():
+        raise ValueError(f"{expected}, got {relative} with no params.yaml file in it")
+    return folder.relative_to(root).as_posix()

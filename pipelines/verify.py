@@ -45,7 +45,7 @@ import yaml
 from experiments.core.runtime import host_environment
 from experiments.data.download import MIRROR_ENV
 
-from .layout import layout
+from .layout import layout, study_folder
 
 
 class VerifyError(Exception):
@@ -333,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         root = Path(_run(["git", "rev-parse", "--show-toplevel"], Path.cwd()).stdout.strip())
+        try:
+            args.study = study_folder(args.study, root, Path.cwd(), "--study")
+        except ValueError as e:
+            raise VerifyError(str(e)) from None
         kinds, same_kind = cpu_kinds(root, layout(args.study).results)
         print(f"verify: {kinds}")
         if _run(["git", "status", "--porcelain", "--untracked-files=no"], root).stdout.strip():

@@ -244,6 +244,13 @@ def test_verify_reports_an_output_that_differs_from_the_lock_and_exits_1(repo, t
     clone.run("git", "commit", "-q", "-am", "a lock that claims another prepared dataset")
     dry = _verify(clone, "oracle@synthetic", "--dry-run")
     assert "reads 1 upstream: 0 restored, 1 to run first (prepare@synthetic)" in dry.stdout, dry.stdout
+    # --study spelled as an absolute path is the same study; a folder outside the repository is refused
+    absolute = _verify(clone, "oracle@synthetic", "--dry-run", "--study", str(clone.path))
+    assert absolute.returncode == 0 and absolute.stdout == dry.stdout, absolute.stdout + absolute.stderr
+    outside = _verify(clone, "oracle@synthetic", "--dry-run", "--study", str(tmp_path))
+    assert outside.returncode == 2 and outside.stderr == (
+        f"verify: --study {str(tmp_path)!r}: expected a study folder holding a params.yaml inside the repository "
+        f"root {clone.path.resolve()} (the current folder), got {tmp_path.resolve()}\n"), outside.stderr
     done = _verify(clone, "oracle@synthetic")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "prepare@synthetic (upstream, not in the cache; ran " in done.stdout
