@@ -31,8 +31,8 @@ import numpy as np
 from tghem.points import point_pixels
 from tghem.topology import component_centroids
 
-from .core.cli import parsed_arguments, run_stage, stage_parser
-from .core.prepared import load_split, read_meta, require_prepared
+from .core.cli import int_at_least, parsed_arguments, run_stage, stage_parser
+from .core.prepared import READABLE_SPLITS, load_split, read_meta, require_prepared
 from .core.runtime import check_amp, select_device
 from .evaluation.inference import check_same_data, eval_settings
 from .evaluation.metrics import evaluate_image, summarize
@@ -187,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run", type=Path, metavar="RUN_DIR", help="output folder of python -m experiments.train")
     p.add_argument("--data-dir", default=Path("data"), type=Path, help="data folder (default: data)")
-    p.add_argument("--split", default="val", help="split to probe (default: val)")
+    p.add_argument("--split", default="val", choices=READABLE_SPLITS, help="split to probe (default: val)")
     p.add_argument("--checkpoint", default="last", choices=("best", "last"), help="checkpoint (default: last)")
-    p.add_argument("--images", type=int, default=None, help="probe only the first N images of the split")
+    p.add_argument("--images", type=int_at_least(1), default=None, metavar="N", help="probe only the first N images of the split")
     p.add_argument("--thresholds", type=float, nargs="+", default=(), metavar="T",
                    help="also score the maps binarised at these probabilities (0 < T < 1; evaluation: eval.threshold, 0.5 by default)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")

@@ -71,6 +71,9 @@ def check_metrics(runs: pd.DataFrame, metrics: Sequence[str], source: str, fix: 
         ValueError: the metric and what it is instead, with the numeric columns ``runs`` has; or
             ``source``, the run (dataset/method/seed), the column and its value.
     """
+    repeated = sorted({m for m in metrics if list(metrics).count(m) > 1})
+    if repeated:
+        raise ValueError(f"--metrics: {', '.join(repeated)} given more than once; name each metric once")
     numeric = [c for c in runs.columns if c not in ("group", *KEYS) and pd.api.types.is_numeric_dtype(runs[c])
                and not pd.api.types.is_bool_dtype(runs[c])]
     for m in metrics:

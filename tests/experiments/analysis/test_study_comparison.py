@@ -142,3 +142,9 @@ def test_a_damaged_runs_csv_is_named(tmp_path, capsys, content, damage):
     message = one_line_error(lambda: cli.main([str(good), str(bad)]), capsys)
     assert message.startswith(f"{bad}: {damage}") and message.endswith(
         "; give the runs.csv of an aggregated study (python -m experiments.aggregate writes it)")
+
+
+def test_a_metric_named_twice_is_refused(tmp_path, capsys):
+    a = _study(tmp_path / "a.csv")
+    message = one_line_error(lambda: cli.main([str(a), str(a), "--metrics", "f1", "mae", "f1"]), capsys)
+    assert message == "--metrics: f1 given more than once; name each metric once"

@@ -110,14 +110,20 @@ def test_a_constant_map_detects_one_blob_per_image_below_its_value_and_nothing_a
     assert below["mae"] == pytest.approx(np.mean([abs(n - 1) for n in n_gt]))
 
 
-def test_errors(run, tmp_path):
+def test_errors(run, tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="last.pt does not exist"):
         probe.probe_run(tmp_path, tiny_data_dir())
     with pytest.raises(ValueError, match="images: expected a positive int or None, got 0"):
         probe.probe_run(run, tiny_data_dir(), images=0)
-    with pytest.raises(SystemExit) as exit_info:
-        probe.main([str(run), "--checkpoint", "middle"])
-    assert exit_info.value.code == 2
+    # Usage errors (exit 2) before the checkpoint is read: a split or an image count that cannot be.
+    for argv, message in ((["--checkpoint", "middle"], "argument --checkpoint: invalid choice: 'middle'"),
+                          (["--split", "foo"], "argument --split: invalid choice: 'foo' (choose from 'train', 'val', "
+                                               "'test', 'unused', 'all')"),
+                          (["--images", "0"], "argument --images: expected an int >= 1, got '0'")):
+        with pytest.raises(SystemExit) as exit_info:
+            probe.main([str(tmp_path / "no-run"), *argv])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
     for bad in (0.0, 1.0, -0.2, True, "0.5"):
         with pytest.raises(ValueError, match=rf"thresholds: expected probabilities strictly between 0 and 1, got {bad!r}"):
             probe.probe_run(run, tiny_data_dir(), thresholds=(0.5, bad))
