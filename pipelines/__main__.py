@@ -29,7 +29,7 @@ from .layout import layout, study_folder
 
 OTHER_COMMANDS_HINT = re.compile(r"; pass --params PATH to a params\.yaml.*")
 """The hint of :mod:`experiments.core.settings`'s file errors, for the stage commands' option (this one has none)."""
-FILES_EXPECTED = "; expected the study's params.yaml and the base its `extends:` names to be UTF-8 YAML files"
+FILES_EXPECTED = "; expected the study's params.yaml to be a UTF-8 YAML file"
 STUDIES = (".", "studies/cells", "studies/benchmark", "studies/paper")
 """The repository's studies: the default one and each folder of ``studies/``."""
 

@@ -254,18 +254,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _load_yaml(path: Path) -> Any:
+def _load_yaml(path: Path, fix: str = "pass --params PATH to a params.yaml") -> Any:
     if path.is_dir():
-        raise ConfigError(f"params: {path} is a folder; pass --params PATH to a params.yaml file (e.g. {path / 'params.yaml'})")
+        raise ConfigError(f"params: {path} is a folder, not a file (e.g. {path / 'params.yaml'}); {fix}")
     if not path.is_file():
-        raise ConfigError(f"params: {path} does not exist; pass --params PATH to a params.yaml")
+        raise ConfigError(f"params: {path} does not exist; {fix}")
     try:
         with open(path, encoding="utf-8") as f:
             return yaml.load(f, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"params: {path} is not valid YAML: {err}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"params: {path} is not UTF-8 text; pass --params PATH to a params.yaml") from None
+        raise ConfigError(f"params: {path} is not UTF-8 text; {fix}") from None
 
 
 def own_settings(raw: Any) -> dict:
@@ -314,7 +314,7 @@ def read_params_file(path: str | Path | None = None) -> tuple[Any, str]:
         if not isinstance(raw[EXTENDS], str) or not raw[EXTENDS]:
             raise ConfigError(f"{path}: {EXTENDS}: expected the path of the base settings file, got {raw[EXTENDS]!r}")
         base_path = path.parent / raw[EXTENDS]
-        base = _load_yaml(base_path)
+        base = _load_yaml(base_path, f"name an existing base file in the {EXTENDS}: of {path}")
         if isinstance(base, dict) and EXTENDS in base:
             raise ConfigError(f"{path}: its base {base_path} extends another file; a base must hold every setting")
         raw = extend(base, raw, str(path))

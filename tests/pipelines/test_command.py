@@ -86,8 +86,8 @@ BAD_STUDIES = {
                         r"studies/nostudy/params\.yaml: section 'study': expected a mapping with keys \['datasets', "
                         r"'launcher', 'methods', 'seeds'\], got None"),
     "studies/nobase": ("extends: ../../nope.yaml\n",
-                       r"params: studies/nobase/\.\./\.\./nope\.yaml does not exist; expected the study's params\.yaml "
-                       r"and the base its `extends:` names to be UTF-8 YAML files"),
+                       r"params: studies/nobase/\.\./\.\./nope\.yaml does not exist; name an existing base file in the "
+                       r"extends: of studies/nobase/params\.yaml"),
 }
 
 

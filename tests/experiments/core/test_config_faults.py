@@ -19,8 +19,15 @@ def test_a_key_given_twice_in_a_section_is_refused_naming_key_and_lines(tmp_path
 
 
 def test_params_naming_a_folder_says_so(tmp_path, capsys):
-    with pytest.raises(ConfigError, match=rf"^params: {tmp_path} is a folder; pass --params PATH to a params.yaml file"):
+    with pytest.raises(ConfigError, match=rf"^params: {tmp_path} is a folder, not a file \(e.g. {tmp_path}/params.yaml\); "
+                                          rf"pass --params PATH to a params.yaml$"):
         read_params_file(tmp_path)
+    # A study's missing base: the fix is its extends:, not --params (the study file was found).
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "params.yaml").write_text("extends: ../nope.yaml\n")
+    with pytest.raises(ConfigError, match=rf"^params: {tmp_path}/study/../nope.yaml does not exist; name an existing "
+                                          rf"base file in the extends: of {tmp_path}/study/params.yaml$"):
+        read_params_file(tmp_path / "study" / "params.yaml")
     with pytest.raises(SystemExit) as code:
         train.main(["--dataset", "synthetic", "--method", "tghem", "--out", str(tmp_path / "run"),
                     "--params", str(tmp_path)])
