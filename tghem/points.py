@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tghem._validation import _describe
+
 
 def as_points(name: str, points) -> np.ndarray:
     """``points`` as an (N, 2) float64 array of finite x, y (an empty input gives (0, 2)).
@@ -33,9 +35,7 @@ def as_points(name: str, points) -> np.ndarray:
     except (TypeError, ValueError):  # ragged rows, text
         p = None
     if p is None:
-        text = repr(points)
-        raise TypeError(f"{name}: expected an (N, 2) array of x, y, got {type(points).__name__} "
-                        f"{text if len(text) <= 80 else text[:77] + '...'}")
+        raise TypeError(f"{name}: expected an (N, 2) array of x, y, got {_describe(points)}")
     if p.size == 0:
         return np.zeros((0, 2), np.float64)
     if p.ndim != 2 or p.shape[1] != 2:

@@ -24,7 +24,7 @@ import torch
 from tghem._validation import as_diagram, as_pairs_array, check_bool, check_choice, check_real
 from tghem.parallel import PendingMap, Workers, check_workers, parallel_map, submit_map
 from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams, load_engine, ripser_rips_diagrams
-from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance, wasserstein_matching
+from tghem.wasserstein import checked_wasserstein_distance, h0_wasserstein_distance, wasserstein_matching
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -155,6 +155,18 @@ def _contour_centroids(contours) -> np.ndarray:
     return np.stack([np.rint(m10 / m00), np.rint(m01 / m00)], axis=1)
 
 
+_ENGINES = {"fast": fast_rips_diagrams, "ripser": ripser_rips_diagrams, "gudhi": gudhi_rips_diagrams}
+"""The Rips engine of each backend."""
+
+
+def _check_rips(epsilon, top_dimension, backend) -> float:
+    """The Rips settings checked (``epsilon`` returned as a float)."""
+    check_choice("backend", backend, BACKENDS)
+    epsilon = check_real("epsilon", epsilon, low=0.0, low_inclusive=False)
+    check_bool("top_dimension", top_dimension)
+    return epsilon
+
+
 def rips_diagrams(
     points: np.ndarray, epsilon: float, *, top_dimension: bool = True, backend: str = "fast"
 ) -> Tuple[np.ndarray, np.ndarray]:
@@ -188,11 +200,8 @@ def rips_diagrams(
         >>> sorted(h0[:, 1].tolist()), h1.shape
         ([3.0, 4.0, 50.0], (0, 2))
     """
-    check_choice("backend", backend, BACKENDS)
-    epsilon = check_real("epsilon", epsilon, low=0.0, low_inclusive=False)
-    check_bool("top_dimension", top_dimension)
-    engine = {"fast": fast_rips_diagrams, "ripser": ripser_rips_diagrams, "gudhi": gudhi_rips_diagrams}[backend]
-    return engine(points, epsilon, top_dimension=top_dimension)
+    epsilon = _check_rips(epsilon, top_dimension, backend)
+    return _ENGINES[backend](points, epsilon, top_dimension=top_dimension)
 
 
 def diagram_distance(diagram_a: np.ndarray, diagram_b: np.ndarray, *, backend: str = "fast") -> float:
@@ -218,14 +227,17 @@ def diagram_distance(diagram_a: np.ndarray, diagram_b: np.ndarray, *, backend: s
         (1.414214, 1.414214)
     """
     check_choice("backend", backend, BACKENDS)
-    diagram_a = as_diagram("diagram_a", diagram_a)
-    diagram_b = as_diagram("diagram_b", diagram_b)
+    return _diagram_distance(as_diagram("diagram_a", diagram_a), as_diagram("diagram_b", diagram_b), backend)
+
+
+def _diagram_distance(diagram_a: np.ndarray, diagram_b: np.ndarray, backend: str) -> float:
+    """:func:`diagram_distance` of checked diagrams (as the Rips engines return them)."""
     if len(diagram_a) == 0 and len(diagram_b) == 0:
         return 0.0
     if backend != "gudhi":
         if not diagram_a[:, 0].any() and not diagram_b[:, 0].any():
             return h0_wasserstein_distance(diagram_a[:, 1], diagram_b[:, 1])
-        return wasserstein_distance(diagram_a, diagram_b)
+        return checked_wasserstein_distance(diagram_a, diagram_b)
     from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
 
     return float(gudhi_wasserstein(diagram_a, diagram_b, order=1.0, internal_p=2.0))
@@ -251,12 +263,20 @@ def points_discrepancy(
     :class:`TopoGuide` does; ``True`` the diagrams of the definition.
     """
     gt_points, pred_points = _as_point_sets(gt_points, pred_points)
-    gt_h0, gt_h1 = rips_diagrams(gt_points, epsilon, top_dimension=top_dimension, backend=backend)
-    pred_h0, pred_h1 = rips_diagrams(pred_points, epsilon, top_dimension=top_dimension, backend=backend)
-    h1 = diagram_distance(pred_h1, gt_h1, backend=backend)
+    epsilon = _check_rips(epsilon, top_dimension, backend)
+    return _discrepancy(gt_points, pred_points, epsilon, reduction, top_dimension, backend)
+
+
+def _discrepancy(gt_points: np.ndarray, pred_points: np.ndarray, epsilon: float, reduction: str, top_dimension: bool,
+                 backend: str) -> float:
+    """:func:`points_discrepancy` of checked arguments: each crop's work, with no check repeated."""
+    engine = _ENGINES[backend]
+    gt_h0, gt_h1 = engine(gt_points, epsilon, top_dimension=top_dimension)
+    pred_h0, pred_h1 = engine(pred_points, epsilon, top_dimension=top_dimension)
+    h1 = _diagram_distance(pred_h1, gt_h1, backend)
     if reduction == "H1":  # the H0 distance is not needed
         return h1
-    return combine_distances(diagram_distance(pred_h0, gt_h0, backend=backend), h1, reduction)
+    return combine_distances(_diagram_distance(pred_h0, gt_h0, backend), h1, reduction)
 
 
 def combine_distances(w_h0: float, w_h1: float, reduction: str = "sum") -> float:
@@ -305,7 +325,8 @@ def _crop_discrepancy_task(task) -> float:
     gt_points, packed_pred, shape, centroid_mode, epsilon, reduction, top_dimension, backend = task
     pred_binary = np.unpackbits(packed_pred, count=shape[0] * shape[1]).reshape(shape)
     pred_points = component_centroids(pred_binary, centroid_mode)
-    return points_discrepancy(gt_points, pred_points, epsilon, reduction, top_dimension=top_dimension, backend=backend)
+    # The guide checked its settings, and both point sets are made here: nothing to check again.
+    return _discrepancy(gt_points, pred_points, epsilon, reduction, top_dimension, backend)
 
 
 class TopoGuide:
@@ -418,12 +439,12 @@ class TopoGuide:
             True
         """
         gt_points, pred_points = _as_point_sets(gt_points, pred_points)
-        options = dict(top_dimension=self.top_dimension, backend=self.backend)
-        gt_h0, gt_h1 = rips_diagrams(gt_points, self.epsilon, **options)
-        pred_h0, pred_h1 = rips_diagrams(pred_points, self.epsilon, **options)
+        engine = _ENGINES[self.backend]
+        gt_h0, gt_h1 = engine(gt_points, self.epsilon, top_dimension=self.top_dimension)
+        pred_h0, pred_h1 = engine(pred_points, self.epsilon, top_dimension=self.top_dimension)
         # The argument order of points_discrepancy: the prediction first.
-        w_h0 = diagram_distance(pred_h0, gt_h0, backend=self.backend)
-        w_h1 = diagram_distance(pred_h1, gt_h1, backend=self.backend)
+        w_h0 = _diagram_distance(pred_h0, gt_h0, self.backend)
+        w_h1 = _diagram_distance(pred_h1, gt_h1, self.backend)
         return TopoExplanation(
             gt_points=gt_points, pred_points=pred_points, gt_h0=gt_h0, gt_h1=gt_h1, pred_h0=pred_h0, pred_h1=pred_h1,
             w_h0=w_h0, w_h1=w_h1, h0_pairs=wasserstein_matching(pred_h0, gt_h0)[1],
