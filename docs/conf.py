@@ -24,6 +24,8 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 # The repository root on sys.path: `baselines` (and `tghem` of the checkout) import from it, as in the tests.
 sys.path.insert(0, str(ROOT))
+# The site's own extension (_ext/registry_tables.py): the tables it renders from the code.
+sys.path.insert(0, str(DOCS / "_ext"))
 
 from tghem import __version__  # noqa: E402  (after the path: the checkout's package)
 
@@ -40,6 +42,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
+    "registry_tables",
 ]
 
 # Markdown pages; reStructuredText only for the API pages that autosummary generates.

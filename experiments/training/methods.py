@@ -1,17 +1,9 @@
 """Method registry: the one place mapping a method name to its training loss.
 
-==================  ================================================================================
-``tghem``           :class:`tghem.TGHEM`, per-crop OHEM Dice + BCE weighted by ``1 + lambda * D_k``
-``ohem``            :class:`tghem.SegmentationLoss` in threshold mode, batch-level selection (the
-                    reference OHEM: TG-HEM's pixel term without topology)
-``focal``           :class:`baselines.FocalLoss`
-``cldice``          :class:`baselines.SoftDiceCLDiceLoss`
-``dice_bce``        :class:`baselines.DiceBCELoss` (Dice + BCE over all pixels, no mining)
-``tghem_shuffled``  control: :class:`baselines.ShuffledTGHEM`, TG-HEM's weights (same ``tghem``
-                    settings) permuted at random among the batch's crops
-``tghem_count``     control: :class:`baselines.CountWeightedOHEM`,
-                    ``w_k = 1 + lambda_count * |n_pred,k - n_gt,k|`` over the same pixel term
-==================  ================================================================================
+A method is an entry of :data:`METHODS`: the settings sections its loss reads and a builder, whose
+docstring's first paragraph says what the method is. The documentation renders its method table
+from the registry itself (``docs/_ext/registry_tables.py``: name, the class the builder makes,
+sections, that paragraph), so a new method is registered and documented here alone.
 
 Each is built from the settings sections it declares (:attr:`Method.sections`): its own
 (``focal.*``...), and for the TG-HEM family also ``ohem.*``, the OHEM pixel term that TG-HEM weights per
@@ -53,15 +45,18 @@ def _tghem_kwargs(cfg: dict) -> dict:
 
 
 def _tghem(cfg: dict) -> nn.Module:
+    """Per-crop OHEM Dice + BCE weighted by ``w_k = 1 + lambda_pers * D_k``."""
     return TGHEM(**_tghem_kwargs(cfg))
 
 
 def _tghem_shuffled(cfg: dict) -> nn.Module:
+    """A control: TG-HEM's weights (its ``tghem`` section) permuted at random among the batch's crops."""
     # torch's global generator draws the permutations: seeded by the run's seed, saved in last.pt.
     return ShuffledTGHEM(**_tghem_kwargs(cfg))
 
 
 def _tghem_count(cfg: dict) -> nn.Module:
+    """A control: ``w_k = 1 + lambda_count * |n_pred,k - n_gt,k|`` over TG-HEM's pixel term."""
     c = cfg["tghem_count"]
     thresh, min_kept, dice_weight, bce_weight = _pixel_term(cfg)
     return CountWeightedOHEM(lambda_count=c["lambda_count"], ohem_thresh=thresh, ohem_min_kept=min_kept,
@@ -70,29 +65,34 @@ def _tghem_count(cfg: dict) -> nn.Module:
 
 
 def _ohem(cfg: dict) -> nn.Module:
+    """Threshold mode, batch-level selection: the reference OHEM, TG-HEM without topology."""
     # The batch is one selection group (reduction='mean'): the reference OHEM.
     thresh, min_kept, dice_weight, bce_weight = _pixel_term(cfg)
     return SegmentationLoss(thresh, min_kept, IGNORE_INDEX, dice_weight, bce_weight, reduction="mean")
 
 
 def _focal(cfg: dict) -> nn.Module:
+    """The focal loss over all pixels."""
     p = cfg["focal"]
     return FocalLoss(alpha=p["alpha"], gamma=p["gamma"], ignore_index=IGNORE_INDEX)
 
 
 def _cldice(cfg: dict) -> nn.Module:
+    """Soft Dice + clDice (soft-skeleton) over all pixels."""
     p = cfg["cldice"]
     return SoftDiceCLDiceLoss(alpha=p["alpha"], iterations=p["iterations"], smooth=p["smooth"], ignore_index=IGNORE_INDEX)
 
 
 def _dice_bce(cfg: dict) -> nn.Module:
+    """Dice + BCE over all pixels, no mining."""
     p = cfg["dice_bce"]
     return DiceBCELoss(dice_weight=p["dice_weight"], bce_weight=p["bce_weight"], ignore_index=IGNORE_INDEX)
 
 
 @dataclass(frozen=True)
 class Method:
-    """A registered method: the settings sections its loss reads and how to build the loss."""
+    """A registered method: the settings sections its loss reads and its loss builder, whose docstring's
+    first paragraph describes the method (its row of the documentation's method table)."""
 
     sections: tuple[str, ...]
     build: Callable[[dict], nn.Module]
