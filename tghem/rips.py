@@ -12,7 +12,7 @@ Three engines compute the same diagrams:
   those square roots, bit for bit.
 - :func:`ripser_rips_diagrams`: the same neighbour graph handed as a sparse
   distance matrix to giotto-ph's ripser (the library engine; about 2 to 4 times
-  slower on the benchmark's crops; kept for comparison).
+  slower on the crops of ``python -m benchmarks.topology``; kept for comparison).
 - :func:`gudhi_rips_diagrams`: gudhi's ``RipsComplex`` expanded to triangles, the
   reference path (the paper's code builds it for every crop).
 
