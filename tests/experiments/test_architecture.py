@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 
 import pytest
 
@@ -67,6 +69,24 @@ def test_the_loss_library_never_imports_the_experiments_or_the_benchmarks():
     for package in ("tghem", "baselines"):
         for module in project_modules(package):
             assert not [m for m in direct_imports(module) if m.startswith(("experiments", "benchmarks"))], module
+
+
+def test_every_module_class_of_the_loss_packages_is_a_pixel_loss():
+    """Every ``nn.Module`` that ``tghem`` and ``baselines`` define derives from ``tghem.base.PixelLoss``
+    (the shared checks, ``reduction`` and the ``(pred_logits, gt_mask, gt_dots)`` call); the walk
+    finds a new module's classes without a list."""
+    from torch import nn
+
+    from tghem.base import PixelLoss
+
+    found = {}
+    for package in ("tghem", "baselines"):
+        for module in project_modules(package):
+            for name, obj in vars(importlib.import_module(module)).items():
+                if inspect.isclass(obj) and obj.__module__ == module and issubclass(obj, nn.Module):
+                    found[f"{module}.{name}"] = issubclass(obj, PixelLoss)
+    assert {"tghem.loss.TGHEM", "baselines.focal.FocalLoss", "baselines.controls.CountWeightedOHEM"} <= set(found)
+    assert all(found.values()), sorted(n for n, ok in found.items() if not ok)
 
 
 def test_nothing_imports_the_benchmarks_and_the_library_holds_none():
