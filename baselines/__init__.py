@@ -1,4 +1,5 @@
-"""Comparison losses for the TG-HEM benchmark, all called as ``loss(pred_logits, gt_mask, gt_dots=None)``.
+"""Comparison losses for the TG-HEM benchmark, all called as ``loss(pred_logits, gt_mask, gt_dots)``
+(``gt_dots`` may be ``None`` for those that do not use it; the two controls need it).
 
 - :class:`FocalLoss`: sigmoid focal loss.
 - :class:`SoftDiceCLDiceLoss`: soft Dice + clDice (topology-preserving skeleton loss).

@@ -121,7 +121,7 @@ class SoftDiceCLDiceLoss(PixelLoss):
 
     Shape:
         - pred_logits: (B, 1, H, W); gt_mask: (B, H, W) in {0, 1} or ``ignore_index``;
-          gt_dots: unused, may be ``None``.
+          gt_dots: not used, may be ``None``; checked like the others' when given.
         - output: scalar, or (B,) with ``reduction='none'``.
 
     Example:

@@ -47,7 +47,8 @@ class DiceBCELoss(PixelLoss):
         reduction: ``'none'``, ``'mean'`` or ``'sum'``.
 
     Shape:
-        - pred_logits: (B, 1, H, W); gt_mask: (B, H, W); gt_dots: unused.
+        - pred_logits: (B, 1, H, W); gt_mask: (B, H, W); gt_dots: not used, may be ``None``;
+          checked like the others' when given.
         - output: scalar, or (B,) with ``reduction='none'``.
 
     Example:

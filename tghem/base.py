@@ -1,7 +1,9 @@
 """The base of every loss in :mod:`tghem` and :mod:`baselines`: one call, one set of checks.
 
 Every loss is called ``loss(pred_logits (B,1,H,W), gt_mask (B,H,W), gt_dots (B,H,W))``, takes
-``ignore_index`` and ``reduction`` in its constructor, and reduces per-image values the same way.
+``ignore_index`` and ``reduction`` in its constructor, and, except where its docstring says otherwise
+(:class:`~baselines.FocalLoss` averages over the batch's pixels, :class:`~tghem.SegmentationLoss`
+selects over the batch for ``'mean'`` and ``'sum'``), reduces per-image values the same way.
 :class:`PixelLoss` holds those rules once: the constructor checks (errors name the argument,
 the expected and the actual value), the input checks of the call, the valid-pixel target and
 the reduction.

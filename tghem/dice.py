@@ -67,7 +67,8 @@ class BinaryDiceLoss(PixelLoss):
     Shape:
         - pred_logits: (B, 1, H, W), floating.
         - gt_mask: (B, H, W), values in {0, 1} or ``ignore_index``.
-        - gt_dots: ignored; accepted so every loss has the same call.
+        - gt_dots: not used by the loss; accepted so every loss has the same call, and
+          checked like the others' when given.
         - output: scalar, or (B,) with ``reduction='none'``.
 
     Example:

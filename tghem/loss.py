@@ -63,7 +63,8 @@ class TGHEM(CropWeightedLoss):
     Args:
         lambda_pers: weight :math:`\lambda \ge 0` of the discrepancy.
         ohem_thresh: OHEM confidence threshold in (0, 1).
-        ohem_min_kept: OHEM pixels kept at least, per crop, >= 1.
+        ohem_min_kept: OHEM pixels kept per crop, >= 1 (about that many: see
+            :class:`~tghem.SegmentationLoss`).
         topo_epsilon: Rips filtration scale :math:`\epsilon > 0`, in pixels.
         topo_reduction: ``'sum'`` (H0 + H1, reference), ``'mean'`` or ``'H1'``.
         centroid_mode: ``'contour'`` (reference) or ``'component'``; see

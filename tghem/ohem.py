@@ -187,8 +187,9 @@ class SegmentationLoss(PixelLoss):
 
     Args:
         thresh: confidence threshold in (0, 1), or ``None`` for top-k mode.
-        min_kept: number of hard pixels kept at least (threshold mode) or exactly
-            (top-k mode), per image.
+        min_kept: per image, the number of hard pixels the threshold rises to keep
+            (threshold mode: about ``min_kept``, fewer where confidences tie at the k-th
+            value, as they do at 1.0 for saturated logits) or kept exactly (top-k mode).
         ignore_index: target value of pixels to leave out, or ``None``.
         dice_weight: weight of the Dice term, >= 0.
         bce_weight: weight of the hard-pixel BCE term, >= 0 (not both weights 0).
@@ -198,7 +199,8 @@ class SegmentationLoss(PixelLoss):
     Shape:
         - pred_logits: (B, 1, H, W), floating.
         - gt_mask: (B, H, W), values in {0, 1} or ``ignore_index``.
-        - gt_dots: ignored; accepted so every loss has the same call.
+        - gt_dots: not used by the loss; accepted so every loss has the same call, and
+          checked like the others' when given.
         - output: scalar, or (B,) with ``reduction='none'``.
 
     Example:

@@ -97,8 +97,9 @@ def dilated_mask(points, shape, radius: float | str | np.ndarray, gap: bool = Fa
         radius: one radius for all points, ``"adaptive"`` (:func:`adaptive_radii`), or (N,)
             radii.
         gap: keep neighbouring dots' disks apart (:func:`separate_disks`): every pixel is
-            judged against its nearest dot, and a disk pixel that touches (8-neighbourhood) a
-            pixel of another dot's disk is background, so every dot is its own blob.
+            judged against its nearest dot, and where two disks touch (8-neighbourhood) the
+            higher-numbered dot's touching pixels become background, so every dot is its own
+            blob.
 
     Returns:
         (H, W) float32 array of 0 and 1.

@@ -103,7 +103,8 @@ def component_centroids(binary: ArrayLike, mode: str = "contour") -> np.ndarray:
             8-connected component, none skipped, not rounded.
 
     Returns:
-        (M, 2) float64 array of (x, y), in OpenCV's contour order.
+        (M, 2) float64 array of (x, y): in OpenCV's contour order (``'contour'``), in
+        label (raster) order (``'component'``).
 
     The polygon moments of all contours are computed at once with numpy, with the
     arithmetic of ``cv2.moments`` (the same shoelace sums, the same scaling by
@@ -365,8 +366,9 @@ class TopoGuide:
             diagrams, and one ground-truth dot with no prediction gives :math:`D = 0`.
             ``True`` gives the diagrams of the definition (one bar ``(0, epsilon)`` per
             isolated point: that crop gets :math:`D = 50/\sqrt{2} = 35.36` at
-            ``epsilon = 50``). On crops where every point has a neighbour within
-            ``epsilon`` the two agree.
+            ``epsilon = 50``). The two agree on crops where every point has a neighbour
+            within ``epsilon`` and the complex has a triangle; with edges but no triangle
+            (a ring of points with no diagonal within ``epsilon``) ``False`` also drops H1.
         workers: processes over which :meth:`discrepancies` spreads the crops of a
             batch: ``'auto'`` (default: the usable cores, shared among torchrun's
             local ranks, at most one per crop), ``0``/``1`` (in this process) or an

@@ -135,7 +135,9 @@ def wasserstein_distance(diagram_a, diagram_b, *, solver: str = "auto") -> float
             ``'sparse'``. Both are exact; tests hold them to 1e-9 relative.
 
     Raises:
-        ValueError: a diagram is not a finite (K, 2) array, or ``solver`` is unknown.
+        TypeError: a diagram is not an array of numbers (``None``, a string, ragged rows).
+        ValueError: a diagram is not a finite (K, 2) array, a bar dies before it is born, or
+            ``solver`` is unknown.
 
     Example:
         >>> round(wasserstein_distance([[0.0, 4.0], [1.0, 2.0]], [[0.0, 3.0]]), 6)
@@ -499,7 +501,9 @@ def wasserstein_matching(diagram_a, diagram_b, *, solver: str = "auto") -> tuple
         point of either diagram occurs exactly once; rows are sorted by ``i``, then ``j``.
 
     Raises:
-        ValueError: a diagram is not a finite (K, 2) array, or ``solver`` is unknown.
+        TypeError: a diagram is not an array of numbers (``None``, a string, ragged rows).
+        ValueError: a diagram is not a finite (K, 2) array, a bar dies before it is born, or
+            ``solver`` is unknown.
 
     Example:
         >>> d, pairs = wasserstein_matching([[0.0, 4.0], [1.0, 2.0]], [[0.0, 3.0]])

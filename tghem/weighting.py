@@ -103,14 +103,16 @@ class CropWeightedLoss(PixelLoss):
     Subclasses override :meth:`crop_signal` (the per-crop signal :math:`s_b`), and may override
     :meth:`crop_weights` to change how the weights reach the crops (``baselines.ShuffledTGHEM``
     permutes them). After every call :attr:`last_weights` and :attr:`last_discrepancy` hold the
-    (B,) weights and signals of that batch (detached, on the logits' device, the logits' dtype).
+    (B,) weights and signals of that batch (detached, on the logits' device, in the dtype of the
+    per-crop losses: float32 for half-precision logits, else the logits').
     Setting :attr:`weighting` to ``False`` makes every weight 1 (the pixel term alone) while the
     signal is still computed and recorded: a warm-up on the pixel term.
 
     Args:
         strength: :math:`\lambda \ge 0`, the weight of one unit of signal.
         ohem_thresh: OHEM confidence threshold in (0, 1).
-        ohem_min_kept: OHEM pixels kept at least, per crop, >= 1.
+        ohem_min_kept: OHEM pixels kept per crop, >= 1 (about that many: see
+            :class:`~tghem.SegmentationLoss`).
         ignore_index: target value of pixels to leave out, or ``None``; they are left out of the
             binarised prediction too.
         dice_weight, bce_weight: weights of the pixel term's Dice and hard-pixel BCE.

@@ -97,7 +97,7 @@ SCHEMA: dict[str, Param] = {
         "int", "processes for the per-crop topology (0/1: in process); null: 'auto', usable cores per local rank", low=0, nullable=True
     ),
     "ohem.thresh": Param("float", "OHEM confidence threshold (TG-HEM's pixel term and the OHEM baseline)", low=0, high=1, low_open=True, high_open=True),
-    "ohem.min_kept": Param("int", "OHEM pixels kept at least per crop (the OHEM baseline's batch keeps min_kept * K)", **_POS),
+    "ohem.min_kept": Param("int", "OHEM pixels kept per crop (about that many: ties at the k-th confidence keep fewer; the OHEM baseline's batch keeps min_kept * K)", **_POS),
     "ohem.dice_weight": Param("float", "Dice weight of the pixel term", low=0),
     "ohem.bce_weight": Param("float", "hard-pixel BCE weight of the pixel term", low=0),
     "focal.alpha": Param("float", "foreground weight", low=0, high=1),
