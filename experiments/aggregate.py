@@ -1,13 +1,13 @@
 """Stage ``aggregate``: every number of the study, gathered from exactly the runs it defines.
 
-    python -m experiments.aggregate [--params params.yaml] [--root .] [--data-dir ROOT/data] [--out results]
-    python -m experiments.aggregate --from-tables [--params params.yaml] --out results
+    python -m experiments.aggregate [--params params.yaml] [--root .] [--data-dir ROOT/data] [--out results/synthetic]
+    python -m experiments.aggregate --from-tables [--params params.yaml] --out results/<study>
 
 The second form recomputes the summaries and comparisons from the tables a first run logged
 (:func:`experiments.analysis.aggregation.reaggregate`), where the runs are not at hand.
 
 A thin command line over :func:`experiments.analysis.aggregation.aggregate`, which documents the
-six files it writes.
+files it writes (:data:`~experiments.analysis.aggregation.OUTPUT_FILES`).
 """
 
 from __future__ import annotations
@@ -27,16 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
         "of --params define, found below --evals by their own records (each evaluation's metrics.json names "
         "its run, whose train.json holds the settings it trained with; a missing run is an error naming the "
         "stages that make it), summarise the test metrics over seeds (mean, sample "
-        "std), compare tghem with every other method image by image (Wilcoxon signed-rank test, "
-        "paired bootstrap 95% CI; differences are tghem minus baseline), compute the qualitative "
-        "example (detections, persistence diagrams, matchings, D) and write metrics.json, runs.csv, "
-        "per_image.csv, curves.csv, comparison.csv, qualitative.json and oracle.csv into --out. "
+        "std), compare tghem with every other method (by seed, the primary comparison: paired "
+        "t-interval, t-test, seeds won; by test image, descriptive: Wilcoxon signed-rank test, paired "
+        "bootstrap 95% CI; differences are tghem minus baseline), compute the qualitative example "
+        "(detections, persistence diagrams, matchings, D) and write metrics.json, runs.csv, "
+        "per_image.csv, curves.csv, val_curves.csv, comparison.csv, qualitative.json and oracle.csv into --out. "
         "Deterministic: no timing, fixed bootstrap seed.",
         "reads (below ROOT/EVALS, and the training folders their records name):\n"
         "  training runs      train.json, log.csv, val.csv, crops.csv\n"
         "  evaluations        metrics.json, per_image.csv, points/\n"
         "  oracles            metrics.json of the oracle stages (the target scored as a prediction), if any\n"
-        "  DATA_DIR/prepared/<dataset>/   split.csv (split sizes); the first dataset's ground truth (qualitative example)\n"
+        "  DATA_DIR/prepared/<dataset>/   split.csv (split sizes), points/ of every evaluated test image (the F1 at\n"
+        "                    a stricter radius); the first dataset's ground truth (qualitative example)\n"
         "writes (OUT/):\n"
         "  metrics.json      main (mean, std, n over seeds), comparison (paired tests), ablation,\n"
         "                    lambda_selection, convergence, dynamics, oracle, splits (images per split)\n"
@@ -59,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, default=Path("."),
                    help="folder the commands ran in: the records name their runs relative to it (default: .)")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="data folder with prepared/<dataset>, for the qualitative example (default: ROOT/data)")
+                   help="data folder with prepared/<dataset> of every study dataset: split sizes, ground-truth points, the "
+                        "qualitative example (default: ROOT/data)")
     p.add_argument("--out", type=Path, default=Path("results/synthetic"), help="output folder (default: results/synthetic, the default study's)")
     p.add_argument("--from-tables", action="store_true",
                    help="recompute metrics.json, comparison.csv and runs.csv's failed column from OUT's runs.csv, "

@@ -1,4 +1,4 @@
-"""How often the comparison's intervals cover a known effect with 3 seeds: a simulation.
+"""How often the comparison's intervals cover a known effect with few seeds (3, and 5): a simulation.
 
     python -m experiments.interval_coverage [--trials 2000] [--resamples 1000] [--seed 0]
 

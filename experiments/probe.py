@@ -90,6 +90,14 @@ def check_thresholds(thresholds) -> tuple[float, ...]:
     return tuple(float(t) for t in values)
 
 
+def _threshold(text: str) -> float:
+    """argparse ``type`` of ``--thresholds``: a bad value is a usage error (exit 2), as :func:`check_thresholds` rules."""
+    try:
+        return check_thresholds([float(text)])[0]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability strictly between 0 and 1, got {text!r}") from None
+
+
 def threshold_scores(maps: list[np.ndarray], samples, thresholds, settings: dict) -> list[dict]:
     """Detection scores of probability maps binarised at each threshold (``map >= t``).
 
@@ -190,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="val", choices=READABLE_SPLITS, help="split to probe (default: val)")
     p.add_argument("--checkpoint", default="last", choices=("best", "last"), help="checkpoint (default: last)")
     p.add_argument("--images", type=int_at_least(1), default=None, metavar="N", help="probe only the first N images of the split")
-    p.add_argument("--thresholds", type=float, nargs="+", default=(), metavar="T",
+    p.add_argument("--thresholds", type=_threshold, nargs="+", default=(), metavar="T",
                    help="also score the maps binarised at these probabilities (0 < T < 1; evaluation: eval.threshold, 0.5 by default)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     return p

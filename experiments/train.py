@@ -33,10 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         "registered losses; Adam with weight decay and polynomial LR decay for a fixed number of "
         "iterations; validation on the val split by detection F1 every train.val_every "
         "iterations, keeping best.pt. Seeded end to end; resumable (--resume); distributed "
-        "with torchrun (DDP, gloo on CPU, nccl on GPU). Writes log.csv, val.csv, last.pt, "
-        "best.pt and train.json into --out (tracked by DVC), and timing.csv and environment.json "
-        "(machine-dependent, untracked).",
-        "methods: " + ", ".join(METHODS) + " (each reads its own settings section; tghem also the ohem section, its pixel term)\n\n"
+        "with torchrun (DDP, gloo on CPU, nccl on GPU). Writes log.csv, crops.csv, val.csv, last.pt, "
+        "best.pt, train.json and settings.json into --out (tracked by DVC), and timing.csv and "
+        "environment.json (machine-dependent, untracked).",
+        "methods (the settings sections each reads): "
+        + ", ".join(f"{name} ({', '.join(m.sections)})" for name, m in METHODS.items()) + "\n\n"
         "settings (params.yaml, current values; override with --set KEY=VALUE):\n"
         + params_help(defaults)
         + "\n\nexamples:\n"

@@ -299,7 +299,7 @@ def reaggregate(params_path: str | Path | None = None, out: str | Path = "result
 
 def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out: str | Path = "results",
               data_dir: str | Path | None = None, evals: Sequence[str | Path] | None = None) -> dict:
-    """Read the study's runs and write the six result files into ``out``.
+    """Read the study's runs and write the result files (:data:`OUTPUT_FILES`) into ``out``.
 
     Args:
         params_path: the ``params.yaml`` defining the study (default: the repository's).

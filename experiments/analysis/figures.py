@@ -1,7 +1,7 @@
 """The study's figures of numbers: methods, ablations and training curves (PNG and PDF).
 
 * ``methods``: F1 and MAE per method, the mean as a bar and every seed as a dot, one row per dataset;
-* ``<ablation>`` (``lambda_pers``, ``ohem_min_kept``, ``top_dimension``): val and test F1 and test
+* ``<ablation>`` (each one the study sweeps: :data:`~experiments.analysis.study.ABLATIONS`): val and test F1 and test
   MAE of TG-HEM against the swept value, mean (± std, F1 clipped to [0, 1], with several seeds);
 * ``training``: loss and mean topological weight against iteration (mean over seeds, min-max band);
 * ``convergence``: validation F1 against iteration, per dataset and method;
@@ -71,7 +71,8 @@ def wrapped(text: str, width_in: float, fontsize: float) -> str:
         >>> print(wrapped("one two three four five six seven eight nine", 1.0, 8))
         one two three
         four five six
-        seven eight nine
+        seven eight
+        nine
     """
     import textwrap
 

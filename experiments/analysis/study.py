@@ -10,9 +10,10 @@ that describe the study rather than one run:
   each dataset (read by ``dvc.yaml`` only);
 * ``ablation``: one ``dataset``, its ``seeds``, and the values of the TG-HEM settings that are swept
   one at a time (:data:`ABLATIONS`: ``lambda_pers``, the weight of the topological discrepancy;
-  ``ohem_min_kept``, the OHEM top-k of TG-HEM's pixel term, the number of hard pixels kept at
-  least per crop; ``top_dimension``, the definition's persistence diagrams instead of the
-  reference code's), every other setting as in ``params.yaml``; each value is trained once per seed.
+  ``ohem_min_kept``, the number of hard pixels TG-HEM's OHEM pixel term keeps per crop;
+  ``top_dimension``, the definition's persistence diagrams instead of the reference code's;
+  ``warmup``, the iterations on the pixel term alone; ``mask_gap`` and ``mask_radius``, the
+  training target), every other setting as in ``params.yaml``; each value is trained once per seed.
 
 ``dvc.yaml`` expands these lists into its stage matrices (its stages named by
 :func:`stage_name`); the analysis finds each run from its own records

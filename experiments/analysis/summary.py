@@ -2,7 +2,7 @@
 
 * :func:`seed_summary`: mean, sample standard deviation (ddof = 1; None with one seed) and count
   over seeds, per dataset, method and metric (a group-by);
-* :func:`ablation_summary`: each ablation value's metrics (one run each);
+* :func:`ablation_summary`: each ablation value's metrics over the ablation seeds;
 * :func:`failed_runs`: which runs never detected anything (:data:`FAILED_RULE`);
 * :func:`compare_methods`: the paired comparison of TG-HEM with every other method and with
   itself at lambda = 0 (:data:`LAMBDA_ZERO`): over seeds (the primary, paired t-interval) and

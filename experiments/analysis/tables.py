@@ -3,8 +3,8 @@
 * :func:`main_table`: dataset x method, F1, precision, recall, MAE, RMSE as mean ± sample std
   over seeds (a dash where there is a single seed), the best mean per dataset and column in bold
   (highest F1/P/R, lowest MAE/RMSE, compared as printed so ties are all bold);
-* :func:`ablation_table`: the values of one swept TG-HEM setting vs the same five metrics (one
-  run each), best in bold;
+* :func:`ablation_table`: the values of one swept TG-HEM setting vs the same five metrics (mean ±
+  std over the ablation seeds), best in bold;
 * :func:`comparison_table`: per dataset and baseline (and TG-HEM at lambda = 0), the paired
   comparison by seed of the runs' F1 and MAE (t-interval, seeds won by each metric's direction,
   t-test) and, descriptive, over (seed, test image) pairs (bootstrap CI, Wilcoxon p);

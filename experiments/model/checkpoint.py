@@ -12,15 +12,17 @@
     rng             every global RNG state (experiments.core.runtime.rng_states)
     best            {"f1", "iteration", "metrics"} of the best validation so far
     run             {"dataset", "dataset_digest", "method", "seed", "world_size", "config",
-                     "versions"}; dataset_digest: the prepared dataset's content digest
-                     (its meta.json), None where it records none
+                     "versions", "environment"}; dataset_digest: the prepared dataset's content
+                     digest (its meta.json), None where it records none; environment: the
+                     determinism environment (experiments.core.runtime.determinism_environment)
 
 ``best.pt`` holds ``format``, ``kind = "best"``, ``iteration``, ``model``, ``best`` and ``run``.
 Everything is made of tensors, numbers, strings, lists, tuples and dicts, so the files load
 with ``torch.load(..., weights_only=True)``: no code runs when a checkpoint is read. Nothing in a
-checkpoint depends on the clock, the machine or the git commit (``versions`` are the package
-versions only), so the same run on the same software writes the same bytes, and DVC's hashes
-of two runs of the same settings agree.
+checkpoint depends on the clock, the host or the git commit (``versions`` are the package
+versions only); of the machine it records only what decides the run's last bits anyway (the CPU
+kind and torch's thread count: ``environment``), so the same run on the same kind of machine and
+software writes the same bytes, and DVC's hashes of two runs of the same settings agree.
 """
 
 from __future__ import annotations

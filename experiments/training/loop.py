@@ -19,8 +19,10 @@ Writes into the run folder (rank 0 only):
   (:mod:`experiments.model.checkpoint`), ``train.json`` (the run's summary, settings and
   package versions) and ``settings.json`` (the settings resolved against the dataset, radii
   included: :func:`experiments.core.resolution.settings_record`, written when the run starts):
-  the outputs DVC tracks. None depends on the clock, the machine or the git
-  commit, so two runs of the same settings write the same bytes.
+  the outputs DVC tracks. None depends on the clock, the host or the git commit; of the
+  machine they record only its determinism environment (CPU kind, thread count), which decides
+  the last bits anyway, so two runs of the same settings on one kind of machine write the same
+  bytes.
 * ``timing.csv`` (seconds per step) and ``environment.json`` (wall and step time, it/s, this
   invocation's start, host, platform, torch threads, git commit, and the sha256 of the
   ``train.json`` it belongs to): what varies between runs; no DVC hash covers them.

@@ -115,11 +115,15 @@ def test_errors(run, tmp_path, capsys):
         probe.probe_run(tmp_path, tiny_data_dir())
     with pytest.raises(ValueError, match="images: expected a positive int or None, got 0"):
         probe.probe_run(run, tiny_data_dir(), images=0)
-    # Usage errors (exit 2) before the checkpoint is read: a split or an image count that cannot be.
+    # Usage errors (exit 2) before the checkpoint is read: a split, an image count or a threshold that cannot be.
     for argv, message in ((["--checkpoint", "middle"], "argument --checkpoint: invalid choice: 'middle'"),
                           (["--split", "foo"], "argument --split: invalid choice: 'foo' (choose from 'train', 'val', "
                                                "'test', 'unused', 'all')"),
-                          (["--images", "0"], "argument --images: expected an int >= 1, got '0'")):
+                          (["--images", "0"], "argument --images: expected an int >= 1, got '0'"),
+                          (["--thresholds", "0.3", "1.5"], "argument --thresholds: expected a probability strictly "
+                                                           "between 0 and 1, got '1.5'"),
+                          (["--thresholds", "x"], "argument --thresholds: expected a probability strictly between 0 "
+                                                  "and 1, got 'x'")):
         with pytest.raises(SystemExit) as exit_info:
             probe.main([str(tmp_path / "no-run"), *argv])
         assert exit_info.value.code == 2
