@@ -1,6 +1,6 @@
 """Stage ``report``: the study's tables and figures, rendered from what ``aggregate`` wrote.
 
-    python -m experiments.report [--results results] [--data-dir data] [--readme PAGE.md]
+    python -m experiments.report [--results results/synthetic] [--data-dir data] [--readme PAGE.md]
 
 A thin command line over :func:`experiments.analysis.rendering.report`, which documents what it
 reads and writes.
