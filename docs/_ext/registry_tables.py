@@ -58,10 +58,11 @@ def _literal(text: str) -> nodes.literal:
     return nodes.literal(text, text)
 
 
-def _xref(reftype: str, target: str, docname: str) -> addnodes.pending_xref:
+def _xref(reftype: str, target: str, docname: str, text: str | None = None) -> addnodes.pending_xref:
+    """A Python-domain reference to ``target`` shown as ``text`` (default: the target), warned when unresolved."""
     ref = addnodes.pending_xref("", refdomain="py", reftype=reftype, reftarget=target, refdoc=docname,
                                 refexplicit=True, refwarn=True)
-    ref += _literal(target)
+    ref += _literal(text or target)
     return ref
 
 
@@ -94,7 +95,7 @@ class MethodTable(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         docname = self.env.docname
-        # every file of the registry's code is a dependency of the page: an edit rebuilds it
+        # the files the table is made from: an edit of one rebuilds the page
         for module in ("experiments/training/methods.py", "experiments/core/schema.py", "params.yaml"):
             self.env.note_dependency(str(ROOT / module))
         rows = []
@@ -130,9 +131,7 @@ def modules_role(name, rawtext, text, lineno, inliner, options=None, content=Non
     for i, module in enumerate(modules):
         if i:
             out.append(nodes.Text(", "))
-        ref = _xref("mod", f"{package}.{module}", docname)
-        ref.children = [_literal(f"{module}.py")]
-        out.append(ref)
+        out.append(_xref("mod", f"{package}.{module}", docname, f"{module}.py"))
     return out, []
 
 
