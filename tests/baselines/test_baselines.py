@@ -118,6 +118,41 @@ def test_cldice_value_matches_formula_and_is_not_constant():
     assert only_cl(logits, mask).item() > 0
 
 
+def cldice_reference(logits, mask, alpha, iterations, smooth, ignore_index=None):
+    """Per-image soft Dice + clDice in float64 numpy: ignored pixels are 0 in the probability and
+    the target before both skeletons (the class's rule), every image its own term."""
+    out = []
+    for b in range(len(logits)):
+        keep = np.ones(mask[b].shape) if ignore_index is None else (mask[b] != ignore_index).astype(float)
+        p = 1 / (1 + np.exp(-logits[b, 0])) * keep
+        g = np.where(mask[b] == 1, 1.0, 0.0) * keep
+        sp, sg = skeleton_reference(p, iterations), skeleton_reference(g, iterations)
+        t_prec = ((sp * g).sum() + smooth) / (sp.sum() + smooth)
+        t_sens = ((sg * p).sum() + smooth) / (sg.sum() + smooth)
+        out.append(1 - 2 * t_prec * t_sens / (t_prec + t_sens))
+    dice = dice_reference(logits, mask, smooth=smooth, ignore_index=ignore_index)
+    return (1 - alpha) * dice + alpha * np.array(out)
+
+
+def test_cldice_is_per_image_with_padding_and_smoothing():
+    """Each image of the batch is its own term (no pooling over the batch), padding is left out as
+    the class states, and ``smooth`` reaches both terms."""
+    logits, mask = _batch(6, shape=(3, 16, 16))
+    logits, mask = logits.numpy(), mask.numpy()
+    mask[1, 12:, :] = 255  # a padded crop
+    mask[2] = 0  # an image without foreground
+    expected = cldice_reference(logits, mask, 0.4, 5, 0.7, 255)
+    loss = SoftDiceCLDiceLoss(alpha=0.4, iterations=5, smooth=0.7, ignore_index=255, reduction="none")
+    got = loss(torch.tensor(logits), torch.tensor(mask)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    assert np.ptp(expected) > 0.05  # the images differ, so a batch-pooled version could not match
+    for reduction, value in (("mean", expected.mean()), ("sum", expected.sum())):
+        got = SoftDiceCLDiceLoss(alpha=0.4, iterations=5, smooth=0.7, ignore_index=255, reduction=reduction)(
+            torch.tensor(logits), torch.tensor(mask)).item()
+        assert got == pytest.approx(value, rel=1e-10)
+    assert not np.allclose(expected, cldice_reference(logits, mask, 0.4, 5, 1.0, 255), rtol=1e-6)
+
+
 def test_cldice_gradcheck():
     logits, mask = _batch(5, shape=(1, 8, 8))
     x = logits.clone().requires_grad_(True)
@@ -177,6 +212,35 @@ def test_dice_bce_matches_formula():
     bce = F.binary_cross_entropy_with_logits(logits[:, 0], mask, reduction="none").flatten(1).mean(1)
     dice = torch.tensor(dice_reference(logits.numpy(), mask.numpy()))
     torch.testing.assert_close(DiceBCELoss(reduction="none")(logits, mask), 0.5 * dice + 0.5 * bce)
+
+
+def test_dice_bce_weights_padding_and_smoothing():
+    """Other weights and smoothing than the defaults, each in its place; padding counts in neither
+    term (a padded crop scores as the same crop cut to its valid part)."""
+    logits, mask = _batch(8)
+    padded = mask.clone()
+    padded[:, :, -3:] = 255
+    bce = F.binary_cross_entropy_with_logits(logits[:, 0, :, :-3], mask[:, :, :-3], reduction="none").flatten(1).mean(1)
+    dice = torch.tensor(dice_reference(logits.numpy(), padded.numpy(), smooth=0.7, ignore_index=255))
+    loss = DiceBCELoss(dice_weight=0.3, bce_weight=1.7, smooth=0.7, ignore_index=255, reduction="none")
+    torch.testing.assert_close(loss(logits, padded), 0.3 * dice + 1.7 * bce)
+    cut = DiceBCELoss(dice_weight=0.3, bce_weight=1.7, smooth=0.7, reduction="none")(logits[..., :-3], mask[..., :-3])
+    torch.testing.assert_close(loss(logits, padded), cut)
+
+
+def test_focal_per_image_and_sum_leave_padding_out():
+    logits, mask = _batch(9)
+    padded = mask.clone()
+    padded[1, :, -4:] = 255  # one image padded
+    expected = focal_reference(logits, padded, 0.25, 2.0)
+    keep = (padded != 255).numpy()
+    per_image = np.array([expected[b][keep[b]].mean() for b in range(2)])
+    got = FocalLoss(ignore_index=255, reduction="none")(logits, padded).numpy()
+    np.testing.assert_allclose(got, per_image, rtol=1e-10)
+    cut = FocalLoss(reduction="none")(logits[1:, ..., :-4], mask[1:, :, :-4]).numpy()
+    np.testing.assert_allclose(got[1:], cut, rtol=1e-10)
+    assert FocalLoss(ignore_index=255, reduction="sum")(logits, padded).item() == pytest.approx(
+        expected[keep].sum(), rel=1e-10)
 
 
 def test_ohem_baseline_is_segmentation_loss():

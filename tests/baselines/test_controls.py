@@ -84,6 +84,22 @@ def test_count_weighted_ohem_closed_form(batch):
     assert torch.equal(zero, TGHEM(lambda_pers=0.0, ohem_min_kept=200)(logits, mask, dots))
 
 
+def test_count_weighted_ohem_counts_with_its_centroid_mode():
+    """centroid_mode reaches the count: a one-pixel blob is a point of 'component' only."""
+    logits = torch.full((2, 1, 20, 20), -8.0)
+    logits[0, 0, 1:4, 1:4] = logits[0, 0, 18, 18] = 8.0  # a 3x3 blob and a one-pixel blob
+    mask, dots = torch.zeros(2, 20, 20), torch.zeros(2, 20, 20)
+    dots[0, 2, 2], dots[1, 5, 5] = 1, 1
+    mask[0, 1:4, 1:4], mask[1, 4:7, 4:7] = 1, 1
+    pred = logits[:, 0] >= 0
+    for mode, errors in (("contour", [0.0, 1.0]), ("component", [1.0, 1.0])):
+        assert count_errors(pred, dots, mode).tolist() == errors
+        loss = CountWeightedOHEM(lambda_count=0.5, ohem_min_kept=10, centroid_mode=mode)
+        loss(logits, mask, dots)
+        assert loss.last_discrepancy.tolist() == errors, mode
+        assert loss.last_weights.tolist() == [1 + 0.5 * e for e in errors], mode
+
+
 def test_count_weighted_ohem_checks_its_arguments(batch):
     with pytest.raises(ValueError, match="lambda_count"):
         CountWeightedOHEM(lambda_count=-1.0)

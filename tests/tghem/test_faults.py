@@ -73,8 +73,16 @@ def test_a_lambda_that_overflows_the_weights_is_refused_with_the_bound():
     _, mask, dots = batch()
     logits = torch.full((2, 1, 32, 32), -50.0)  # finds no cell: D ~ 47, pixel loss ~ 25
     criterion = TGHEM(lambda_pers=9e36, ohem_min_kept=100, topo_workers=0, top_dimension=True)
-    with pytest.raises(ValueError, match=r"^lambda_pers=9e\+36 overflows the loss in float32: crop \d has D = "
-                                         r"[0-9.e+]+ and pixel loss up to [0-9.e+]+, .* use lambda_pers < [0-9.e+]+$"):
+    # the message names the crop of the largest D (crop 1: two dots), its D, the largest pixel loss and the bound
+    reference = TGHEM(lambda_pers=0.0, ohem_min_kept=100, topo_workers=0, top_dimension=True, reduction="none")
+    per_crop = reference(logits, mask, dots)
+    d = reference.last_discrepancy
+    assert int(torch.argmax(d)) == 1 and float(d[1]) == pytest.approx((50 + 12 * 2 ** 0.5) / 2 ** 0.5, rel=1e-6)
+    loss = float(per_crop.max())
+    bound = FLOAT32_MAX / (float(d[1]) * max(loss, 1.0))
+    with pytest.raises(ValueError, match=rf"^lambda_pers=9e\+36 overflows the loss in float32: crop 1 has D = "
+                                         rf"{re.escape(f'{float(d[1]):g}')} and pixel loss up to {re.escape(f'{loss:g}')}, "
+                                         rf".* use lambda_pers < {re.escape(f'{bound:.3g}')}$"):
         criterion(logits, mask, dots)
 
 

@@ -35,10 +35,10 @@ def hard_reference(logits, mask, thresh, min_kept, ignore_index):
     return valid & (conf < threshold)
 
 
-def seg_reference(logits, mask, thresh, min_kept, ignore_index, reduction, dw=0.5, bw=0.5):
+def seg_reference(logits, mask, thresh, min_kept, ignore_index, reduction, dw=0.5, bw=0.5, smooth=1.0):
     """SegmentationLoss in numpy float64 from the issue's definition."""
     x = logits[:, 0]
-    dice = dice_reference(logits, mask, ignore_index=ignore_index)
+    dice = dice_reference(logits, mask, smooth=smooth, ignore_index=ignore_index)
     target = np.where(mask == 1, 1.0, 0.0)
     bce = _bce(x, target)
     if reduction == "none":
@@ -132,6 +132,18 @@ def test_loss_matches_reference(reduction, thresh, ignore_index):
         torch.tensor(logits), torch.tensor(mask), thresh=thresh, min_kept=23, ignore_index=ignore_index, reduction=reduction
     )
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_the_weights_and_the_dice_smoothing_reach_the_loss(reduction):
+    """Other weights than 0.5/0.5 and another Dice smoothing than 1, each where the formula puts it."""
+    logits, mask = _random_batch(12, ignore_index=255)
+    expected = seg_reference(logits, mask, 0.7, 23, 255, reduction, dw=0.3, bw=1.7, smooth=0.7)
+    got = SegmentationLoss(0.7, 23, 255, dice_weight=0.3, bce_weight=1.7, reduction=reduction, smooth=0.7)(
+        torch.tensor(logits), torch.tensor(mask))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+    default = seg_reference(logits, mask, 0.7, 23, 255, reduction, dw=0.3, bw=1.7)
+    assert not np.allclose(expected, default, rtol=1e-6)  # the smoothing changes the value
 
 
 def test_no_hard_pixel_gives_zero_bce_not_nan():

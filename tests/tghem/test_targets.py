@@ -67,3 +67,11 @@ def test_per_point_radii_and_bad_radius():
         separate_disks([[4, 4], [12, 4]], (9, 17), np.array([1.0]))
     with pytest.raises(ValueError, match="radius: expected a number, 'adaptive'"):
         separate_disks([[4, 4]], (9, 9), "big")
+
+
+def test_several_points_on_one_pixel_take_the_largest_radius():
+    """A dot pixel listed twice with two radii is one disk of the larger (29 pixels at radius 3),
+    in either order, with or without the gap."""
+    for radii in ([3.0, 1.0], [1.0, 3.0]):
+        for make in (dilated_mask, separate_disks):
+            assert make([[5, 5], [5, 5]], (11, 11), np.array(radii)).sum() == 29, (make.__name__, radii)

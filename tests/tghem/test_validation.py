@@ -126,6 +126,14 @@ def test_hard_mask_checked():
         loss(LOGITS, MASK, hard_mask=torch.zeros(2, 8, 8))
     with pytest.raises(ValueError, match="hard_mask"):
         loss(LOGITS, MASK, hard_mask=torch.zeros(2, 4, 4, dtype=torch.bool))
+    padded = MASK.clone()
+    padded[:, 0] = 255
+    hard = torch.zeros(2, 8, 8, dtype=torch.bool)
+    hard[1, 0, 3] = True  # a padding pixel
+    with pytest.raises(ValueError, match="^hard_mask must not select pixels whose gt_mask equals ignore_index$"):
+        SegmentationLoss(ignore_index=255)(LOGITS, padded, hard_mask=hard)
+    hard[1, 0, 3], hard[1, 2, 3] = False, True  # a valid pixel: accepted
+    assert torch.isfinite(SegmentationLoss(ignore_index=255)(LOGITS, padded, hard_mask=hard))
 
 
 @pytest.mark.parametrize(

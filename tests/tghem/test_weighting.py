@@ -73,3 +73,13 @@ def test_the_count_control_refuses_an_overflowing_lambda_at_the_call():
     loss = CountWeightedOHEM(lambda_count=3e38, ohem_min_kept=10)
     with pytest.raises(ValueError, match=r"^lambda_count=3e\+38 overflows the loss in float32: crop 0 has count error = 2 "):
         loss(logits, mask, dots)
+
+
+def test_the_prediction_is_foreground_from_probability_one_half_on():
+    """TG-HEM's binarisation: sigmoid(logit) >= 0.5, so a logit of exactly 0 is foreground; padding never is."""
+    from tghem.weighting import binarize_prediction
+
+    logits = torch.tensor([[[[0.0, -1e-6, 1e-6, 0.0]]]])
+    mask = torch.tensor([[[0, 0, 0, 255]]])
+    assert binarize_prediction(logits, mask, None).tolist() == [[[True, False, True, True]]]
+    assert binarize_prediction(logits, mask, 255).tolist() == [[[True, False, True, False]]]

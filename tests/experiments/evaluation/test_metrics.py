@@ -81,3 +81,35 @@ def test_agrees_with_independent_reference_on_random_cases():
         shape = (int(rng.integers(5, 25)), int(rng.integers(5, 25)))
         for level in range(4):
             assert game(pred, gt, shape, level) == reference_game(pred.tolist(), gt.tolist(), shape, level)
+
+
+def test_the_authors_greedy_matching_is_strict_and_visits_the_ground_truth_in_row_major_order():
+    """The authors' harness: each ground-truth point in raster order of its pixel takes the nearest
+    free prediction closer than the radius (strict)."""
+    from experiments.evaluation.metrics import AUTHORS_MATCH_RADIUS, greedy_match_count
+
+    assert AUTHORS_MATCH_RADIUS == 10
+    assert greedy_match_count([[10, 0]], [[0, 0]], radius=10) == 0  # exactly at the radius: no match
+    assert greedy_match_count([[9.99, 0]], [[0, 0]], radius=10) == 1
+    # A = (22, 0) is on row 0, B = (10, 1) on row 1: A goes first and takes (14, 0) (8 px away,
+    # the other prediction is 20 px away), then B takes (2, 1) (8 px): 2 matches. Visiting B first
+    # (the input order below) B would take (14, 0) (4.1 px) and A find nothing: 1 match.
+    pred = [[14, 0], [2, 1]]
+    assert greedy_match_count(pred, [[10, 1], [22, 0]], radius=10) == 2
+    assert greedy_match_count(pred, [[22, 0], [10, 1]], radius=10) == 2
+    assert greedy_match_count([], [[1, 1]], radius=10) == greedy_match_count([[1, 1]], [], radius=10) == 0
+
+
+def test_the_authors_scores_and_their_means():
+    from experiments.evaluation.metrics import authors_scores
+
+    p, r, f1 = authors_scores(3, 4, 6)
+    assert (p, r) == (0.75, 0.5) and f1 == pytest.approx(2 * 0.375 / (1.25 + 1e-7), rel=1e-15)
+    assert authors_scores(0, 3, 0) == authors_scores(0, 0, 3) == authors_scores(0, 0, 0) == (0.0, 0.0, 0.0)
+    # summarize: the per-image means (image 1: tp 1 of 2 predictions and 1 point; image 2: no prediction)
+    a = evaluate_image("a", [[5, 5], [40, 40]], [[6, 5]], (64, 64), radius=5)
+    b = evaluate_image("b", [], [[20, 20], [30, 30]], (64, 64), radius=5)
+    assert (a.tp_greedy, b.tp_greedy) == (1, 0)
+    s = summarize([a, b], radius=5)
+    assert s["precision_authors"] == pytest.approx(0.25) and s["recall_authors"] == pytest.approx(0.5)
+    assert s["f1_authors"] == pytest.approx((2 * 0.5 * 1.0 / (1.5 + 1e-7)) / 2, rel=1e-12)
