@@ -5,6 +5,9 @@ the seed-level ΔF1 and ΔMAE (TG-HEM minus the baseline) with their 95% t-inter
 TG-HEM won, and a verdict by :func:`verdict`, one rule for every sentence:
 
 * fewer than 2 compared seeds: ``too few seeds to compare``;
+* every seed differs by the same amount (no spread: no t-test, the "interval" is the point
+  ``[mean, mean]``): ``ahead (behind) by the same amount in every seed, no test``, or ``no
+  detectable difference`` when that amount is 0;
 * the interval excludes 0: ``TG-HEM better`` / ``TG-HEM worse`` (``at seed level``);
 * otherwise, TG-HEM better (worse) in every seed: ``ahead in every seed, not significant at seed
   level`` (``behind ...``);
@@ -21,7 +24,8 @@ from .tables import BASELINE_LABELS, interval_cell
 
 VERDICTS = ("too few seeds to compare", "TG-HEM better at seed level", "TG-HEM worse at seed level",
             "ahead in every seed, not significant at seed level", "behind in every seed, not significant at seed level",
-            "no detectable difference")
+            "no detectable difference", "ahead by the same amount in every seed, no test",
+            "behind by the same amount in every seed, no test")
 """Every verdict :func:`verdict` can give (the README's test looks for them)."""
 
 
@@ -39,6 +43,10 @@ def verdict(stats: dict, higher_is_better: bool) -> str:
     n = stats["n_seeds"]
     if n < 2 or stats["ci95_low"] is None:
         return VERDICTS[0]
+    if stats["ci95_low"] == stats["ci95_high"]:  # zero spread: seed_level_comparison made no test
+        if stats["mean_diff"] == 0:
+            return VERDICTS[5]
+        return VERDICTS[6] if (stats["mean_diff"] > 0) == higher_is_better else VERDICTS[7]
     if stats["ci95_low"] > 0 or stats["ci95_high"] < 0:
         better = (stats["mean_diff"] > 0) == higher_is_better
         return VERDICTS[1] if better else VERDICTS[2]

@@ -113,3 +113,12 @@ def test_the_figure_draws_the_main_point_and_marks_it():
     assert list(test_line.get_ydata()) == pytest.approx([0.940, 0.961])
     dotted = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
     assert len(dotted) == 1 and list(dotted[0].get_xdata()) == [1, 1]
+
+
+def test_lambda_selection_breaks_ties_toward_the_smallest_lambda():
+    from experiments.analysis.summary import lambda_selection
+
+    scored = {v: {"best_val_f1": {"mean": m}} for v, m in (("0", 0.95), ("0.1", 0.9), ("0.01", 0.9), ("1.0", 0.8))}
+    out = lambda_selection({"lambda_pers": scored}, configured=0.1)
+    assert (out["best_value"], out["best_mean"], out["matches"]) == (0.01, 0.9, False)
+    assert out["zero_mean"] == 0.95 and out["zero_at_least_as_good"] is True

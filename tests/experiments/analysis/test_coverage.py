@@ -64,6 +64,24 @@ def _seed(mean, low, high, wins, losses, n=3):
     (_seed(-0.003, -0.007, 0.002, 0, 3), True, "behind in every seed, not significant at seed level"),
     (_seed(0.007, -0.02, 0.03, 2, 1), True, "no detectable difference"),
     (_seed(0.01, None, None, 1, 0, n=1), True, "too few seeds to compare"),
+    # an interval that ends exactly at 0 does not exclude it
+    (_seed(0.01, 0.0, 0.02, 3, 0), True, "ahead in every seed, not significant at seed level"),
+    (_seed(-1.0, -2.0, 0.0, 3, 0), False, "ahead in every seed, not significant at seed level"),
+    # every seed differs by the same amount: no spread, no t-test, never "significant"
+    (_seed(-2.0, -2.0, -2.0, 2, 0, n=2), False, "ahead by the same amount in every seed, no test"),
+    (_seed(0.01, 0.01, 0.01, 3, 0), True, "ahead by the same amount in every seed, no test"),
+    (_seed(0.01, 0.01, 0.01, 0, 3), False, "behind by the same amount in every seed, no test"),
+    (_seed(0.0, 0.0, 0.0, 0, 0), True, "no detectable difference"),
 ])
 def test_verdicts(stats, higher, expected):
     assert verdict(stats, higher) == expected and expected in VERDICTS
+
+
+def test_a_zero_spread_comparison_is_not_called_significant():
+    """seed_level_comparison gives equal differences the point interval [mean, mean] and no p-value:
+    the verdict says so instead of reading the point as an interval that excludes 0."""
+    from experiments.analysis.statistics import seed_level_comparison
+
+    stats = seed_level_comparison([2.0, 1.0], [4.0, 3.0], higher_is_better=False)
+    assert stats["p_value"] is None and stats["ci95_low"] == stats["ci95_high"] == -2.0
+    assert verdict(stats, False) == "ahead by the same amount in every seed, no test"

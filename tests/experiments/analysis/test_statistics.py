@@ -212,3 +212,13 @@ def test_seed_interval_is_the_student_t_interval():
     low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
     result = seed_level_comparison(reference, baseline)
     assert (result["ci95_low"], result["ci95_high"]) == pytest.approx((low, high), rel=1e-5)
+
+
+def test_the_bootstrap_interval_is_the_percentile_one():
+    """On a skewed sample the percentile interval stays inside the range of the resampled means
+    (>= 0 here); the 'basic' interval would reach below 0."""
+    from experiments.analysis.statistics import bootstrap_mean_interval
+
+    low, high = bootstrap_mean_interval([0.0] * 9 + [10.0])
+    assert 0.0 <= low < 1.0 < high <= 10.0
+    assert bootstrap_mean_interval([0.0] * 9 + [10.0]) == (low, high)  # seeded: the same interval
