@@ -14,6 +14,20 @@ from .readers import decoded_image
 
 EIGHT_BIT_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr")
 """PIL modes :func:`read_image` reads (8 bits per channel)."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_depth(path: Path) -> tuple[int, int] | None:
+    """``(bit depth, colour type)`` from a PNG file's header, None for a file that is not a PNG.
+
+    Pillow opens a 16-bit colour PNG as 8-bit ``"RGB"``/``"RGBA"`` (keeping each sample's high
+    byte), so its mode alone cannot tell such a file from an 8-bit one.
+    """
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or not head.startswith(PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25]
 
 
 def to_8bit(values: np.ndarray) -> np.ndarray:
@@ -39,11 +53,16 @@ def copy_as_8bit(src: Path, folder: Path, image_id: str) -> Path:
     the later stages read 8-bit images (:func:`read_image`).
 
     Raises:
-        ValueError: the image cannot be converted (NaN pixels, a multi-channel high-depth mode);
-            the message names it.
+        ValueError: the image cannot be converted (NaN pixels, a multi-channel high-depth mode or
+            16-bit colour PNG); the message names it.
     """
     with decoded_image(src, f"fix or remove {src}") as im:
         mode = im.mode
+        depth = png_depth(src)
+        if depth is not None and depth[0] == 16 and depth[1] != 0:  # colour type 0: grey, PIL mode I;16
+            raise ValueError(f"{src}: a 16-bit colour PNG (colour type {depth[1]}), which this project does not "
+                             f"convert (only single-channel images deeper than 8 bits are); convert it to 8-bit "
+                             f"(PNG) first")
         if mode in EIGHT_BIT_MODES:
             dst = folder / f"{image_id}{src.suffix.lower()}"
             shutil.copyfile(src, dst)

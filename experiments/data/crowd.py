@@ -43,9 +43,13 @@ def matlab_to_pixel(points: np.ndarray, width: int, height: int) -> tuple[np.nda
     """Convert MATLAB 1-based coordinates to this project's 0-based ones, kept in the image.
 
     MATLAB tools place pixel ``(1, 1)`` at the top-left centre, so subtracting 1 maps a pixel
-    centre onto ours. Annotations at the very edge can fall up to about a pixel outside
-    (e.g. ``x = 0.5`` or ``x = W + 0.3``); those are clipped onto the border, never dropped, so
-    the count stays the published one.
+    centre onto ours. Points that then fall outside the image are clipped onto the border, never
+    dropped, so the count stays the published one. ShanghaiTech B's heads fit another reading
+    better (see ``docs/datasets.md``, "Coordinates"): they fill ``[0, W) x [0, H)`` (x from 0.118
+    to 1023.949 on 1024-wide images, none beyond ``W``), as a 0-based frame in which pixel ``k``
+    spans ``[k, k + 1)`` would, where subtracting 0.5 would map them onto ours; this rule puts
+    them half a pixel up and left of that and clips 279 onto the border. The benchmark study was
+    prepared with it, so it stays until that study is rerun.
     """
     return clip_points(np.asarray(points, np.float64) - 1.0, width, height)
 

@@ -51,3 +51,22 @@ def test_an_image_that_cannot_be_converted_is_named(tmp_path):
                                          rf"fix or remove it$"):
         prep.prepare("folder", tmp_path / "data", source=src, seed=0, quiet=True)
     assert not (tmp_path / "data" / "prepared").exists() or not any((tmp_path / "data" / "prepared").iterdir())
+
+
+def test_a_16_bit_colour_png_is_refused_not_truncated(tmp_path):
+    """Pillow opens a 48-bit RGB PNG as 8-bit "RGB" (each sample's high byte): the header's bit depth
+    tells it apart, and prepare names the file instead of copying it."""
+    import cv2
+
+    from experiments.core.depth import png_depth
+
+    src = folder_dataset(tmp_path / "src", {f"{i}.png": Image.new("RGB", (8, 8), (9, 9, 9)) for i in range(3)})
+    deep = np.zeros((8, 8, 3), np.uint16)
+    deep[..., 2] = np.arange(1000, 4200, 50).reshape(8, 8)  # the R channel (OpenCV writes BGR)
+    assert cv2.imwrite(str(src / "images" / "1.png"), deep)
+    assert Image.open(src / "images" / "1.png").mode == "RGB"  # what made the file pass as 8-bit
+    assert png_depth(src / "images" / "1.png") == (16, 2) and png_depth(src / "images" / "0.png") == (8, 2)
+    assert png_depth(src / "points" / "0.csv") is None
+    with pytest.raises(ValueError, match=rf"^{src / 'images' / '1.png'}: a 16-bit colour PNG \(colour type 2\), "
+                                         r"which this project does not convert"):
+        prep.prepare("folder", tmp_path / "data", source=src, seed=0, quiet=True)
