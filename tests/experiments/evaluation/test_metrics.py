@@ -113,3 +113,33 @@ def test_the_authors_scores_and_their_means():
     s = summarize([a, b], radius=5)
     assert s["precision_authors"] == pytest.approx(0.25) and s["recall_authors"] == pytest.approx(0.5)
     assert s["f1_authors"] == pytest.approx((2 * 0.5 * 1.0 / (1.5 + 1e-7)) / 2, rel=1e-12)
+
+
+def test_evaluate_samples_scores_a_non_square_image_with_its_settings():
+    """Whole-image evaluation passes the image's (H, W), the match radius and the mean-F1 radius R on:
+    its results equal evaluate_image's on the points it predicted (a 48 x 80 image, R = 3, not
+    floor(5)), and GAME would differ with the shape turned."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from experiments.evaluation.inference import evaluate_samples, predict_points
+
+    class Bright(torch.nn.Module):  # logits +10 where the normalised image is bright, else -10
+        def forward(self, x):
+            return (x[:, :1] > 0).float() * 20 - 10
+
+    image = np.zeros((48, 80), np.uint8)
+    for x, y in ((5, 5), (70, 10), (40, 40), (75, 44)):
+        image[y - 1:y + 2, x - 1:x + 2] = 255
+    gt = np.array([[5.0, 6.0], [70.0, 10.0], [20.0, 30.0], [60.0, 5.0], [76.0, 40.0]])
+    settings = {"tile": 32, "overlap": 0.25, "batch_size": 4, "centroid_mode": "contour", "threshold": 0.5,
+                "match_radius": 5.0, "max_radius": 3, "channels": 1}
+    sample = SimpleNamespace(image_id="a", image=image, points=gt)
+    results, points = evaluate_samples(Bright(), [sample], settings, torch.device("cpu"))
+    pred = predict_points(Bright(), image, settings, torch.device("cpu"))
+    assert sorted(map(tuple, pred.tolist())) == [(5.0, 5.0), (40.0, 40.0), (70.0, 10.0), (75.0, 44.0)]
+    np.testing.assert_array_equal(points[0], pred)
+    expected = evaluate_image("a", pred, gt, (48, 80), radius=5.0, max_radius=3)
+    assert results[0] == expected and len(results[0].tp_by_radius) == 3
+    assert evaluate_image("a", pred, gt, (80, 48), radius=5.0, max_radius=3).game != expected.game

@@ -136,3 +136,28 @@ def test_tiling_errors():
         predict_logits(PixelModel(), np.zeros((3, 8, 8), np.float32), 16, overlap=1.0)
     with pytest.raises(ValueError, match="image: expected shape \\(C, H, W\\)"):
         predict_logits(PixelModel(), np.zeros((8, 8), np.float32), 16)
+
+
+class _OriginValue(torch.nn.Module):
+    """A stand-in network whose logits on a tile are the tile's top-left input value everywhere:
+    each tile says something different, so the blend's weights and the tiles' positions show."""
+
+    def forward(self, x):
+        return x[:, :1, :1, :1].expand(-1, 1, x.shape[2], x.shape[3])
+
+
+def test_the_blend_is_the_tent_weighted_mean_over_the_tiles_the_overlap_places():
+    """An independent reference: tile starts written out for a 70 x 90 image, tile 32, overlap 0.25
+    (stride 24; the last tile flush with the far border), tent weights min(i + 1, 32 - i) per axis."""
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(1, 70, 90)).astype(np.float32)
+    rows, cols = [0, 24, 38], [0, 24, 48, 58]
+    ramp = np.minimum(np.arange(1, 33), np.arange(32, 0, -1)).astype(np.float64)
+    total, weight = np.zeros((70, 90)), np.zeros((70, 90))
+    for y in rows:
+        for x in cols:
+            w = np.outer(ramp, ramp)
+            total[y:y + 32, x:x + 32] += w * image[0, y, x]
+            weight[y:y + 32, x:x + 32] += w
+    got = predict_logits(_OriginValue(), image, tile=32, overlap=0.25, batch_size=5)
+    np.testing.assert_allclose(got, total / weight, rtol=1e-6, atol=1e-6)

@@ -168,3 +168,38 @@ def test_empty_crops_and_batches_one_image_per_batch():
     assert sorted(seen[:3]) == [1, 2, 3] and sorted(seen[3:]) == [1, 2, 3]
     t_img, t_mask, t_dots = b.tensors()
     assert tuple(t_img.shape) == (2, 1, 16, 16) and t_mask.dtype == t_dots.dtype
+
+
+def test_the_image_crop_is_cut_and_transformed_as_its_dots():
+    """An image bright exactly at its dots: in every crop, whatever its flips and rotation, the bright
+    pixels are the crop's dot pixels (an image cut or turned unlike its targets would misalign)."""
+    rng = np.random.default_rng(3)
+    h, w = 70, 90
+    pts = np.unique(rng.integers(0, [w, h], (40, 2)), axis=0).astype(np.float64)
+    img = np.zeros((h, w), np.uint8)
+    img[pts[:, 1].astype(int), pts[:, 0].astype(int)] = 255
+    b = CropSampler(crop_size=32, crops_per_image=64, radius=1, channels=1, seed=2).sample(img, pts)
+    assert len(set(b.transforms)) == 16  # every (hflip, vflip, rot90) draw occurs
+    for k in range(64):
+        bright = b.image[k, 0] > b.image[k, 0].min() if b.dots[k].any() else np.zeros((32, 32), bool)
+        np.testing.assert_array_equal(bright, b.dots[k] > 0, err_msg=f"crop {k}, transform {b.transforms[k]}")
+
+
+def test_a_narrow_image_is_padded_on_the_right_only_with_ignore_index():
+    """Tall enough, too narrow: only columns are padded, and the padding is ignored, never background."""
+    img = np.full((50, 20), 100, np.uint8)
+    image, mask, dots = CropSampler(crop_size=32, crops_per_image=1, radius=2).targets(img, np.array([[10.0, 10.0]]))
+    assert image.shape == (1, 50, 32) and mask.shape == dots.shape == (50, 32)
+    assert np.all(mask[:, 20:] == IGNORE_INDEX) and set(np.unique(mask[:, :20]).tolist()) == {0.0, 1.0}
+    assert np.all(image[:, :, 20:] == 0) and dots.sum() == 1
+
+
+def test_crop_origins_reach_every_position_including_the_far_borders():
+    img = np.zeros((40, 50), np.uint8)
+    b = CropSampler(crop_size=32, crops_per_image=2000, radius=1, seed=0).sample(img, np.zeros((0, 2)))
+    assert set(b.origins[:, 0].tolist()) == set(range(50 - 32 + 1))  # x0 in 0..18
+    assert set(b.origins[:, 1].tolist()) == set(range(40 - 32 + 1))  # y0 in 0..8
+    no_rot = CropSampler(crop_size=32, crops_per_image=200, radius=1, flips=True, rot90=False, seed=0).sample(
+        img, np.zeros((0, 2)))
+    assert {t[2] for t in no_rot.transforms} == {0} and {t[:2] for t in no_rot.transforms} == {
+        (False, False), (False, True), (True, False), (True, True)}
