@@ -143,3 +143,32 @@ def test_evaluate_samples_scores_a_non_square_image_with_its_settings():
     expected = evaluate_image("a", pred, gt, (48, 80), radius=5.0, max_radius=3)
     assert results[0] == expected and len(results[0].tp_by_radius) == 3
     assert evaluate_image("a", pred, gt, (80, 48), radius=5.0, max_radius=3).game != expected.game
+
+
+def test_the_evaluation_autocast_reaches_every_tile():
+    """eval.amp's dtype: the network runs under autocast with it on every tile, and without one for None."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from experiments.evaluation.inference import evaluate_samples
+
+    class Spy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def forward(self, x):
+            self.seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+            return torch.full((x.shape[0], 1, x.shape[2], x.shape[3]), -10.0)
+
+    sample = SimpleNamespace(image_id="a", image=np.zeros((40, 70), np.uint8), points=np.zeros((0, 2)))
+    settings = {"tile": 32, "overlap": 0.25, "batch_size": 2, "centroid_mode": "contour", "threshold": 0.5,
+                "match_radius": 5.0, "max_radius": None, "channels": 1}
+    for dtype in (torch.bfloat16, None):
+        spy = Spy()
+        evaluate_samples(spy, [sample], settings, torch.device("cpu"), autocast_dtype=dtype)
+        assert len(spy.seen) == 3  # 2 x 3 tiles in batches of 2
+        assert all(enabled == (dtype is not None) for enabled, _ in spy.seen)
+        if dtype is not None:
+            assert {d for _, d in spy.seen} == {dtype}
