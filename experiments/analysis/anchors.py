@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .formatting import format_number
 from .study import BASELINE_REFERENCE
-from .tables import Table, format_number
+from .tables import Table
 
 
 @dataclass(frozen=True)

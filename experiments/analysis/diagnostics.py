@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .convergence import CONVERGED_RANGE, MIN_LATE_VALIDATIONS
-from .tables import Table, _group_starts, _moments_text, format_number, per_dataset_text
+from .formatting import format_number, per_dataset_text
+from .tables import Table, _group_starts, _moments_text
 
 DYNAMICS_COLUMNS = (
     ("crops_weight_mean", "mean w", 2), ("crops_discrepancy_mean", "mean D", 1),

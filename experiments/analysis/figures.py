@@ -33,8 +33,9 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from ..core.fsutil import atomic_write_bytes
 from .ablations import ablation_points
+from .formatting import seeds_text
 from .study import ABLATIONS, BASELINE_REFERENCE
-from .tables import CREATOR, seeds_text
+from .tables import CREATOR
 
 # Fixed metadata: matplotlib would otherwise stamp the current date into every PDF.
 PDF_METADATA = {"Creator": CREATOR, "Producer": None, "CreationDate": None, "ModDate": None}

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 
-from .tables import COLUMNS, format_number
+from .formatting import format_number
+from .tables import COLUMNS
 
 HEADLINE_KEYS = ("f1", "mae")  # detection and counting: one column each per method
 ORACLE_KEY = "oracle"

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .ablations import ablation_points
+from .formatting import (INTERVAL_DECIMALS_TEXT, format_number, format_p, format_value_text, interval_cell,
+                         per_dataset_text, seeds_text)
 from .study import ABLATIONS, BASELINE_REFERENCE
 
 CREATOR = "python -m experiments.report"
@@ -66,38 +68,6 @@ class Table:
     groups: tuple[int, ...] = ()
     caption: str = ""
     notes: tuple[str, ...] = ()
-
-
-def format_number(value: float | None, decimals: int, signed: bool = False) -> str:
-    """``value`` with ``decimals`` decimals (``'-'`` for None or NaN); never ``-0.000``."""
-    if value is None or value != value:
-        return "-"
-    text = f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
-    if float(text) == 0:  # -0.000 and +0.000 read as a sign where there is none
-        text = f"{0:.{decimals}f}"
-    return text
-
-
-def format_p(p: float | None) -> str:
-    """A p-value with 3 decimals; ``<0.001`` where that would print 0.000; ``-`` for None."""
-    if p is None:
-        return "-"
-    return "<0.001" if p < 0.0005 else f"{p:.3f}"
-
-
-def seeds_text(counts) -> str:
-    """``'3 seeds'``, ``'1 seed'``, ``'2 or 3 seeds'`` from the seed counts of a table or panel."""
-    counts = sorted(set(counts))
-    joined = " or ".join(str(n) for n in counts)
-    return f"{joined} seed" + ("" if counts == [1] else "s")
-
-
-def per_dataset_text(values: dict, unit: str = "") -> str:
-    """``'5 px'`` where every dataset has the same value, else ``'5 px (vgg_cells, adi), 8 px (mbm)'``."""
-    groups: dict[str, list[str]] = {}
-    for dataset, value in values.items():
-        groups.setdefault(f"{value:g}{unit}", []).append(dataset)
-    return next(iter(groups)) if len(groups) == 1 else ", ".join(f"{v} ({', '.join(d)})" for v, d in groups.items())
 
 
 def best_flags(values: pd.Series, decimals: int, higher_is_better: bool) -> pd.Series:
@@ -273,21 +243,6 @@ def ablation_table(metrics: dict, runs: pd.DataFrame, name: str) -> Table:
     return Table(cells, bold, "r" * len(cells.columns), (), caption, tuple(notes))
 
 
-def format_value_text(value: float) -> str:
-    """A swept value as the tables print it (0.01, 0.5, 0)."""
-    return f"{value:g}"
-
-
-def interval_cell(stats: dict, decimals: int) -> str:
-    """A mean difference and its 95% interval (seed level: t; image level: bootstrap): ``+0.003 [-0.002, +0.009]``."""
-    if stats["mean_diff"] is None:
-        return "-"
-    text = format_number(stats["mean_diff"], decimals, signed=True)
-    if stats["ci95_low"] is not None:
-        text += f" [{format_number(stats['ci95_low'], decimals, signed=True)}, {format_number(stats['ci95_high'], decimals, signed=True)}]"
-    return text
-
-
 def _seed_text(stats: dict) -> str:
     """Seeds where the reference is better (by the metric's direction) out of all, and the t-test's p."""
     if stats["mean_diff"] is None:
@@ -333,11 +288,12 @@ def comparison_table(metrics: dict) -> Table:
         f"and negative ΔMAE favour {reference}); {reference}, λ = 0: {reference} with no topological weight "
         f"(its per-crop OHEM selection alone), the lambda ablation's runs. Primary, over seeds: ΔF1 and ΔMAE "
         f"of the runs' test F1 and MAE (the main table's numbers) with the paired t-interval over seeds "
-        f"(95%; with 3 seeds it is wide: 2 degrees of freedom); won, p: seeds where {reference} is better "
-        f"(higher F1, lower MAE) out of all, and the paired t-test's p. Seeds whose run of either method "
-        f"failed are left out. Image columns, descriptive only: mean per-image difference over (seed, test "
-        f"image) pairs with a bootstrap CI and the Wilcoxon signed-rank p, which treat the pairs as "
-        f"independent (one image appears once per seed, and seeds differ), so they overstate the confidence."
+        f"(95%; with 3 seeds it is wide: 2 degrees of freedom; {INTERVAL_DECIMALS_TEXT}); won, p: seeds "
+        f"where {reference} is better (higher F1, lower MAE) out of all, and the paired t-test's p. Seeds "
+        f"whose run of either method failed are left out. Image columns, descriptive only: mean per-image "
+        f"difference over (seed, test image) pairs with a bootstrap CI and the Wilcoxon signed-rank p, which "
+        f"treat the pairs as independent (one image appears once per seed, and seeds differ), so they "
+        f"overstate the confidence."
     )
     bold = pd.DataFrame(False, index=cells.index, columns=cells.columns)
     return Table(cells, bold, "llr" + "r" * 6, _group_starts(cells["Dataset"]), caption, tuple(notes))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from experiments import report as report_cli
-from experiments.analysis import rendering, tables
+from experiments.analysis import formatting, rendering, tables
 from experiments.analysis.aggregation import aggregate
 from experiments.core.cli import run_stage
 from experiments.core.prepared import load_split
@@ -145,7 +145,7 @@ def test_findings_state_each_comparison_with_its_numbers_and_verdict(results):
             continue
         label = tables.BASELINE_LABELS.get(baseline, baseline)
         line = next(l for l in text.splitlines() if l.startswith(f"- vs {label}:"))
-        assert f"ΔF1 {tables.format_number(sf['mean_diff'], 3, signed=True)} " in line
+        assert f"ΔF1 {formatting.interval_cell(sf, 3)}, " in line and f"ΔMAE {formatting.interval_cell(sm, 2)}, " in line
         assert f"{sf['wins']}/{sf['n_seeds']} seeds: {verdict(sf, True)};" in line
         assert f"{sm['wins']}/{sm['n_seeds']} seeds: {verdict(sm, False)}" in line
     assert f"{metrics['failed']['n_failed']} of {metrics['failed']['n_runs']}" in text
@@ -329,7 +329,7 @@ def test_the_main_table_shows_the_oracle_first_plain_and_never_bold(results):
     rows = [l for l in text.splitlines() if l.startswith("| synthetic")]
     assert tables.ORACLE_LABEL in rows[0]
     cells = md_row(text, "synthetic", tables.ORACLE_LABEL.replace(" ", ""))
-    assert cells[2] == tables.format_number(oracle["f1"], 3) and cells[5] == tables.format_number(oracle["mae"], 2)
+    assert cells[2] == formatting.format_number(oracle["f1"], 3) and cells[5] == formatting.format_number(oracle["mae"], 2)
     assert "**" not in rows[0] and "±" not in rows[0]
     assert "what the target allows" in text
 

@@ -157,17 +157,7 @@ def test_comparison_table_shows_seed_level_intervals_wins_and_descriptive_image_
     assert r"ds\_1 & tghem, $\lambda$ = 0 & 1 (1 failed) & " in tex
 
 
-def test_number_formats():
-    assert tables.format_number(-0.0004, 3) == "0.000" and tables.format_number(0.0004, 3, signed=True) == "0.000"
-    assert tables.format_number(0.0126, 3, signed=True) == "+0.013" and tables.format_number(None, 2) == "-"
-    assert tables.format_p(0.03125) == "0.031" and tables.format_p(0.0001) == "<0.001" and tables.format_p(None) == "-"
+def test_latex_escape():
     assert tables.latex_escape("a_b & 50% #1 {x}") == r"a\_b \& 50\% \#1 \{x\}"
     assert tables.latex_escape("-0.038 [-0.059, +0.018]") == "$-$0.038 [$-$0.059, +0.018]"  # minus, not hyphen
     assert tables.latex_escape("dice-bce") == "dice-bce" and tables.latex_escape("-") == "--"
-    assert tables.seeds_text([3, 3]) == "3 seeds" and tables.seeds_text([1]) == "1 seed"
-
-
-def test_per_dataset_text_groups_the_datasets_that_share_a_value():
-    assert tables.per_dataset_text({"a": 5.0, "b": 5.0}, " px") == "5 px"
-    assert tables.per_dataset_text({"vgg_cells": 5.0, "mbm": 8.0, "adi": 5.0}, " px") == "5 px (vgg_cells, adi), 8 px (mbm)"
-    assert tables.per_dataset_text({"d": 4500}) == "4500"
