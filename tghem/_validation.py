@@ -7,6 +7,7 @@ the call site instead of a shape error from deep inside a kernel.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Iterable, Optional
@@ -156,12 +157,40 @@ def _check_map(name: str, value, pred_logits: torch.Tensor) -> None:
         raise ValueError(f"{name} must be on the device of pred_logits ({pred_logits.device}), got {value.device}")
 
 
+@functools.lru_cache(maxsize=None)
+def _holds(dtype: torch.dtype, value: int) -> bool:
+    """Whether a tensor of ``dtype`` can hold the integer ``value`` exactly."""
+    if dtype == torch.bool:
+        return value in (0, 1)
+    if dtype.is_floating_point:
+        return torch.tensor(value, dtype=torch.float64).to(dtype).item() == value
+    info = torch.iinfo(dtype)
+    return info.min <= value <= info.max
+
+
+def equals_label(gt_mask: torch.Tensor, value: int, invert: bool = False) -> torch.Tensor:
+    """The boolean map ``gt_mask == value`` (``!=`` with ``invert``), compared exactly.
+
+    Where the mask's dtype cannot hold ``value``, no pixel equals it. Torch would instead cast the
+    number to the mask's dtype: ``-1`` or ``511`` become 255 in a uint8 mask and ``256`` becomes 0,
+    and float16 rounds 2049 to 2048.
+
+    Example:
+        >>> mask = torch.tensor([0, 1, 255], dtype=torch.uint8)
+        >>> equals_label(mask, 255).tolist(), equals_label(mask, -1).tolist(), (mask == -1).tolist()
+        ([False, False, True], [False, False, False], [False, False, True])
+    """
+    if _holds(gt_mask.dtype, value):
+        return gt_mask != value if invert else gt_mask == value
+    return torch.full_like(gt_mask, invert, dtype=torch.bool)
+
+
 def check_mask(gt_mask, pred_logits: torch.Tensor, ignore_index: Optional[int]) -> None:
     """``gt_mask``: (B, H, W) on pred's device, values in {0, 1} or ``ignore_index``."""
     _check_map("gt_mask", gt_mask, pred_logits)
     allowed = (gt_mask == 0) | (gt_mask == 1)
     if ignore_index is not None:
-        allowed |= gt_mask == ignore_index
+        allowed |= equals_label(gt_mask, ignore_index)
     if not bool(allowed.all()):
         bad = gt_mask[~allowed]
         expected = "{0, 1}" if ignore_index is None else f"{{0, 1}} or ignore_index={ignore_index}"

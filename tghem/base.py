@@ -15,7 +15,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from tghem._validation import REDUCTIONS, check_choice, check_ignore_index, check_inputs, check_real
+from tghem._validation import REDUCTIONS, check_choice, check_ignore_index, check_inputs, check_real, equals_label
 
 
 SMOOTH_RANGE = (1e-12, 1e12)
@@ -26,7 +26,7 @@ def valid_pixels(gt_mask: torch.Tensor, ignore_index: Optional[int]) -> torch.Te
     """Boolean (B, H, W) map of the pixels that take part in the loss."""
     if ignore_index is None:
         return torch.ones_like(gt_mask, dtype=torch.bool)
-    return gt_mask != ignore_index
+    return equals_label(gt_mask, ignore_index, invert=True)
 
 
 def reduce_per_image(values: torch.Tensor, reduction: str) -> torch.Tensor:

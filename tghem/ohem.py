@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from tghem._validation import check_bool, check_ignore_index, check_inputs, check_int, check_real
+from tghem._validation import check_bool, check_ignore_index, check_inputs, check_int, check_real, equals_label
 from tghem.base import PixelLoss, valid_pixels
 from tghem.dice import dice_per_image
 
@@ -120,7 +120,7 @@ def _check_hard_mask(hard_mask, gt_mask: torch.Tensor, ignore_index: Optional[in
             f"hard_mask must have shape {tuple(gt_mask.shape)} on {gt_mask.device}, "
             f"got {tuple(hard_mask.shape)} on {hard_mask.device}"
         )
-    if ignore_index is not None and bool((hard_mask & (gt_mask == ignore_index)).any()):
+    if ignore_index is not None and bool((hard_mask & equals_label(gt_mask, ignore_index)).any()):
         raise ValueError("hard_mask must not select pixels whose gt_mask equals ignore_index")
 
 

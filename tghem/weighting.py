@@ -23,7 +23,7 @@ from typing import Callable, Optional, Protocol, TypeVar
 import numpy as np
 import torch
 
-from tghem._validation import check_int, check_real
+from tghem._validation import check_int, check_real, equals_label
 from tghem.base import PixelLoss
 from tghem.ohem import SegmentationLoss
 
@@ -66,7 +66,7 @@ def binarize_prediction(pred_logits: torch.Tensor, gt_mask: torch.Tensor, ignore
     """
     binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5
     if ignore_index is not None:
-        binary &= gt_mask != ignore_index
+        binary &= equals_label(gt_mask, ignore_index, invert=True)
     return binary
 
 

@@ -120,6 +120,51 @@ def test_ignore_index_value_accepted_when_declared():
     assert torch.isfinite(TGHEM(ignore_index=255)(LOGITS, mask, DOTS))
 
 
+ALL_LOSSES = [BinaryDiceLoss, SegmentationLoss, FocalLoss, SoftDiceCLDiceLoss, DiceBCELoss, TGHEM]
+
+
+@pytest.mark.parametrize("cls", ALL_LOSSES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("dtype", "ignore_index", "bad"), [
+    (torch.uint8, -1, 255), (torch.uint8, 511, 255),  # torch would wrap both to 255 and ignore those pixels
+    (torch.int8, 383, 127), (torch.float16, 2049, 2048.0),  # wrapped to 127; rounded to 2048
+])
+def test_an_ignore_index_the_mask_dtype_cannot_hold_ignores_no_pixel(cls, dtype, ignore_index, bad):
+    """The 255s of a uint8 mask are not ``ignore_index=-1``'s pixels: the mask is refused, naming the value."""
+    mask = torch.zeros(2, 8, 8, dtype=dtype)
+    mask[:, 0] = bad
+    with pytest.raises(ValueError) as info:
+        cls(ignore_index=ignore_index)(LOGITS, mask, DOTS)
+    assert str(info.value) == (f"gt_mask values must be in {{0, 1}} or ignore_index={ignore_index}, got 16 other "
+                               f"value(s), e.g. {bad!r}")
+
+
+@pytest.mark.parametrize("cls", ALL_LOSSES, ids=lambda c: c.__name__)
+def test_an_ignore_index_a_uint8_mask_cannot_hold_leaves_every_labelled_pixel_in(cls):
+    """``ignore_index=256`` on a uint8 mask: torch's ``mask != 256`` is ``mask != 0`` (every background pixel
+    left out); the loss must equal the one with no ignore_index at all."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 8, 8)
+    mask = (torch.rand(2, 8, 8) < 0.3).to(torch.uint8)
+    dots = torch.zeros(2, 8, 8)
+    dots[:, 4, 4] = 1
+    assert not torch.equal(mask != 256, torch.ones_like(mask, dtype=torch.bool))  # what torch itself computes
+    expected = cls(ignore_index=None)(logits, mask.float(), dots)
+    assert torch.equal(cls(ignore_index=256)(logits, mask, dots), expected)
+
+
+def test_the_prediction_and_hard_mask_compare_ignore_index_exactly_too():
+    from tghem.weighting import binarize_prediction
+
+    logits = torch.tensor([[[[2.0, 2.0, -2.0, 2.0]]]])
+    mask = torch.tensor([[[0, 1, 0, 255]]], dtype=torch.uint8)
+    assert binarize_prediction(logits, mask, 256).tolist() == [[[True, True, False, True]]]  # torch: 256 == 0
+    assert binarize_prediction(logits, mask, 255).tolist() == [[[True, True, False, False]]]
+    every_pixel = torch.ones(1, 1, 4, dtype=torch.bool)
+    mask01 = torch.tensor([[[0, 1, 0, 1]]], dtype=torch.uint8)
+    loss = SegmentationLoss(ignore_index=256, reduction="sum")(logits, mask01, hard_mask=every_pixel)
+    assert torch.equal(loss, SegmentationLoss(ignore_index=None, reduction="sum")(logits, mask01.float(), hard_mask=every_pixel))
+
+
 def test_hard_mask_checked():
     loss = SegmentationLoss()
     with pytest.raises(TypeError, match="hard_mask"):
