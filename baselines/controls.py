@@ -32,9 +32,14 @@ def crop_counts(pred_binary: torch.Tensor, gt_dots: torch.Tensor, centroid_mode:
     dot pixels (:func:`tghem.dot_points`).
 
     Args:
-        pred_binary: (B, H, W) binary prediction.
-        gt_dots: (B, H, W) dot map, non-zero at the points.
+        pred_binary: (B, H, W) binary prediction (bool, or 0 and 1).
+        gt_dots: (B, H, W) dot map, non-zero at the points (finite, non-negative).
         centroid_mode: ``'contour'`` (the reference's points) or ``'component'``.
+
+    Raises:
+        TypeError: an argument is not a tensor.
+        ValueError: the shapes differ or are not (B, H, W), ``pred_binary`` is not binary, or
+            ``gt_dots`` has a negative or non-finite value.
 
     Example:
         >>> import torch
@@ -44,10 +49,20 @@ def crop_counts(pred_binary: torch.Tensor, gt_dots: torch.Tensor, centroid_mode:
         [[1], [2]]
     """
     check_choice("centroid_mode", centroid_mode, CENTROID_MODES)
+    for name, value in (("pred_binary", pred_binary), ("gt_dots", gt_dots)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of shape (B, H, W), got {type(value).__name__}")
     if pred_binary.ndim != 3 or pred_binary.shape != gt_dots.shape:
         raise ValueError(
             f"pred_binary and gt_dots must both have shape (B, H, W), got {tuple(pred_binary.shape)} and {tuple(gt_dots.shape)}"
         )
+    other = pred_binary[(pred_binary != 0) & (pred_binary != 1)]
+    if other.numel():
+        raise ValueError(f"pred_binary must be binary (bool, or 0 and 1), got {other.numel()} other value(s), "
+                         f"e.g. {other.flatten()[0].item()!r}")
+    if not bool(torch.isfinite(gt_dots).all()) or bool((gt_dots < 0).any()):
+        raise ValueError(f"gt_dots must be finite and non-negative (non-zero pixels are points), got minimum "
+                         f"{gt_dots.min().item()!r}")
     pred = pred_binary.detach().cpu().numpy()
     dots = gt_dots.detach().cpu().numpy()
     n_pred = [len(component_centroids(pred[b], centroid_mode)) for b in range(len(pred))]

@@ -37,7 +37,9 @@ class DiceBCELoss(PixelLoss):
 
     The no-mining control for :class:`~tghem.SegmentationLoss`: the same two terms,
     every pixel counted. Per image (``'none'``, shape (B,)), then averaged
-    (``'mean'``) or summed (``'sum'``).
+    (``'mean'``) or summed (``'sum'``). So its ``'mean'`` averages each image's BCE, where
+    ``SegmentationLoss(reduction='mean')`` pools the BCE over the batch's pixels: the two agree
+    when every image has as many valid pixels, and differ on crops with padding.
 
     Args:
         dice_weight: weight of the Dice term, >= 0.

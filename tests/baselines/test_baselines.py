@@ -188,6 +188,9 @@ def test_focal_gamma_below_one_has_finite_gradients_on_saturated_pixels(gamma):
     (lambda: soft_skeleton(torch.rand(1, 1, 4, 4), -1), ValueError, r"^iterations must be an int in \[0, 1000\], got -1$"),
     (lambda: soft_skeleton(torch.full((1, 1, 4, 4), float("nan"))), ValueError,
      r"^image must hold values in \[0, 1\] \(probabilities\), got 16 other value\(s\)$"),
+    (lambda: soft_skeleton(torch.full((1, 1, 3, 3), 1.5)), ValueError,
+     r"^image must hold values in \[0, 1\] \(probabilities\), got 9 other value\(s\)$"),
+    (lambda: SoftDiceCLDiceLoss(alpha=2.0), ValueError, r"^alpha must be in \[0, 1\], got 2.0$"),
     (lambda: soft_skeleton(torch.rand(4, 4)), ValueError, r"^image must have shape \(B, C, H, W\) with B, C, H, W > 0, got shape \(4, 4\)$"),
     (lambda: soft_skeleton(np.zeros((1, 1, 4, 4))), TypeError, r"^image must be a floating torch.Tensor of shape \(B, C, H, W\), got ndarray"),
     # 10**12 steps were accepted: the first call never returned.
@@ -226,6 +229,18 @@ def test_dice_bce_weights_padding_and_smoothing():
     torch.testing.assert_close(loss(logits, padded), 0.3 * dice + 1.7 * bce)
     cut = DiceBCELoss(dice_weight=0.3, bce_weight=1.7, smooth=0.7, reduction="none")(logits[..., :-3], mask[..., :-3])
     torch.testing.assert_close(loss(logits, padded), cut)
+
+
+@pytest.mark.parametrize("cls", [FocalLoss, DiceBCELoss])
+def test_a_crop_of_padding_only_costs_0_not_nan(cls):
+    """A crop with no valid pixel (all ``ignore_index``) adds 0 to the batch, and the other crop keeps its value."""
+    logits, mask = _batch(3)
+    padded = mask.clone()
+    padded[1] = 255
+    per_crop = cls(ignore_index=255, reduction="none")(logits, padded)
+    assert per_crop[1].item() == 0.0
+    assert per_crop[0].item() == pytest.approx(cls(reduction="none")(logits[:1], mask[:1]).item(), rel=1e-12)
+    assert cls(ignore_index=255)(logits, torch.full_like(mask, 255)).item() == 0.0  # every crop padding: 'mean' too
 
 
 def test_focal_per_image_and_sum_leave_padding_out():

@@ -66,6 +66,37 @@ def test_crop_counts_and_count_errors():
         crop_counts(pred, dots[0])
 
 
+@pytest.mark.parametrize(("pred", "dots", "error", "message"), [
+    (np.zeros((1, 4, 4), bool), torch.zeros(1, 4, 4), TypeError,
+     r"^pred_binary must be a torch.Tensor of shape \(B, H, W\), got ndarray$"),
+    (torch.zeros(1, 4, 4, dtype=torch.bool), [[[0.0] * 4] * 4], TypeError,
+     r"^gt_dots must be a torch.Tensor of shape \(B, H, W\), got list$"),
+    (torch.full((1, 4, 4), 0.3), torch.zeros(1, 4, 4), ValueError,
+     r"^pred_binary must be binary \(bool, or 0 and 1\), got 16 other value\(s\), e.g. 0.3000000"),
+    (torch.zeros(1, 4, 4, dtype=torch.bool), -torch.ones(1, 4, 4), ValueError,
+     r"^gt_dots must be finite and non-negative \(non-zero pixels are points\), got minimum -1.0$"),
+    (torch.zeros(1, 4, 4, dtype=torch.bool), torch.full((1, 4, 4), float("nan")), ValueError,
+     r"^gt_dots must be finite and non-negative"),
+])
+def test_crop_counts_refuses_what_it_cannot_count(pred, dots, error, message):
+    """A probability map would be counted as foreground and negative dots as points: refused, by name."""
+    with pytest.raises(error, match=message):
+        crop_counts(pred, dots)
+    with pytest.raises(error, match=message):
+        count_errors(pred, dots)
+
+
+def test_count_weighted_ohem_passes_each_weight_to_its_term(batch):
+    """Unequal Dice and BCE weights reach their own terms (lambda_count = 0 leaves the pixel term alone)."""
+    logits, mask, dots = batch
+    control = CountWeightedOHEM(lambda_count=0.0, ohem_min_kept=500, dice_weight=0.2, bce_weight=1.0, reduction="none")
+    expected = SegmentationLoss(thresh=0.7, min_kept=500, dice_weight=0.2, bce_weight=1.0, reduction="none")
+    swapped = SegmentationLoss(thresh=0.7, min_kept=500, dice_weight=1.0, bce_weight=0.2, reduction="none")
+    got = control(logits, mask, dots)
+    torch.testing.assert_close(got, expected(logits, mask), rtol=1e-6, atol=0)
+    assert not torch.allclose(got, swapped(logits, mask), rtol=1e-3)
+
+
 def test_count_weighted_ohem_closed_form(batch):
     logits, mask, dots = batch
     loss = CountWeightedOHEM(lambda_count=0.25, ohem_min_kept=200, reduction="none")
