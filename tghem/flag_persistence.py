@@ -459,7 +459,8 @@ def flag_persistence(
         ``(h0_deaths, h0_essential, h1_births, h1_deaths, h1_essential_births)``: finite
         H0 bars die at the values ``h0_deaths`` (all born at 0); ``h0_essential`` bars
         never die; finite H1 bars are ``(h1_births[k], h1_deaths[k])``, essential ones
-        are born at ``h1_essential_births``. Bars of zero persistence are left out.
+        are born at ``h1_essential_births``. H1 bars of zero persistence are left out; H0
+        deaths at 0 (two vertices joined by an edge of length 0) are kept.
 
     Example:
         >>> import numpy as np
@@ -483,7 +484,7 @@ def flag_persistence(
     if pairs_array.dtype.kind not in "iu":
         raise TypeError(f"pairs must have an integer dtype, got {pairs_array.dtype}")
     pairs_array = np.ascontiguousarray(pairs_array, dtype=np.int64)
-    values = np.ascontiguousarray(squared, dtype=np.float64)
+    values = np.ascontiguousarray(squared, dtype=np.float64) + 0.0  # -0.0 to 0.0: the radix sort reads the sign bit
     if values.shape != (len(pairs_array),):
         raise ValueError(f"squared must have shape ({len(pairs_array)},) to match pairs, got shape {values.shape}")
     if len(pairs_array):

@@ -124,6 +124,7 @@ class Counts:
                 raise TypeError(f"Counts.{name}: expected an int >= 0, got {type(value).__name__} {value!r}")
             if value < 0:
                 raise ValueError(f"Counts.{name}: expected an int >= 0, got {value!r}")
+            object.__setattr__(self, name, int(value))  # a numpy uint8 or int8 would overflow in sums
 
     def __add__(self, other: "Counts") -> "Counts":
         if not isinstance(other, Counts):

@@ -3,7 +3,8 @@ optionally a one-pixel background gap between neighbouring dots' disks.
 
 Points are placed on pixels by one rule (:mod:`tghem.points`; the single-pixel dot map is
 :func:`tghem.points.dot_map`). Points whose pixel lies outside
-the array are ignored here; the prepared data keeps every point inside its image, and crops cut
+the array draw no disk here (with adaptive radii they still count as neighbours and can shrink
+a disk inside); the prepared data keeps every point inside its image, and crops cut
 the targets of the whole image, so nothing is lost at borders.
 """
 
@@ -27,7 +28,8 @@ def adaptive_radii(
 
     The distance is measured between the points' pixels, to the nearest *other* pixel holding
     a point (points sharing a pixel cannot be separated anyway). With ``fraction <= 0.25`` two
-    disks of neighbours a distance d apart reach at most d/2 together, so they never merge.
+    disks of neighbours a distance d apart reach at most d/2 together, so they never overlap; dots
+    on 8-adjacent pixels (d of 1 or sqrt 2) get radius 0, and their two pixels still touch.
 
     Args:
         points: (N, 2) x, y.
@@ -142,9 +144,9 @@ def separate_disks(points, shape, radius: float | str | np.ndarray) -> np.ndarra
     per-point radius of the dot). Number the dot pixels in raster order; a disk pixel whose
     8-neighbourhood holds a disk pixel of a dot with a *smaller* number becomes background. Two
     disks that touch or overlap thus lose the higher-numbered one's boundary row: one pixel of
-    background between them, no pixel of one 8-adjacent to the other, so every dot pixel is
-    its own 8-connected blob whenever its disk keeps any pixel (always when the dots are 3 px or
-    more apart). Disks that do not touch are unchanged, so on sparse dots this equals
+    background between them, no pixel of one 8-adjacent to the other: when the dots are 3 px or
+    more apart, every dot's pixel is its own 8-connected blob. Closer dots can lose their own
+    pixel to a lower-numbered neighbour, and a disk can then split into blobs without a dot. Disks that do not touch are unchanged, so on sparse dots this equals
     :func:`dilated_mask` without a gap. The blob that loses its boundary row is the one of the
     higher-numbered dot, whose contour centroid can move by about a pixel.
 

