@@ -146,7 +146,8 @@ def separate_disks(points, shape, radius: float | str | np.ndarray) -> np.ndarra
     disks that touch or overlap thus lose the higher-numbered one's boundary row: one pixel of
     background between them, no pixel of one 8-adjacent to the other: when the dots are 3 px or
     more apart, every dot's pixel is its own 8-connected blob. Closer dots can lose their own
-    pixel to a lower-numbered neighbour, and a disk can then split into blobs without a dot. Disks that do not touch are unchanged, so on sparse dots this equals
+    pixel to a lower-numbered neighbour, and a disk can then split into blobs without a dot.
+    Disks that do not touch are unchanged, so on sparse dots this equals
     :func:`dilated_mask` without a gap. The blob that loses its boundary row is the one of the
     higher-numbered dot, whose contour centroid can move by about a pixel.
 

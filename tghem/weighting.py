@@ -59,8 +59,8 @@ def binarize_prediction(pred_logits: torch.Tensor, gt_mask: torch.Tensor, ignore
 
     As in the reference code, the sigmoid is taken in the logits' dtype, so a logit just below 0
     can round to 0.5 and count as foreground (measured with torch 2.13 on CPU: float32 logits
-    down to about -1.8e-7, bfloat16 down to about -3.9e-3); the losses pass float32 logits. The loss checks its inputs before calling
-    this; here only the shapes are checked.
+    down to about -1.8e-7, bfloat16 down to about -3.9e-3); the losses pass float32 logits.
+    The loss checks its inputs before calling this; here only the shapes are checked.
 
     Example:
         >>> import torch
