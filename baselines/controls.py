@@ -56,8 +56,9 @@ def crop_counts(pred_binary: torch.Tensor, gt_dots: torch.Tensor, centroid_mode:
         raise ValueError(
             f"pred_binary and gt_dots must both have shape (B, H, W), got {tuple(pred_binary.shape)} and {tuple(gt_dots.shape)}"
         )
-    other = pred_binary[(pred_binary != 0) & (pred_binary != 1)]
-    if other.numel():
+    # a bool prediction (training's) is binary by its dtype: only other dtypes are looked at
+    other = None if pred_binary.dtype == torch.bool else pred_binary[(pred_binary != 0) & (pred_binary != 1)]
+    if other is not None and other.numel():
         raise ValueError(f"pred_binary must be binary (bool, or 0 and 1), got {other.numel()} other value(s), "
                          f"e.g. {other.flatten()[0].item()!r}")
     if not bool(torch.isfinite(gt_dots).all()) or bool((gt_dots < 0).any()):
