@@ -96,19 +96,32 @@ def check_ignore_index(value) -> Optional[int]:
     return value
 
 
-def as_pairs_array(name: str, value, what: str) -> np.ndarray:
-    """``value`` as a finite (K, 2) float64 array (K may be 0); ``what`` names a row in errors.
-    Tensors of any floating dtype (bfloat16 included) are accepted."""
+def as_float_array(name: str, value, expected: str) -> np.ndarray:
+    """``value`` as a float64 array (no copy where it already is one), or a ``TypeError`` that names
+    ``name`` and ``expected``: ``None``, text, complex numbers and ragged rows are refused, not
+    converted (numpy would read ``"1"`` as 1.0 and drop an imaginary part with a warning only).
+    Tensors of any real dtype (bfloat16 included) are accepted."""
     if value is None or isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a (K, 2) array of {what}, got {_describe(value)}")
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}")
     if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise TypeError(f"{name} must be {expected}, got {_describe(value)}")
         value = value.detach().cpu()
         value = value.double() if value.is_floating_point() else value
     try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a (K, 2) array of {what}, got {_describe(value)}") from None
-    if array.size == 0:
+        array = np.asarray(value)
+        if array.dtype.kind not in "biufO":
+            raise TypeError
+        return np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError):  # ragged rows; text, complex or None inside an object array
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}") from None
+
+
+def as_pairs_array(name: str, value, what: str) -> np.ndarray:
+    """``value`` as a finite (K, 2) float64 array; ``what`` names a row in errors. An empty input
+    (shape (0,) or (0, 2)) gives (0, 2); another empty shape, such as (3, 0), is refused."""
+    array = as_float_array(name, value, f"a (K, 2) array of {what}")
+    if array.shape in ((0,), (0, 2)):
         return np.zeros((0, 2))
     if array.ndim != 2 or array.shape[1] != 2:
         raise ValueError(f"{name} must have shape (K, 2) of {what}, got shape {array.shape}")

@@ -48,6 +48,8 @@ from __future__ import annotations
 import numpy as np
 import numba as nb
 
+from tghem._validation import _describe, as_float_array, check_int
+
 
 @nb.njit(cache=True)
 def _scan_pairs(points, epsilon, sorted_by_y, fill, pairs, squared):  # pragma: no cover - compiled
@@ -453,7 +455,9 @@ def flag_persistence(
             merged. The result does not depend on them.
 
     Raises:
-        TypeError, ValueError: input that breaks one of these conditions, named.
+        TypeError: ``n`` or a limit not an int, ``pairs`` not an integer array, ``squared``
+            not real numbers (text, complex and ragged rows are refused, not converted).
+        ValueError: a shape, index, order or value that breaks one of these conditions.
 
     Returns:
         ``(h0_deaths, h0_essential, h1_births, h1_deaths, h1_essential_births)``: finite
@@ -472,19 +476,21 @@ def flag_persistence(
         >>> h0.tolist(), h0_essential, births.tolist(), deaths.tolist(), essential.tolist()
         ([1.0, 1.0, 1.0], 1, [1.0], [2.0], [])
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n must be an int >= 0, got {type(n).__name__} {n!r}")
-    if n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n}")
+    n = check_int("n", n, low=0)
+    dense_max_vertices = check_int("dense_max_vertices", dense_max_vertices, low=0)
+    bitset_max_vertices = check_int("bitset_max_vertices", bitset_max_vertices, low=0)
+    if pairs is None or isinstance(pairs, (str, bytes)):
+        raise TypeError(f"pairs must be an (m, 2) integer array, got {_describe(pairs)}")
     pairs_array = np.asarray(pairs)
-    if pairs_array.size == 0:
+    if pairs_array.shape in ((0,), (0, 2)):
         pairs_array = np.zeros((0, 2), np.int64)
     if pairs_array.ndim != 2 or pairs_array.shape[1] != 2:
         raise ValueError(f"pairs must have shape (m, 2), got shape {pairs_array.shape}")
     if pairs_array.dtype.kind not in "iu":
         raise TypeError(f"pairs must have an integer dtype, got {pairs_array.dtype}")
     pairs_array = np.ascontiguousarray(pairs_array, dtype=np.int64)
-    values = np.ascontiguousarray(squared, dtype=np.float64) + 0.0  # -0.0 to 0.0: the radix sort reads the sign bit
+    values = as_float_array("squared", squared, f"an ({len(pairs_array)},) array of finite values >= 0")
+    values = np.ascontiguousarray(values) + 0.0  # -0.0 to 0.0: the radix sort reads the sign bit
     if values.shape != (len(pairs_array),):
         raise ValueError(f"squared must have shape ({len(pairs_array)},) to match pairs, got shape {values.shape}")
     if len(pairs_array):
@@ -497,4 +503,4 @@ def flag_persistence(
             raise ValueError("pairs must be sorted lexicographically, without repeats")
         if not np.all(np.isfinite(values)) or values.min() < 0:
             raise ValueError(f"squared must be finite and >= 0, got min {values.min()} max {values.max()}")
-    return _flag_persistence(int(n), pairs_array, values, int(dense_max_vertices), int(bitset_max_vertices))
+    return _flag_persistence(n, pairs_array, values, dense_max_vertices, bitset_max_vertices)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tghem._validation import _describe
+from tghem._validation import as_pairs_array
 
 
 def as_points(name: str, points) -> np.ndarray:
@@ -18,11 +18,12 @@ def as_points(name: str, points) -> np.ndarray:
 
     Args:
         name: the argument's name, for the error message.
-        points: anything ``numpy.asarray`` turns into an (N, 2) array.
+        points: an (N, 2) array, nested list or tensor (any real dtype) of x, y; ``[]`` for none.
 
     Raises:
-        TypeError: not numbers in rows of two (ragged rows, text, None).
-        ValueError: another shape, or a NaN or infinite coordinate.
+        TypeError: not real numbers in rows of two (ragged rows, text, complex, None).
+        ValueError: another shape (an empty one included, such as (3, 0)), or a NaN or
+            infinite coordinate.
 
     Example:
         >>> as_points("gt", [[1, 2], [3.5, 4]]).tolist()
@@ -30,19 +31,7 @@ def as_points(name: str, points) -> np.ndarray:
         >>> as_points("gt", []).shape
         (0, 2)
     """
-    try:
-        p = None if points is None or isinstance(points, (str, bytes)) else np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError):  # ragged rows, text
-        p = None
-    if p is None:
-        raise TypeError(f"{name}: expected an (N, 2) array of x, y, got {_describe(points)}")
-    if p.size == 0:
-        return np.zeros((0, 2), np.float64)
-    if p.ndim != 2 or p.shape[1] != 2:
-        raise ValueError(f"{name}: expected an (N, 2) array of x, y, got shape {p.shape}")
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name}: expected finite coordinates, got NaN or inf")
-    return p
+    return as_pairs_array(name, points, "x, y")
 
 
 def round_half_up(values) -> np.ndarray:

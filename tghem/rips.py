@@ -36,7 +36,6 @@ from typing import Tuple
 import numpy as np
 from scipy import sparse
 
-from tghem._validation import as_pairs_array
 from tghem.flag_persistence import (
     BITSET_MAX_VERTICES,
     DENSE_MAX_VERTICES,
@@ -44,6 +43,7 @@ from tghem.flag_persistence import (
     count_neighbour_pairs,
     neighbour_pairs,
 )
+from tghem.points import as_points
 
 Diagrams = Tuple[np.ndarray, np.ndarray]
 
@@ -68,7 +68,7 @@ def _empty() -> np.ndarray:
 
 
 def _as_points(points) -> np.ndarray:
-    return as_pairs_array("points", points, "(x, y)")
+    return as_points("points", points)
 
 
 def _squared_lengths(points: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:

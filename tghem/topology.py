@@ -21,8 +21,9 @@ import cv2
 import numpy as np
 import torch
 
-from tghem._validation import as_diagram, as_pairs_array, check_bool, check_choice, check_real
+from tghem._validation import as_diagram, check_bool, check_choice, check_real
 from tghem.parallel import PendingMap, Workers, check_workers, parallel_map, submit_map
+from tghem.points import as_points
 from tghem.rips import fast_rips_diagrams, gudhi_rips_diagrams, load_engine, ripser_rips_diagrams
 from tghem.wasserstein import checked_wasserstein_distance, h0_wasserstein_distance, wasserstein_matching
 
@@ -247,7 +248,7 @@ def _diagram_distance(diagram_a: np.ndarray, diagram_b: np.ndarray, backend: str
 
 def _as_point_sets(gt_points, pred_points) -> Tuple[np.ndarray, np.ndarray]:
     """Both point sets as finite (N, 2) float64 arrays, a bad one refused by its own name."""
-    return as_pairs_array("gt_points", gt_points, "(x, y)"), as_pairs_array("pred_points", pred_points, "(x, y)")
+    return as_points("gt_points", gt_points), as_points("pred_points", pred_points)
 
 
 def points_discrepancy(

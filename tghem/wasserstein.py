@@ -43,7 +43,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
-from tghem._validation import as_diagram
+from tghem._validation import as_diagram, as_float_array
 
 _DIAGONAL_FACTOR = 1.0 / math.sqrt(2.0)
 
@@ -545,6 +545,11 @@ def h0_wasserstein_distance(deaths_a, deaths_b) -> float:
             births 0.
         deaths_b: (m,) deaths of the second, likewise.
 
+    Raises:
+        TypeError: a diagram is not real numbers (``None``, text, complex, ragged rows).
+        ValueError: another shape, a birth other than 0, or a death that is negative or
+            not finite.
+
     Example:
         >>> round(h0_wasserstein_distance([4.0, 2.0], [3.0]), 6)
         2.414214
@@ -656,14 +661,15 @@ def _h0_distance_sorted(a, b, factor):  # pragma: no cover - compiled
 
 
 def _h0_deaths(name: str, value) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
+    array = as_float_array(name, value, "an (n,) array of deaths or an (n, 2) array with births 0")
+    if array.shape in ((0,), (0, 2)):
+        return np.zeros(0)
     if array.ndim == 2 and array.shape[1] == 2:
-        if array.size and np.any(array[:, 0] != 0):
+        if np.any(array[:, 0] != 0):
             raise ValueError(f"{name}: every birth must be 0 for the H0 solver, got births {np.unique(array[:, 0])[:5]}")
         array = array[:, 1]
-    if array.ndim != 1 and array.size:
+    if array.ndim != 1:
         raise ValueError(f"{name} must have shape (n,) of deaths or (n, 2) with births 0, got shape {array.shape}")
-    array = array.reshape(-1)
     if not np.isfinite(array).all() or np.any(array < 0):
         raise ValueError(f"{name}: deaths must be finite and >= 0, got min {array.min()} max {array.max()}")
     return array

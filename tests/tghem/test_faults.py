@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from tghem import TGHEM, BinaryDiceLoss, SegmentationLoss, TopoGuide
+from tghem.flag_persistence import flag_persistence
 from tghem.matching import Counts, detection_counts, match_points
 from tghem.points import dot_map
 from tghem.loss import FLOAT32_MAX
 from tghem.ohem import _select_hard_pixels, select_hard_pixels
 from tghem.targets import adaptive_radii, dilated_mask, separate_disks
 from tghem.topology import diagram_distance, dot_points, points_discrepancy, rips_diagrams
-from tghem.wasserstein import wasserstein_distance, wasserstein_matching
+from tghem.wasserstein import h0_wasserstein_distance, wasserstein_distance, wasserstein_matching
 from tests.helpers.imports import project_modules
 from tests.helpers.paths import ROOT
 
@@ -122,11 +123,29 @@ HELPER_ERRORS = [
     (lambda: diagram_distance([[3.0, 1.0]], []), ValueError, r"^diagram_a: expected death >= birth"),
     # explain once reshaped any input to (-1, 2): a (3, 4) array became six made-up points.
     (lambda: TopoGuide().explain(np.arange(12.0).reshape(3, 4), np.zeros((0, 2))), ValueError,
-     r"^gt_points must have shape \(K, 2\) of \(x, y\), got shape \(3, 4\)$"),
-    (lambda: TopoGuide().explain(np.zeros((0, 2)), None), TypeError, r"^pred_points must be a \(K, 2\) array of \(x, y\), got NoneType None$"),
+     r"^gt_points must have shape \(K, 2\) of x, y, got shape \(3, 4\)$"),
+    (lambda: TopoGuide().explain(np.zeros((0, 2)), None), TypeError, r"^pred_points must be a \(K, 2\) array of x, y, got NoneType None$"),
     (lambda: points_discrepancy([[math.nan, 1.0]], np.zeros((0, 2))), ValueError, r"^gt_points must be finite, got rows \[\[nan, 1.0\]\]$"),
-    (lambda: match_points([[0, 0], [1]], [[0, 0]], 3), TypeError, r"^pred: expected an \(N, 2\) array of x, y, got list \[\[0, 0\], \[1\]\]$"),
-    (lambda: detection_counts([[0, 0]], "gt", 3), TypeError, r"^gt: expected an \(N, 2\) array of x, y, got str 'gt'$"),
+    (lambda: match_points([[0, 0], [1]], [[0, 0]], 3), TypeError, r"^pred must be a \(K, 2\) array of x, y, got list \[\[0, 0\], \[1\]\]$"),
+    (lambda: detection_counts([[0, 0]], "gt", 3), TypeError, r"^gt must be a \(K, 2\) array of x, y, got str 'gt'$"),
+    # numpy would take "1" for 1.0, drop an imaginary part with a warning only, and read a
+    # (3, 0) array as no points; each is refused by name.
+    (lambda: match_points([["1", "2"]], [], 3), TypeError, r"^pred must be a \(K, 2\) array of x, y, got list \[\['1', '2'\]\]$"),
+    (lambda: match_points(np.array([[1 + 2j, 0]]), [], 3), TypeError, r"^pred must be a \(K, 2\) array of x, y, got ndarray\(shape=\(1, 2\), dtype=complex128\)$"),
+    (lambda: match_points([], np.zeros((3, 0)), 3), ValueError, r"^gt must have shape \(K, 2\) of x, y, got shape \(3, 0\)$"),
+    (lambda: rips_diagrams(np.zeros((0, 5)), 5.0), ValueError, r"^points must have shape \(K, 2\) of x, y, got shape \(0, 5\)$"),
+    (lambda: diagram_distance(torch.zeros(1, 2, dtype=torch.complex64), []), TypeError, r"^diagram_a must be a \(K, 2\) array of .*dtype=torch.complex64"),
+    (lambda: h0_wasserstein_distance(None, [1.0]), TypeError,
+     r"^deaths_a must be an \(n,\) array of deaths or an \(n, 2\) array with births 0, got NoneType None$"),
+    (lambda: h0_wasserstein_distance([1.0], [[1.0], [2.0, 3.0]]), TypeError, r"^deaths_b must be an \(n,\) array of deaths .*got list \[\[1.0\], \[2.0, 3.0\]\]$"),
+    (lambda: h0_wasserstein_distance([1 + 1j], []), TypeError, r"^deaths_a must be an \(n,\) array of deaths"),
+    (lambda: h0_wasserstein_distance(np.zeros((0, 3)), []), ValueError,
+     r"^deaths_a must have shape \(n,\) of deaths or \(n, 2\) with births 0, got shape \(0, 3\)$"),
+    (lambda: flag_persistence(2, [[0, 1]], ["a"]), TypeError, r"^squared must be an \(1,\) array of finite values >= 0, got list \['a'\]$"),
+    (lambda: flag_persistence(2, [[0, 1]], [1 + 2j]), TypeError, r"^squared must be an \(1,\) array of finite values >= 0, got list \[\(1\+2j\)\]$"),
+    (lambda: flag_persistence(2, None, []), TypeError, r"^pairs must be an \(m, 2\) integer array, got NoneType None$"),
+    (lambda: flag_persistence(2, [[0, 1]], [1.0], dense_max_vertices="a"), TypeError, r"^dense_max_vertices must be an int, got str 'a'$"),
+    (lambda: flag_persistence(2, [[0, 1]], [1.0], bitset_max_vertices=-1), ValueError, r"^bitset_max_vertices must be an int >= 0, got -1$"),
     (lambda: dot_map([[0, 0]], 5), ValueError, r"^shape: expected \(H, W\) with positive ints, got 5$"),
     (lambda: Counts(-1, 0, 0), ValueError, r"^Counts.tp: expected an int >= 0, got -1$"),
     (lambda: Counts(1, 0.5, 0), TypeError, r"^Counts.fp: expected an int >= 0, got float 0.5$"),

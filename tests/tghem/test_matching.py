@@ -92,9 +92,9 @@ def test_bad_inputs_name_the_argument():
         match_points([[0, 0]], [[0, 0]], 0)
     with pytest.raises(TypeError, match="radius"):
         match_points([[0, 0]], [[0, 0]], "5")
-    with pytest.raises(ValueError, match="pred: expected an \\(N, 2\\)"):
+    with pytest.raises(ValueError, match="^pred must have shape \\(K, 2\\) of x, y, got shape \\(1, 3\\)$"):
         match_points([[0, 0, 0]], [[0, 0]], 5)
-    with pytest.raises(ValueError, match="gt: expected finite"):
+    with pytest.raises(ValueError, match=r"^gt must be finite, got rows \[\[nan, 0.0\]\]$"):
         match_points([[0, 0]], [[np.nan, 0]], 5)
 
 
