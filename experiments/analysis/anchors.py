@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .formatting import format_number
+from .formatting import format_number, format_spread, mean_sd_text
 from .study import BASELINE_REFERENCE
 from .tables import Table
 
@@ -89,7 +89,7 @@ def _our_protocol(metrics: dict, dataset: str) -> str:
 def _published_mae(a: Anchor) -> str:
     if a.mae is None:
         return "-" if a.f1 else "not found"
-    return format_number(a.mae, 2) if a.mae_sd is None else f"{format_number(a.mae, 1)} ± {format_number(a.mae_sd, 1)}"
+    return format_number(a.mae, 2) if a.mae_sd is None else mean_sd_text(a.mae, a.mae_sd, 1)
 
 
 def _our_f1(scores: dict, radius: float | None) -> str:
@@ -98,7 +98,7 @@ def _our_f1(scores: dict, radius: float | None) -> str:
     for key, r in (("f1_r4", 4.0), ("f1", radius)):
         value = scores.get(key)
         if r is not None and value and value.get("mean") is not None:
-            spread = f" ± {format_number(value['std'], 3)}" if value.get("std") is not None else ""
+            spread = f" ± {format_spread(value['std'], 3)}" if value.get("std") is not None else ""
             parts.append(f"{format_number(value['mean'], 3)}{spread} ({r:g} px)")
     return "; ".join(parts) or "-"
 
@@ -119,7 +119,7 @@ def anchors_table(metrics: dict) -> Table:
         ours = [best] if best[0] == BASELINE_REFERENCE or BASELINE_REFERENCE not in by_method else [
             (BASELINE_REFERENCE, by_method[BASELINE_REFERENCE]["mae"]), best]
         for method, mae in ours:
-            text = f"{format_number(mae['mean'], 2)} ± {format_number(mae['std'], 2)}"
+            text = mean_sd_text(mae["mean"], mae["std"], 2)
             rows.append((dataset, _our_protocol(metrics, dataset), f"{method} (ours)", text,
                          _our_f1(by_method[method], radii.get(dataset)), "metrics.json of this folder"))
     cells = pd.DataFrame(rows, columns=("Dataset", "Protocol", "Method", "MAE", "F1", "Source"))

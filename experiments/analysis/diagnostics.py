@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .convergence import CONVERGED_RANGE, MIN_LATE_VALIDATIONS
-from .formatting import format_number, per_dataset_text
+from .formatting import format_spread, per_dataset_text
 from .tables import Table, _group_starts, _moments_text
 
 DYNAMICS_COLUMNS = (
@@ -53,7 +53,7 @@ def convergence_table(metrics: dict) -> Table:
             starts[dataset] = c["last_quarter_from"]
             flags = "; ".join(f"{what} {', '.join(str(s) for s in c[key])}"
                               for what, key in (("failed", "failed_seeds"), ("collapsed", "collapsed_seeds")) if c[key])
-            rows.append((dataset, method, format_number(c["max_range"], 3), format_number(c["max_abs_change"], 3),
+            rows.append((dataset, method, format_spread(c["max_range"], 3), format_spread(c["max_abs_change"], 3),
                          _verdict(c), flags or "-"))
     cells = pd.DataFrame(rows, columns=("Dataset", "Method", "max - min", "|last - first|", "converged", "seeds failed / collapsed"))
     caption = (

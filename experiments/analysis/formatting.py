@@ -5,6 +5,8 @@
   the sign of every nonzero number to show (:func:`sign_decimals`), so that an interval printed as
   ``[0.000, +0.003]`` can no longer stand for both ``[-0.0004, +0.0030]`` (which contains 0) and
   ``[+0.0004, +0.0030]`` (which does not);
+* :func:`format_spread`, :func:`mean_sd_text`: a standard deviation or range, ``<0.001`` where a
+  nonzero one would print as 0 (``0.880 ± 0.000`` read as seeds that all agree);
 * :func:`format_p`, :func:`format_value_text`, :func:`seeds_text`, :func:`per_dataset_text`.
 """
 
@@ -30,6 +32,30 @@ def format_number(value: float | None, decimals: int, signed: bool = False) -> s
     if float(text) == 0:  # -0.000 and +0.000 read as a sign where there is none
         text = f"{0:.{decimals}f}"
     return text
+
+
+def format_spread(value: float | None, decimals: int) -> str:
+    """A spread (a standard deviation, a range: >= 0) with ``decimals`` decimals, but ``<0.001`` (at 3)
+    where a nonzero one would print as 0, as :func:`format_p` does; ``'-'`` for None or NaN.
+
+    Example:
+        >>> format_spread(0.0004, 3), format_spread(0.0, 3), format_spread(0.004, 2), format_spread(None, 1)
+        ('<0.001', '0.000', '<0.01', '-')
+    """
+    text = format_number(value, decimals)
+    if value is not None and value == value and value > 0 and float(text) == 0:
+        return f"<{10.0 ** -decimals:.{decimals}f}"
+    return text
+
+
+def mean_sd_text(mean: float | None, sd: float | None, decimals: int) -> str:
+    """``mean ± sd`` at one precision (:func:`format_spread` for the sd).
+
+    Example:
+        >>> mean_sd_text(0.8803, 0.0004, 3), mean_sd_text(12.642, 1.331, 2)
+        ('0.880 ± <0.001', '12.64 ± 1.33')
+    """
+    return f"{format_number(mean, decimals)} ± {format_spread(sd, decimals)}"
 
 
 def sign_decimals(values, decimals: int) -> int:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .ablations import ablation_points
 from .formatting import (INTERVAL_DECIMALS_TEXT, format_number, format_p, format_value_text, interval_cell,
-                         per_dataset_text, seeds_text)
+                         mean_sd_text, per_dataset_text, seeds_text)
 from .study import ABLATIONS, BASELINE_REFERENCE
 
 CREATOR = "python -m experiments.report"
@@ -133,7 +133,7 @@ def main_table(metrics: dict) -> Table:
     for c in columns:
         mean, std = frame[f"{c.key}.mean"], frame[f"{c.key}.std"]
         cells[c.label] = [format_number(a, c.decimals) if kind == "oracle" else
-                          f"{format_number(a, c.decimals)} ± {format_number(b, c.decimals)}"
+                          mean_sd_text(a, b, c.decimals)
                           for a, b, kind in zip(mean.astype(object), std.astype(object), frame["kind"])]
         eligible = mean.astype(object).where(competes, None)
         bold[c.label] = eligible.groupby(frame["dataset"], sort=False).transform(
@@ -185,7 +185,7 @@ ABLATION_COLUMNS = (Column("best_val_f1", "Val F1", 3, True), *COLUMNS)
 def _moments_text(m: dict, decimals: int) -> str:
     if m["mean"] is None:
         return "-"
-    return f"{format_number(m['mean'], decimals)} ± {format_number(m['std'], decimals)}"
+    return mean_sd_text(m["mean"], m["std"], decimals)
 
 
 def ablation_table(metrics: dict, runs: pd.DataFrame, name: str) -> Table:

@@ -420,6 +420,13 @@ def test_convergence_needs_enough_validations_in_the_last_quarter(curves, verdic
     assert "Not judged: a seed has fewer than 3 validations" in table.caption
 
 
+def test_the_convergence_table_prints_a_nonzero_range_below_its_last_digit_as_a_bound():
+    c = {"last_quarter_from": 150, "max_range": 0.0004, "max_abs_change": 0.0, "converged": True, "min_validations": 3,
+         "failed_seeds": [], "collapsed_seeds": []}
+    table = diagnostics.convergence_table({"convergence": {"d": {"m": c}}, "failed": {"rule": "r"}})
+    assert table.cells.iloc[0, 2:4].tolist() == ["<0.001", "0.000"]
+
+
 def test_convergence_takes_each_dataset_s_own_schedule():
     # The same curve (validations at 100..200) judged on a 200-iteration and a 400-iteration schedule.
     curve = _curve(0, [0.3, 0.80, 0.805, 0.80])

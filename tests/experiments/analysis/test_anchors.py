@@ -68,3 +68,9 @@ def test_notes_state_no_split_size_of_ours():
     clauses = [c for note in table.notes for c in re.split(r"[;.]", note) if re.search(r"\bours\b", c)]
     assert len(clauses) >= 3
     assert not [c for c in clauses if re.search(r"\b\d+ (train|val|test)\b", c)]
+
+
+def test_a_nonzero_sd_below_the_last_digit_shows_as_a_bound():
+    scores = {**_mae(60.1, 0.004), "f1_r4": {"mean": 0.1502, "std": 0.0003, "n": 3}}
+    rows = _rows(anchors.anchors_table({"main": {"shanghaitech_b": {"tghem": scores}}}))
+    assert rows[-1][3:5] == ("60.10 ± <0.01", "0.150 ± <0.001 (4 px)")

@@ -88,3 +88,29 @@ def test_interval_cell_keeps_the_signs_and_the_values_of_random_intervals():
 def test_sign_decimals_skips_missing_values():
     assert sign_decimals([None, float("nan"), 0.0], 2) == 2
     assert sign_decimals([0.004, None], 2) == 3 and sign_decimals([1e-12], 2) == 2 + EXTRA_DECIMALS
+
+
+@pytest.mark.parametrize("value, decimals, text", [
+    (0.0004, 3, "<0.001"), (0.0005, 3, "0.001"), (0.0, 3, "0.000"), (0.004, 2, "<0.01"), (0.04, 1, "<0.1"),
+    (0.012, 3, "0.012"), (None, 2, "-"), (float("nan"), 2, "-"), (0.4, 0, "<1"),
+])
+def test_format_spread_never_prints_a_nonzero_spread_as_0(value, decimals, text):
+    assert formatting.format_spread(value, decimals) == text
+
+
+def test_format_spread_of_random_spreads_is_the_number_or_an_upper_bound():
+    rng = np.random.default_rng(5)
+    for value in np.concatenate([rng.uniform(0, 0.002, 500), rng.exponential(0.01, 500), [0.0]]):
+        for decimals in (1, 2, 3):
+            text = formatting.format_spread(float(value), decimals)
+            if text.startswith("<"):  # only a nonzero spread too small to show, and it is below the bound
+                assert 0 < value < float(text[1:]) / 2 + 1e-15 and float(text[1:]) == 10.0 ** -decimals
+            else:
+                assert abs(float(text) - value) <= 0.5 * 10.0 ** -decimals + 1e-12
+                assert (float(text) == 0) == (value == 0)
+
+
+def test_mean_sd_text_uses_one_precision_and_the_spread_rule():
+    assert formatting.mean_sd_text(0.8803, 0.0004, 3) == "0.880 ± <0.001"
+    assert formatting.mean_sd_text(12.642, 1.331, 2) == "12.64 ± 1.33"
+    assert formatting.mean_sd_text(0.5, None, 3) == "0.500 ± -"

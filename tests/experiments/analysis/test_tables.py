@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 
 from experiments.analysis import tables
@@ -94,6 +96,23 @@ def test_a_row_with_a_failed_run_is_named_and_never_bold():
     assert md_row(md, "ds3", "tghem")[2:] == ["**0.500 ± 0.100**"] * 3 + ["**9.00 ± 0.10**"] * 2
     assert "1 of the study's 12 runs failed" in md and "val F1 0 at every validation" in md
     assert tables.failed_text([0, 2]) == " (failed: seeds 0, 2)" and tables.failed_text([]) == ""
+
+
+def test_a_nonzero_seed_sd_below_the_last_digit_is_not_printed_as_0():
+    # 0.880 ± 0.000 read as seeds that agree to the last digit; an sd of 0.0004 prints as <0.001.
+    metrics = {"main": {"ds": {m: {k: {"mean": 0.88, "std": sd, "n": 3} for k in ("f1", "precision", "recall", "mae", "rmse")}
+                               for m, sd in (("tghem", 0.0004), ("dice_bce", 0.0))}},
+               "failed": {"rule": "r", "runs": [], "n_failed": 0, "n_runs": 6}}
+    table = tables.main_table(metrics)
+    assert table.cells["F1"].tolist() == ["0.880 ± <0.001", "0.880 ± 0.000"]
+    assert table.cells["MAE"].tolist() == ["0.88 ± <0.01", "0.88 ± 0.00"]
+    assert r"0.880 $\pm$ $<$0.001" in tables.render_latex(table)
+    metrics = copy.deepcopy(METRICS)
+    for moments in metrics["ablation"]["lambda_pers"]["0.0"].values():
+        moments["std"] = 0.0004
+    ablation = tables.ablation_table(metrics, pd.DataFrame(columns=["group", "setting"]), "lambda_pers")
+    assert ablation.cells.iloc[0, 1:].tolist() == [
+        "0.690 ± <0.001", "0.700 ± <0.001", "0.900 ± <0.001", "0.600 ± <0.001", "3.00 ± <0.01", "4.00 ± <0.01"]
 
 
 def test_main_table_latex_is_booktabs_with_a_rule_between_datasets():
