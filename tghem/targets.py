@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from tghem._validation import _describe, check_real
+from tghem._validation import _describe, as_float_array, check_real
 from tghem.points import as_points, check_shape, point_pixels, round_half_up
 
 ADAPTIVE_MAX_RADIUS = 7.0
@@ -69,8 +69,8 @@ def _placed(points, shape, radius):
             raise ValueError(f"radius: expected {expected}, got {radius!r}")
         radius = adaptive_radii(pts)
     try:
-        r_arr = None if isinstance(radius, bool) else np.asarray(radius, dtype=np.float64)
-    except (TypeError, ValueError):
+        r_arr = None if isinstance(radius, bool) else as_float_array("radius", radius, expected)
+    except TypeError:  # None, text, complex, ragged: the one rule of tghem._validation, this module's wording
         r_arr = None
     if r_arr is None:
         raise TypeError(f"radius: expected {expected}, got {_describe(radius)}")

@@ -114,6 +114,8 @@ HELPER_ERRORS = [
     (lambda: dilated_mask([[1, 1], [4, 1]], (3, 6), [1.0, math.nan]), ValueError,
      r"^radius: expected 2 finite non-negative radii, got 1 other\(s\), e.g. nan$"),
     (lambda: dilated_mask([[1, 1], [4, 1]], (3, 6), math.inf), ValueError, r"^radius: expected a finite number >= 0, got inf$"),
+    (lambda: dilated_mask([[1, 1]], (3, 6), ["2"]), TypeError, r"^radius: expected a number, 'adaptive' or \(N,\) radii, got list \['2'\]$"),
+    (lambda: dilated_mask([[1, 1]], (3, 6), [1 + 1j]), TypeError, r"^radius: expected a number, 'adaptive' or \(N,\) radii, got list \[\(1\+1j\)\]$"),
     (lambda: dilated_mask([[1, 1]], (3, 6), True), TypeError, r"^radius: expected a number, 'adaptive' or \(N,\) radii, got bool True$"),
     # Checked even when no point falls inside the array (the check once ran only after that test).
     (lambda: separate_disks([[100, 100]], (3, 6), -1), ValueError, r"^radius: expected a finite number >= 0, got -1$"),
