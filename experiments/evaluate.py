@@ -14,7 +14,7 @@ from pathlib import Path
 from .core.cli import add_device_option, add_quiet_option, add_settings_options, parsed_arguments, run_stage, stage_parser
 from .core.resolution import EVAL_OVERRIDES
 from .core.settings import params_help
-from .evaluation.run import CHECKPOINT_CHOICES, evaluate_run
+from .evaluation.run import CHECKPOINT_CHOICES, TRAINING_FINISHED, evaluate_run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="best", choices=CHECKPOINT_CHOICES,
                    help="best.pt (best validation F1; the final model when there was no validation) or last.pt")
     p.add_argument("--dataset", default=None, help="evaluate on this prepared dataset instead of the run's")
+    p.add_argument("--allow-unfinished", action="store_true",
+                   help="evaluate a run that stopped before its last iteration (refused otherwise); "
+                        "metrics.json then says \"training_finished\": false")
     add_settings_options(p, "override an eval setting (repeatable)", metavar="eval.KEY=VALUE")
     add_device_option(p)
     add_quiet_option(p)
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     with parsed_arguments(build_parser(), argv) as args:
         m, seconds = evaluate_run(
             args.run, args.data_dir, args.split, args.out, args.checkpoint, args.params, args.overrides,
-            args.device, args.dataset,
+            args.device, args.dataset, args.allow_unfinished,
         )
     if not args.quiet:
         print(
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             f"F1 {m['f1']:.4f} (P {m['precision']:.4f}, R {m['recall']:.4f}), MAE {m['mae']:.2f}, "
             f"RMSE {m['rmse']:.2f}; {seconds:.1f} s" if m["n_images"] else f"{args.run}: the {args.split} split has no images"
         )
+        if m.get(TRAINING_FINISHED) is False:
+            print(f"  note: {args.run} had not finished training (metrics.json: {TRAINING_FINISHED} false)")
         if m.get(EVAL_OVERRIDES):
             changed = ", ".join(f"eval.{key}={value}" for key, value in m[EVAL_OVERRIDES].items())
             print(f"  with eval settings other than the run trained with: {changed} (metrics.json: {EVAL_OVERRIDES})")

@@ -13,10 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .core.cli import add_device_option, add_quiet_option, add_settings_options, parsed_arguments, run_stage, stage_parser
+from .core.cli import (add_device_option, add_quiet_option, add_settings_options, int_at_least, parsed_arguments, run_stage,
+                       stage_parser)
 from .core.runtime import AMP_CHOICES
 from .core.settings import ConfigError, params_help, read_params
-from .training.loop import TrainJob, train
+from .training.loop import MAX_SEED, TrainJob, train
 from .training.stopping import TrainingInterrupted
 from .training.methods import METHODS
 
@@ -49,12 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, metavar="NAME",
                    help="prepared dataset under DATA_DIR/prepared/ (see python -m experiments.prepare --help)")
     p.add_argument("--method", required=True, choices=list(METHODS), help="loss, by registry name")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, crops and augmentation (default 0)")
+    p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0,
+                   help=f"seed of initialisation, crops and augmentation, 0..{MAX_SEED} (default 0)")
     p.add_argument("--data-dir", type=Path, default=Path("data"), help="data folder with prepared/NAME (default: data)")
     p.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run folder (created)")
     add_settings_options(p, "override a setting, e.g. --set train.iterations=50 (repeatable; unknown keys are errors)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last.pt")
-    p.add_argument("--stop-after", type=int, default=None, metavar="N",
+    p.add_argument("--stop-after", type=int_at_least(1), default=None, metavar="N",
                    help="stop after N iterations of this invocation (writes last.pt; continue with --resume)")
     add_device_option(p)
     p.add_argument("--amp", default=None, choices=AMP_CHOICES,

@@ -153,7 +153,7 @@ def test_the_layout_page_names_every_module_of_each_package_folder():
 
 def test_the_training_page_lists_every_file_of_a_run_folder():
     """docs/training.md's table of what a run folder receives is the trainer's list of outputs."""
-    from experiments.training.loop import RUN_OUTPUTS
+    from experiments.core.runfolder import RUN_OUTPUTS
 
     page = (DOCS / "training.md").read_text()
     table = page[page.index("The run folder receives:"):]

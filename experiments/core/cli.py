@@ -61,17 +61,19 @@ def stage_parser(prog: str, description: str, epilog: str) -> argparse.ArgumentP
     )
 
 
-def int_at_least(low: int) -> Callable[[str], int]:
-    """An argparse ``type``: an int >= ``low``; a bad value is a usage error (exit 2) that argparse
-    prefixes with the option, e.g. ``argument --seed: expected an int >= 0, got '-1'``."""
+def int_at_least(low: int, most: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an int >= ``low`` (and <= ``most``); a bad value is a usage error
+    (exit 2) that argparse prefixes with the option, e.g. ``argument --seed: expected an int >= 0,
+    got '-1'``."""
+    expected = f"an int >= {low}" if most is None else f"an int in [{low}, {most}]"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {text!r}")
+        if value is None or value < low or (most is not None and value > most):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
     return parse

@@ -168,11 +168,11 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_leftovers(folder: str | Path, stem: str) -> list[Path]:
+def remove_leftovers(folder: str | Path, stem: str, locked: bool = False) -> list[Path]:
     """Delete what a killed write of ``folder/stem`` left beside it: ``.STEM.PID-XXXXXXXX.partial``
     folders, ``.STEM.PID-XXXXXXXX.tmp`` files and ``.STEM.old-PID`` folders whose process is no
-    longer running. (Names without a pid, from before pids were recorded, are left to the
-    callers that hold a lock proving them stale.)
+    longer running. Names without a pid (from before pids were recorded) are removed only with
+    ``locked``: the caller holds a lock on ``folder`` that proves no one else writes there.
 
     Returns:
         The paths removed.
@@ -185,7 +185,7 @@ def remove_leftovers(folder: str | Path, stem: str) -> list[Path]:
     for p in sorted(folder.iterdir()):
         m = pattern.fullmatch(p.name)
         pid = m and (m.group(1) or m.group(2))
-        if pid and not pid_alive(int(pid)):
+        if (pid and not pid_alive(int(pid))) or (m and not pid and locked):
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
             else:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .fsutil import NotAnOutputError, reporting_os_errors, writing_into
+from .fsutil import NotAnOutputError, OutputError, reporting_os_errors, writing_into
 
 try:
     import fcntl
@@ -146,14 +146,18 @@ def run_lock(folder: str | Path, option: str = "--out") -> Iterator[Path]:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotAnOutputError(f"{option}: {folder} is an existing file, not a folder; name a folder for the run")
-    created = not folder.exists()
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     with writing_into(folder.parent), reporting_os_errors(folder, option):
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileNotFoundError as err:  # a file system that makes no folders there (/proc, say)
+            _remove_if_empty(created)
+            raise OutputError(f"{option}: cannot create {folder}: {err.strerror}; choose a folder elsewhere") from None
     path = folder / LOCK_NAME
     try:
         fd = _acquire(folder, option)
     except BaseException:
-        _remove_if_empty(folder, created)
+        _remove_if_empty(created)
         raise
     try:
         yield path
@@ -164,16 +168,17 @@ def run_lock(folder: str | Path, option: str = "--out") -> Iterator[Path]:
         except FileNotFoundError:
             pass
         os.close(fd)  # releases the flock, after the unlink: no one can lock a file still listed
-        _remove_if_empty(folder, created)
+        _remove_if_empty(created)
 
 
-def _remove_if_empty(folder: Path, created: bool) -> None:
-    # A run that failed before writing anything leaves no empty folder behind.
-    if created:
+def _remove_if_empty(created: list[Path]) -> None:
+    # A run that failed before writing anything leaves no empty folder behind, nor the empty
+    # parents it made for it.
+    for folder in created:
         try:
             folder.rmdir()
         except OSError:
-            pass
+            return
 
 
 def lock_holder(folder: str | Path) -> dict | None:

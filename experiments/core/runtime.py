@@ -208,9 +208,11 @@ def determinism_environment(device: torch.device | None = None) -> dict:
     count, the CPU (model, kind, torch's kernel capability, the bf16-relevant ISA flags) and,
     on CUDA, the GPU's name.
 
-    The same on every machine of one kind run with the same thread count, with no host name,
-    time or pid: it may go into DVC-hashed files (``train.json``, checkpoints), and a resumed
-    run compares it (:func:`experiments.training.loop.train`).
+    The same on every machine of one CPU model run with the same thread count, with no host
+    name, time or pid: it goes into DVC-hashed files (``train.json``, checkpoints), which are
+    therefore byte for byte the same on one CPU model, though the weights already agree on one
+    kind (two models of a kind differ in ``cpu_model`` only). A resumed run compares all but the
+    model (:data:`experiments.training.resume.RESUME_ENVIRONMENT`).
     """
     model, flags = _cpuinfo()
     env = {

@@ -6,7 +6,8 @@ Writes, atomically, into ``EVAL_DIR`` (default ``RUN_DIR/eval/<split>``):
   ``fp``, ``fn``, ``f1_mean_radii`` (mean F1 over r = 1..R), ``mae``, ``rmse``, ``mre``,
   ``game0``..``game3``, ``match_radius``, ``n_images`` and the run's context; ``eval_overrides``
   where the ``eval`` settings differ from those the run trained with
-  (:func:`experiments.core.resolution.eval_overrides`);
+  (:func:`experiments.core.resolution.eval_overrides`); ``training_finished: false`` where a run
+  that stopped before the end was evaluated on purpose;
 * ``per_image.csv``: ``image_id,n_gt,n_pred,tp,fp,fn,tp_greedy``;
 * ``points/<image_id>.csv``: the predicted points, header ``x,y`` (as the prepared points).
 
@@ -21,10 +22,11 @@ import io
 import time
 from pathlib import Path
 
-from ..core.fsutil import NotAnOutputError, json_text
+from ..core.fsutil import NotAnOutputError, json_text, read_json
 from ..core.outputs import atomic_dir, check_replaceable
 from ..core.prepared import load_split, points_csv_text, read_meta, require_prepared
 from ..core.resolution import EVAL_OVERRIDES, eval_overrides
+from ..core.runfolder import RUN_MARKER
 from ..core.runlock import LOCK_NAME, lock_holder
 from ..core.runtime import check_amp, select_device
 from ..core.settings import ConfigError, load_params
@@ -36,7 +38,7 @@ CHECKPOINT_CHOICES = ("best", "last")
 PER_IMAGE_FIELDS = ("image_id", "n_gt", "n_pred", "tp", "fp", "fn", "tp_greedy")
 OUTPUT_ENTRIES = frozenset({"metrics.json", "per_image.csv", "points"})
 """What an evaluation folder holds (besides its marker): how one written before markers is recognised."""
-RUN_FILES = ("train.json", "last.pt", "best.pt", ".run.lock")
+RUN_FILES = ("train.json", "last.pt", "best.pt", LOCK_NAME, RUN_MARKER)
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -62,6 +64,28 @@ def check_out(out: Path, run_dir: Path) -> None:
     check_replaceable(out, "evaluate", "--out", OUTPUT_ENTRIES.__eq__)
 
 
+TRAINING_FINISHED = "training_finished"
+"""The key of ``metrics.json`` that says ``false`` when an unfinished run was evaluated on purpose
+(``allow_unfinished``); absent for a finished run, whose ``metrics.json`` is as before."""
+
+
+def unfinished_reason(run_dir: Path) -> str | None:
+    """Why the run in ``run_dir`` has not finished training, or None (finished, or nothing says
+    otherwise: a bare checkpoint). ``train.json`` says ``finished: false`` after ``--stop-after``
+    and a stop by signal; a run killed outright leaves its lock file and, on its first
+    invocation, no ``train.json``."""
+    summary_path = run_dir / "train.json"
+    if summary_path.is_file():
+        summary = read_json(summary_path, f"train.json is rewritten when training ends: run the training of {run_dir} again")
+        if isinstance(summary, dict) and summary.get("finished") is False:
+            return (f"stopped at iteration {summary.get('iterations')} of {summary.get('total_iterations')} "
+                    f"(train.json: finished false)")
+        return None
+    if (run_dir / LOCK_NAME).exists():
+        return f"was stopped while training (its {LOCK_NAME} is left and there is no train.json)"
+    return None
+
+
 def per_image_csv_text(results: list[ImageResult]) -> str:
     """``per_image.csv`` content: header ``image_id,n_gt,n_pred,tp,fp,fn,tp_greedy``, one row per
     image (``tp_greedy``: true positives of the authors' matching,
@@ -84,6 +108,7 @@ def evaluate_run(
     overrides: list[str] | tuple[str, ...] = (),
     device: str = "auto",
     dataset: str | None = None,
+    allow_unfinished: bool = False,
 ) -> tuple[dict, float]:
     """Evaluate a training run and write ``metrics.json``, ``per_image.csv`` and ``points/``.
 
@@ -101,12 +126,15 @@ def evaluate_run(
         overrides: ``eval.*`` overrides (``section.key=value``).
         device: one of :data:`experiments.core.runtime.DEVICE_CHOICES`.
         dataset: evaluate on this prepared dataset instead of the run's.
+        allow_unfinished: evaluate a run that has not finished training (:func:`unfinished_reason`)
+            instead of refusing it; its ``metrics.json`` then says ``"training_finished": false``.
 
     Returns:
         The content of ``metrics.json``, and the seconds the evaluation took.
 
     Raises:
-        ValueError: unknown checkpoint kind; a damaged checkpoint; a run still being trained;
+        ValueError: unknown checkpoint kind; a damaged checkpoint; a run still being trained, or one
+            that stopped before the end (unless ``allow_unfinished``);
             the run's dataset prepared again from other files since (its content digest changed).
         ConfigError: an override outside the ``eval`` section, or a bad setting.
         FileNotFoundError: no such checkpoint, or the dataset is not prepared.
@@ -131,6 +159,10 @@ def evaluate_run(
         raise FileNotFoundError(f"--run: {ckpt_path} does not exist; is {run_dir} the --out of a finished training run?")
     out = Path(out) if out is not None else run_dir / "eval" / split
     check_out(out, run_dir)
+    unfinished = unfinished_reason(run_dir)
+    if unfinished is not None and not allow_unfinished:
+        raise ValueError(f"--run: {run_dir} {unfinished}; continue it (its training command with --resume), or pass "
+                         f"--allow-unfinished to evaluate its checkpoint as it is")
     state = load_checkpoint(ckpt_path, checkpoint)
     dev = select_device(device)
     model, cfg = model_from_checkpoint(state, dev, ckpt_path)
@@ -156,6 +188,8 @@ def evaluate_run(
     )
     if changed:
         metrics[EVAL_OVERRIDES] = changed
+    if unfinished is not None:
+        metrics[TRAINING_FINISHED] = False
     with atomic_dir(out, "evaluate", "--out", OUTPUT_ENTRIES.__eq__) as tmp:
         (tmp / "points").mkdir()
         for r, p in zip(results, points):

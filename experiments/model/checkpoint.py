@@ -20,9 +20,10 @@
 Everything is made of tensors, numbers, strings, lists, tuples and dicts, so the files load
 with ``torch.load(..., weights_only=True)``: no code runs when a checkpoint is read. Nothing in a
 checkpoint depends on the clock, the host or the git commit (``versions`` are the package
-versions only); of the machine it records only what decides the run's last bits anyway (the CPU
-kind and torch's thread count: ``environment``), so the same run on the same kind of machine and
-software writes the same bytes, and DVC's hashes of two runs of the same settings agree.
+versions only); of the machine it records the determinism environment (``environment``: torch's
+thread count, the CPU model, kind and flags). The same run with the same software writes equal
+weights on one CPU kind and the same bytes on one CPU model (the model name is in the file), so
+DVC's hashes of two runs of the same settings agree there.
 """
 
 from __future__ import annotations

@@ -20,14 +20,16 @@ Writes into the run folder (rank 0 only):
   package versions) and ``settings.json`` (the settings resolved against the dataset, radii
   included: :func:`experiments.core.resolution.settings_record`, written when the run starts):
   the outputs DVC tracks. None depends on the clock, the host or the git commit; of the
-  machine they record only its determinism environment (CPU kind, thread count), which decides
-  the last bits anyway, so two runs of the same settings on one kind of machine write the same
-  bytes.
+  machine they record its determinism environment (thread count; CPU model, kind and flags):
+  runs of the same settings on one CPU kind agree in every weight and log, and on one CPU
+  model in every byte (``train.json`` and the checkpoints name the model).
 * ``timing.csv`` (seconds per step) and ``environment.json`` (wall and step time, it/s, this
   invocation's start, host, platform, torch threads, git commit, and the sha256 of the
   ``train.json`` it belongs to): what varies between runs; no DVC hash covers them.
 * ``.run.lock`` while the run is being written (:mod:`experiments.core.runlock`): a second
   process aiming at the folder fails at once; gone when training ends.
+* ``.tghem-run``, the mark of a run's folder (:mod:`experiments.core.runfolder`): without
+  ``--resume`` a folder holding files of these names without it is refused, not overwritten.
 
 ``train.json`` and the checkpoints record the determinism environment
 (:func:`experiments.core.runtime.determinism_environment`); ``--resume`` in another is refused.
@@ -53,6 +55,7 @@ from ..core.fsutil import atomic_write_json, json_text, atomic_write_text, remov
 from ..core.outputs import check_not_an_output
 from ..core.prepared import load_split, read_meta, require_prepared
 from ..core.resolution import SETTINGS_FILE, settings_record
+from ..core.runfolder import RUN_OUTPUTS, check_run_folder, mark_run_folder
 from ..core.runlock import run_lock
 from ..core.runtime import (
     autocast,
@@ -79,7 +82,6 @@ from .stopping import TrainingInterrupted, catch_stop_signals, diverged, non_fin
 
 MAX_SEED = 2 ** 32 - 1
 """The largest seed: numpy's global generator takes seeds below 2**32."""
-RUN_OUTPUTS = ("last.pt", "best.pt", "train.json", SETTINGS_FILE, "log.csv", "val.csv", "crops.csv", "timing.csv", "environment.json")
 
 
 @dataclass(frozen=True)
@@ -369,11 +371,13 @@ def train(job: TrainJob) -> dict:
             last = job.out / "last.pt"
             if job.resume and not last.is_file():
                 raise FileNotFoundError(f"--resume: {last} does not exist; start the run without --resume")
+            if not job.resume:
+                check_run_folder(job.out)  # someone's own log.csv or train.json: never overwritten
             if not job.resume and last.is_file():
                 raise ValueError(f"--out: {job.out} already holds a run (last.pt); pass --resume to continue it, "
                                  f"or choose another folder")
             for name in RUN_OUTPUTS:  # what a killed write left (the lock proves no one else writes here)
-                remove_leftovers(job.out, name)
+                remove_leftovers(job.out, name, locked=True)
         ctx = distributed.setup(job.device)
         try:
             if cfg["model"]["norm"] == "sync" and ctx.distributed and ctx.device.type != "cuda":
@@ -382,6 +386,7 @@ def train(job: TrainJob) -> dict:
             if job.resume:
                 trainer.restore()
             if ctx.is_main:
+                mark_run_folder(job.out)
                 atomic_write_json(job.out / SETTINGS_FILE, trainer.settings_record)
             summary = trainer.run(wall_start)
         except BaseException:

@@ -12,8 +12,9 @@ import pytest
 from experiments import evaluate
 from experiments.core import fsutil
 from experiments.core.cli import run_stage
-from experiments.core.fsutil import NotAnOutputError, OutputError, atomic_write_bytes
+from experiments.core.fsutil import NotAnOutputError, OutputError, atomic_write_bytes, remove_leftovers
 from experiments.core.outputs import OUTPUT_MARKER, PUBLISHING, atomic_dir, check_replaceable, publish_files, settle
+from experiments.core.runfolder import RUN_MARKER
 from tests.helpers.paths import ROOT
 
 
@@ -152,10 +153,20 @@ def test_leftovers_of_a_killed_write_are_removed_and_never_hashed(tmp_path):
     from dvc.ignore import DvcIgnoreFilter
 
     ignore = DvcIgnoreFilter(LocalFileSystem(), str(ROOT))
-    for name in (partial.name, aside.name, tmpfile.name, PUBLISHING, OUTPUT_MARKER):
+    for name in (partial.name, aside.name, tmpfile.name, PUBLISHING, OUTPUT_MARKER, RUN_MARKER):
         assert ignore.is_ignored_file(str(ROOT / "evals" / "main" / name)), name
     for name in ("last.pt", "metrics.json", "points"):
         assert not ignore.is_ignored_file(str(ROOT / "evals" / "main" / name)), name
+
+
+def test_leftovers_without_a_pid_are_removed_only_under_a_lock(tmp_path):
+    old = tmp_path / ".last.pt.abcdefgh.tmp"  # named before pids were recorded: whose, no one can tell
+    old.write_bytes(b"half")
+    assert remove_leftovers(tmp_path, "last.pt") == [] and old.exists()
+    assert remove_leftovers(tmp_path, "last.pt", locked=True) == [old] and not old.exists()
+    live = tmp_path / f".last.pt.{os.getpid()}-abcdefgh.tmp"  # a live writer's stays even then
+    live.write_bytes(b"half")
+    assert remove_leftovers(tmp_path, "last.pt", locked=True) == [] and live.exists()
 
 
 def test_published_files_are_all_old_or_all_new(tmp_path, monkeypatch):

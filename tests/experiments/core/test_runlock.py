@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from experiments.core.fsutil import OutputError
 from experiments.core.runlock import LOCK_NAME, RunInUseError, lock_holder, run_lock
 from tests.helpers.paths import ROOT
 
@@ -89,6 +90,28 @@ def test_the_lock_goes_on_errors_and_ctrl_c_and_a_new_empty_folder_with_it(tmp_p
         with run_lock(tmp_path / "old"):
             raise KeyboardInterrupt
     assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["log.csv"]
+
+
+def test_a_failed_run_removes_the_empty_parents_it_made_and_nothing_else(tmp_path):
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(ValueError, match="boom"):
+        with run_lock(tmp_path / "kept" / "a" / "b" / "run"):
+            raise ValueError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"] and not any((tmp_path / "kept").iterdir())
+    # A parent that something else wrote into meanwhile stays, with what it holds.
+    with pytest.raises(ValueError, match="boom"):
+        with run_lock(tmp_path / "kept" / "a" / "run"):
+            (tmp_path / "kept" / "a" / "other.txt").write_text("x")
+            raise ValueError("boom")
+    assert [p.name for p in (tmp_path / "kept" / "a").iterdir()] == ["other.txt"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_the_file_system_cannot_make_is_one_line_naming_the_option():
+    with pytest.raises(OutputError, match=r"^--out: cannot create /proc/tghem_run/x: No such file or directory; "
+                                          r"choose a folder elsewhere$"):
+        with run_lock("/proc/tghem_run/x"):
+            pass
 
 
 def test_the_same_folder_twice_in_one_process_is_refused_too(tmp_path):

@@ -238,6 +238,14 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main([*base, "--out", str(tmp_path / "a"), "--method", "nope"])
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+    # Out-of-range numbers are usage errors too (exit 2), as every other bad argument.
+    for option, value, expected in (("--seed", "-1", "an int in [0, 4294967295]"), ("--seed", "4294967296", "an int in [0, 4294967295]"),
+                                    ("--stop-after", "0", "an int >= 1"), ("--stop-after", "x", "an int >= 1")):
+        with pytest.raises(SystemExit) as e:
+            train.main([*base, "--out", str(tmp_path / "a"), option, value])
+        assert e.value.code == 2
+        assert capsys.readouterr().err.endswith(f"error: argument {option}: expected {expected}, got '{value}'\n")
+    assert not (tmp_path / "a").exists()
     with pytest.raises(FileNotFoundError, match="run `python -m experiments.prepare --dataset vgg_cells"):
         train.main([*base[:-1], "--dataset", "vgg_cells", "--out", str(tmp_path / "a")])
     with pytest.raises(FileNotFoundError, match="--resume: .*last.pt does not exist"):

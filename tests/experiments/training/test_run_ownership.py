@@ -12,11 +12,13 @@ import pytest
 
 from experiments import evaluate, train
 from experiments.core.prepared import read_meta
+from experiments.core.fsutil import NotAnOutputError
 from experiments.core.runlock import LOCK_NAME, run_lock
 from experiments.data.preparation import prepare
 from experiments.data.synthetic import SyntheticConfig
 from experiments.model.checkpoint import load_checkpoint
 from experiments.training import loop
+from experiments.core.runfolder import RUN_MARKER
 from tests.helpers.errors import one_line_error
 from tests.helpers.tiny_run import TINY, tiny_data_dir
 
@@ -163,3 +165,64 @@ def test_an_unwritable_evaluation_folder_is_named(run, tmp_path, monkeypatch, ca
     assert message == (f"{out.parent}: cannot write here (permission denied); make it writable "
                        f"(`chmod u+w {out.parent}`, or ask its owner) or choose another output folder")
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_folder_holding_someone_elses_files_of_a_runs_names_is_refused_untouched(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    own = {"notes.txt": b"keep\n", "log.csv": b"my,own,log\n", "train.json": b'{"mine": 1}\n'}
+    for name, data in own.items():
+        (out / name).write_bytes(data)
+    message = one_line_error(lambda: train.main(argv(out, tiny_data_dir())), capsys)
+    assert message == (f"--out: {out} holds train.json, log.csv, which no training run wrote (no {RUN_MARKER}); "
+                       f"train would overwrite them: name a new folder, or move them away")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == own  # nothing written, nothing replaced
+
+
+def test_a_runs_own_folder_is_marked_and_may_be_trained_into_again(run, tmp_path):
+    assert (run / RUN_MARKER).read_text() == "train\n"
+    # What DVC leaves when it reruns a stage: the tracked outputs removed, timing.csv and environment.json kept.
+    # A folder made before the marker existed is recognised by its environment.json.
+    for marked in (True, False):
+        copy = tmp_path / f"rerun-{marked}"
+        shutil.copytree(run, copy)
+        for name in (*TRACKED, "crops.csv", "settings.json", *(() if marked else (RUN_MARKER,))):
+            (copy / name).unlink()
+        assert train.main(argv(copy, tiny_data_dir())) == 0
+        for name in TRACKED:
+            assert (copy / name).read_bytes() == (run / name).read_bytes(), name
+    # environment.json of someone else does not make the folder a run's.
+    copy = tmp_path / "foreign"
+    copy.mkdir()
+    (copy / "environment.json").write_text('{"conda": "base"}\n')
+    with pytest.raises(NotAnOutputError, match=r"holds environment.json, which no training run wrote"):
+        train.main(argv(copy, tiny_data_dir()))
+
+
+def test_evaluating_a_run_that_stopped_early_is_refused_unless_asked_for(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train.main(argv(out, tiny_data_dir(), "--stop-after", "2")) == 0
+    total = json.loads((out / "train.json").read_text())["total_iterations"]
+    message = one_line_error(lambda: evaluate.main(["--run", str(out), "--data-dir", str(tiny_data_dir()),
+                                                    "--checkpoint", "last", "--quiet"]), capsys)
+    assert message == (f"--run: {out} stopped at iteration 2 of {total} (train.json: finished false); continue it (its "
+                       f"training command with --resume), or pass --allow-unfinished to evaluate its checkpoint as it is")
+    assert not (out / "eval").exists()
+    assert evaluate.main(["--run", str(out), "--data-dir", str(tiny_data_dir()), "--checkpoint", "last",
+                          "--allow-unfinished"]) == 0
+    assert "had not finished training (metrics.json: training_finished false)" in capsys.readouterr().out
+    assert json.loads((out / "eval" / "test" / "metrics.json").read_text())["training_finished"] is False
+    # Finished, the same folder evaluates without the flag, and metrics.json has no such key.
+    assert train.main(argv(out, tiny_data_dir(), "--resume")) == 0
+    assert evaluate.main(["--run", str(out), "--data-dir", str(tiny_data_dir()), "--checkpoint", "last", "--quiet"]) == 0
+    assert "training_finished" not in json.loads((out / "eval" / "test" / "metrics.json").read_text())
+
+
+def test_a_run_killed_outright_is_refused_by_its_left_lock(run, tmp_path, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "train.json").unlink()  # a first invocation killed with -9: no train.json, the lock file left
+    (copy / LOCK_NAME).write_text('{"pid": 999999999, "host": "gone"}\n')
+    message = one_line_error(lambda: evaluate.main(["--run", str(copy), "--data-dir", str(tiny_data_dir())]), capsys)
+    assert message.startswith(f"--run: {copy} was stopped while training (its {LOCK_NAME} is left and there is no "
+                              f"train.json); continue it")
