@@ -11,9 +11,9 @@ Dependencies: each stage depends on its entry point and the whole subpackages it
 (:data:`CODE`; ``tests/experiments/test_pipeline_deps.py`` walks the imports), and on the settings
 it reads, each declared from the file that writes it (:func:`declare`): a study's own file for what
 it changes, the base it ``extends`` for the rest, so an edit of either reruns exactly the stages
-that read the setting. Training declares every method's section (a DVC matrix cannot vary its
-params per item); an ablation's training declares TG-HEM's sections without the swept setting,
-which its command sets.
+that read the setting. Training declares every section (a DVC matrix cannot vary its params per
+item, and ``train.json``, an output, records them all); an ablation's training too, without the
+swept setting, which its command sets.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Any
 from experiments.analysis.study import ABLATIONS, BASELINE_REFERENCE, Study
 from experiments.core.resolution import SETTINGS_FILE
 from experiments.core.settings import PER_DATASET, SCHEMA
-from experiments.training.methods import METHODS
 
 from .layout import Layout
 
@@ -39,10 +38,6 @@ CODE = {
 }
 """The code each kind of stage runs: its entry point and the subpackages it imports."""
 
-WARMUP_SECTION = "dice_bce"
-"""The section of the warm-up loss ``tghem.warmup_loss: dice_bce`` (:func:`experiments.training.methods.build_method`)."""
-RUN_SECTIONS = ("data", "model", "train", "eval")
-"""Sections every training reads (validation picks ``best.pt`` with the evaluation's settings)."""
 AGGREGATE_SETTINGS = ("train.crop_size", "train.iterations", "tghem.lambda_pers", "tghem.topo_epsilon",
                       "tghem.topo_reduction", "tghem.centroid_mode", "tghem.top_dimension", "tghem.topo_backend")
 """Settings the aggregation reads itself (the schedule, the lambda selection, the qualitative
@@ -175,9 +170,8 @@ class StudyPipeline:
         run = f"{self.layout.under('runs')}/ablation/{name}/${{item.value}}/seed${{item.seed}}"
         cmd = self._train_cmd("${ablation.dataset}", BASELINE_REFERENCE, "${item.seed}", run,
                               f"--set {key}=${{item.value}} ")
-        sections = dict.fromkeys([*RUN_SECTIONS, WARMUP_SECTION, *METHODS[BASELINE_REFERENCE].sections])
-        settings = []
-        for section in sections:
+        settings = []  # every section, as train.json records them all, but the swept key its command sets
+        for section in SECTIONS:
             settings += [k for k in _keys(section) if k != key] if key.startswith(section + ".") else [section]
         return self._stage("train", cmd, [f"{self.layout.under('data')}/prepared/${{ablation.dataset}}"],
                            self._params(["study.threads", *settings], "${ablation.dataset}"),

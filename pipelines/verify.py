@@ -33,6 +33,7 @@ import fnmatch
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -274,8 +275,8 @@ def verify(root: Path, study_dir: str, patterns: list[str], keep: bool = False, 
     cache = _run(_dvc("cache", "dir"), root).stdout.strip()
     workdir = Path(tempfile.mkdtemp(prefix="tghem-verify."))
     tree = workdir / "repo"
-    _run(["git", "worktree", "add", "--detach", "--quiet", str(tree), "HEAD"], root)
     try:
+        _run(["git", "worktree", "add", "--detach", "--quiet", str(tree), "HEAD"], root)
         names = _run(_dvc("stage", "list", "--name-only", study.pipeline_file), tree).stdout.split()
         names = [n.split(":")[-1] for n in names]
         targets = select(patterns, names)
@@ -312,10 +313,7 @@ def verify(root: Path, study_dir: str, patterns: list[str], keep: bool = False, 
             log(f"verify: the worktree is kept at {tree} (remove it with: git worktree remove --force {tree})")
         else:
             _run(["git", "worktree", "remove", "--force", str(tree)], root, check=False)
-            try:
-                workdir.rmdir()
-            except OSError:
-                pass
+            shutil.rmtree(workdir, ignore_errors=True)  # made here by mkdtemp; a half-made worktree too
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -345,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     except VerifyError as e:
         print(f"verify: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("verify: interrupted; the temporary worktree is removed (kept with --keep)", file=sys.stderr)
+        return 130
     if args.dry_run:
         return 0
     if same_kind is False and not all(c.same for c in compared):

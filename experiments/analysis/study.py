@@ -143,7 +143,8 @@ def parse_study(raw: dict, source: str = "params", known_methods: Collection[str
             raise ConfigError(f"{source}: section {section!r}: expected a mapping with keys {sorted(keys)}, got {values!r}")
         if not keys <= set(values) <= keys | optional[section]:
             extra, missing = sorted(set(values) - keys - optional[section]), sorted(keys - set(values))
-            raise ConfigError(f"{source}: section {section!r}: unknown keys {extra}, missing keys {missing}")
+            wrong = [f"{what} keys {keys}" for what, keys in (("unknown", extra), ("missing", missing)) if keys]
+            raise ConfigError(f"{source}: section {section!r}: {', '.join(wrong)}")
     s, a = raw["study"], raw["ablation"]
     methods = _name_list("study", "methods", s["methods"])
     unknown = [m for m in methods if known_methods is not None and m not in known_methods]

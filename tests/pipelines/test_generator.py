@@ -87,6 +87,23 @@ def test_one_template_makes_every_ablation(tmp_path):
     assert "--evals evals/s/main evals/s/ablation evals/s/oracle evals/s/oracle_mask_gap evals/s/oracle_mask_radius" in aggregate
 
 
+def test_every_training_declares_every_setting_its_train_json_records_but_the_swept_one(tmp_path):
+    """train.json (an output) records every setting, and aggregate takes a run only when that record
+    equals the study's settings: a training that left one undeclared would not rerun when it changes,
+    and its run would then be refused (the ablations once left out focal, cldice and tghem_count)."""
+    sweeps = {"lambda_pers": "[0.0]", "ohem_min_kept": "[500]", "top_dimension": "[true]", "warmup": "[0]",
+              "mask_gap": "[false]", "mask_radius": "[3]"}
+    stages = _study(tmp_path, "ablation: {dataset: a, seeds: [0], " + ", ".join(f"{k}: {v}" for k, v in sweeps.items()) + "}\n")
+
+    def undeclared(stage):
+        declared = set(sum(_params(stage).values(), []))
+        return {key for key in SCHEMA if key not in declared and key.split(".", 1)[0] not in declared}
+
+    assert undeclared(stages["train"]) == set()
+    for name, key in ABLATIONS.items():
+        assert undeclared(stages[f"train_{name}"]) == {key}, name
+
+
 def test_declare_without_a_base_keeps_the_default_study_s_plain_list():
     assert declare(["study.threads", "eval"], layout("."), {}, None) == ["study.threads", "eval"]
     whole = declare(["data"], layout("studies/x"), {"data": {k.split(".")[1]: 0 for k in SCHEMA if k.startswith("data.")}},
