@@ -46,9 +46,9 @@ def check_run_folder(folder: str | Path, option: str = "--out") -> None:
 
     Example:
         >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
-        >>> _ = (folder / "log.csv").write_text("my,own,log\\n")
-        >>> check_run_folder(folder)  # doctest: +ELLIPSIS
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = (Path(folder) / "log.csv").write_text("my,own,log\\n")
+        ...     check_run_folder(folder)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         experiments.core.fsutil.NotAnOutputError: --out: ... holds log.csv, which no training run wrote ...
