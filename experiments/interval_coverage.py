@@ -3,10 +3,10 @@
     python -m experiments.interval_coverage [--trials 2000] [--resamples 1000] [--seed 0]
 
 A thin command line over :func:`experiments.analysis.coverage.interval_coverage`, which
-documents the simulated design; prints one line per scenario of
-:data:`experiments.analysis.coverage.SCENARIOS`: the coverage at nominal 0.95 of the
-hierarchical (seed, then image) bootstrap and of the paired seed-level t-interval, their
-Monte-Carlo standard errors and mean widths. Not a pipeline stage: it reads and writes no file.
+documents the simulated design; prints, for each scenario of
+:data:`experiments.analysis.coverage.SCENARIOS`, a line naming it and one line for each interval:
+the coverage at nominal 0.95 of the hierarchical (seed, then image) bootstrap and of the paired
+seed-level t-interval, with its Monte-Carlo standard error and mean width. Not a pipeline stage: it reads and writes no file.
 """
 
 from __future__ import annotations

@@ -52,12 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the stage; returns the exit status (argument errors exit with status 2)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.readme is not None and not args.readme.is_file():  # before rendering, not after
+        parser.error(f"--readme: {args.readme} is not a file; name a Markdown page that holds the result blocks")
     written = report(args.results, args.data_dir)
     if args.readme is not None:
         embed_in_readme(args.readme, args.results)
     if not args.quiet:
-        print(f"{args.results}: {len(written)} files in tables/ and figures/")
+        print(f"{args.results}: {len(written)} files in tables/, figures/ and headline/")
     return 0
 
 

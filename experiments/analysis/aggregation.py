@@ -65,6 +65,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..core.fsutil import json_text, read_json
@@ -185,7 +186,7 @@ def split_sizes(study: Study, data_dir: Path) -> dict:
 
 FROM_RUNS = "aggregate from the runs: python -m experiments.aggregate"
 LOGGED_COLUMNS = {
-    "runs.csv": (RUN_KEYS, ("seed",)),
+    "runs.csv": (RUN_KEYS, ("seed", *SCORES)),
     "per_image.csv": (PER_IMAGE_COLUMNS, ("seed", *PER_IMAGE_COUNTS, "f1", "abs_count_error")),
     "val_curves.csv": ((*RUN_KEYS, "iteration", *VAL_FIELDS), ("seed", "iteration", *VAL_FIELDS)),
     "oracle.csv": (ORACLE_COLUMNS, ORACLE_SCORES),
@@ -201,12 +202,14 @@ def _read_logged(path: Path) -> pd.DataFrame:
     required, numeric = LOGGED_COLUMNS[path.name]
     frame = parsed_csv(path, required, FROM_RUNS, dtype={"group": str, "dataset": str, "method": str, "setting": str,
                                                           "value": str, "image_id": str, "target": str, "radius": str})
-    for column in numeric:
+    for column in numeric:  # none of them is ever empty, NaN or infinite in a table aggregate wrote
         values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() & frame[column].notna()
-        if bad.any() or (column == "seed" and values.isna().any()):
-            row = int(bad.to_numpy().argmax()) if bad.any() else int(values.isna().to_numpy().argmax())
-            raise ValueError(f"{path}: line {row + 2}, {column} is {frame[column].iloc[row]!r}, expected a number; {FROM_RUNS}")
+        bad = ~np.isfinite(values.to_numpy(np.float64))
+        if bad.any():
+            row = int(bad.argmax())
+            cell = frame[column].iloc[row]
+            shown = repr(cell) if isinstance(cell, str) else "empty or NaN" if pd.isna(cell) else str(cell)
+            raise ValueError(f"{path}: line {row + 2}, {column} is {shown}, expected a finite number; {FROM_RUNS}")
     return frame
 
 
@@ -319,6 +322,8 @@ def aggregate(params_path: str | Path | None = None, root: str | Path = ".", out
     raw, source = read_params_file(params_path)
     study = parse_study(raw, source)
     params = validate(raw, source)  # the run settings of the same file, read once
+    for dataset in dict.fromkeys(d for d in (*study.datasets, study.ablation_dataset) if d is not None):
+        require_prepared(data_dir, dataset)  # --data-dir named at once, not by a missing points file later
     records, where = read_records(_folders(root, evals)), study_folder(params_path)  # every record read once
     main, ablation = read_runs(locate_runs(wanted_runs(study, params, raw, source), records, root, where))
     for run, value in zip([*main, *ablation], strict_f1([*main, *ablation], data_dir)):

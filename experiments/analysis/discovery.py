@@ -16,8 +16,9 @@ it differs.
 
 What the pipeline calls its stages is used only in the message that says how to make a missing
 run (``dvc repro train@synthetic-tghem-0``, run in the study's folder), by the naming rule of DVC's
-matrices (:func:`experiments.analysis.study.stage_name`). Records that fit no run the study defines (a run of
-an earlier study, a validation-split evaluation) are never read beyond their first lines. Two
+matrices (:func:`experiments.analysis.study.stage_name`). Every record below the folders searched is
+read (a damaged one is an error naming it); those that fit no run the study defines (a run of an
+earlier study, a validation-split evaluation) are not used. Two
 records with the same settings are the same experiment (an ablation value equal to the main one):
 either fills the row, and they must agree, else it is an error naming both.
 """
@@ -30,7 +31,7 @@ from typing import Any, Iterable, Sequence
 
 from ..core.fsutil import read_json
 from ..core.prepared import read_meta, require_prepared
-from ..core.resolution import EVAL_OVERRIDES
+from ..core.resolution import EVAL_OVERRIDES, resolve_eval
 from ..core.settings import PARAMS_PATH, apply_overrides, flatten, resolve
 from ..core.targets import target_rule
 from .study import ABLATIONS, BASELINE_REFERENCE, Study, format_value, stage_name
@@ -173,8 +174,8 @@ def read_records(folders: Sequence[Path]) -> Records:
         if not folder.is_dir():
             raise FileNotFoundError(f"--evals: {folder} is not a folder; name the folders the study's evaluations write")
         files.update(folder.rglob("metrics.json"))
-    return Records(tuple(folders), [(path.parent, read_json(path, f"evaluate again: `dvc repro` the stage whose output "
-                                                                  f"is {path.parent}")) for path in sorted(files)])
+    fix = "evaluate again (`dvc repro` the stage whose output is {}), or move it away if no stage of the study writes it"
+    return Records(tuple(folders), [(path.parent, read_json(path, fix.format(path.parent))) for path in sorted(files)])
 
 
 def _recorded(config: Any) -> dict | None:
@@ -271,38 +272,62 @@ def locate_runs(wanted: Sequence[Wanted], records: Records, root: Path, study: s
     return located
 
 
-def oracle_targets(study: Study, params: dict, raw: Any, data_dir: Path, source: str = "params") -> list[tuple[str, str, dict, str]]:
-    """The targets the study's oracle rows score: ``(dataset, label, target, stage)``, label ``study``
-    for each dataset's training target, ``<ablation>=<value>`` for each ablation value that changes
-    the target (a ``data.*`` setting); ``stage`` the pipeline's name of the stage that scores it."""
+ORACLE_SCORING = ("centroid_mode", "match_radius")
+"""The ``eval`` settings an oracle's ``metrics.json`` records, which decide its score."""
+
+
+def _scoring(cfg: dict, meta: dict) -> dict:
+    e = resolve_eval(cfg, meta)
+    return {key: e[key] for key in ORACLE_SCORING}
+
+
+def oracle_targets(study: Study, params: dict, raw: Any, data_dir: Path,
+                   source: str = "params") -> list[tuple[str, str, dict, str, dict]]:
+    """The targets the study's oracle rows score: ``(dataset, label, target, stage, scoring)``, label
+    ``study`` for each dataset's training target, ``<ablation>=<value>`` for each ablation value that
+    changes the target (a ``data.*`` setting); ``stage`` the pipeline's name of the stage that scores
+    it; ``scoring`` the study's :data:`ORACLE_SCORING` settings for the dataset."""
     out = []
     metas = {d: read_meta(require_prepared(data_dir, d)) for d in {*study.datasets, study.ablation_dataset}}
     for d in study.datasets:
-        out.append((d, "study", target_rule(resolve(params, raw, d, source), metas[d]), stage_name("oracle", d)))
+        cfg = resolve(params, raw, d, source)
+        out.append((d, "study", target_rule(cfg, metas[d]), stage_name("oracle", d), _scoring(cfg, metas[d])))
     base = resolve(params, raw, study.ablation_dataset, source)
     for name, values in study.ablation.items():
         if ABLATIONS[name].startswith("data."):
             for v in values:
                 cfg = ablation_settings(base, name, v)
-                out.append((study.ablation_dataset, f"{name}={format_value(v)}", target_rule(cfg, metas[study.ablation_dataset]),
-                            stage_name(f"oracle_{name}", v)))
+                meta = metas[study.ablation_dataset]
+                out.append((study.ablation_dataset, f"{name}={format_value(v)}", target_rule(cfg, meta),
+                            stage_name(f"oracle_{name}", v), _scoring(cfg, meta)))
     return out
 
 
-def locate_oracles(targets: Iterable[tuple[str, str, dict, str]], records: Records, study: str = "") -> list[tuple[str, str, Path]]:
-    """The oracle record of each target: ``(dataset, label, metrics.json)``.
+def locate_oracles(targets: Iterable[tuple[str, str, dict, str, dict]], records: Records,
+                   study: str = "") -> list[tuple[str, str, Path]]:
+    """The oracle record of each target: ``(dataset, label, metrics.json)``; a record fits when its
+    dataset, target and scoring settings are the study's (a record of before the scoring was
+    recorded fits on its target alone).
 
     Raises:
         FileNotFoundError: a target has no oracle record (named, with the stage that makes it).
+        ValueError: two records fit one target but their contents differ (both named).
     """
-    oracles = [(doc.get("dataset"), doc["target"].get("radius"), doc["target"].get("gap"), folder / "metrics.json")
-               for folder, doc in records.documents if isinstance(doc, dict) and isinstance(doc.get("target"), dict)]
+    oracles = [(folder / "metrics.json", doc) for folder, doc in records.documents
+               if isinstance(doc, dict) and isinstance(doc.get("target"), dict)]
     out = []
-    for dataset, label, target, stage in targets:
-        hits = [p for d, r, g, p in oracles if d == dataset and r == target["radius"] and g == target["gap"]]
+    for dataset, label, target, stage, scoring in targets:
+        hits = [(p, doc) for p, doc in oracles
+                if doc.get("dataset") == dataset and doc["target"].get("radius") == target["radius"]
+                and doc["target"].get("gap") == target["gap"] and all(doc.get(k, v) == v for k, v in scoring.items())]
         if not hits:
+            scored = ", ".join(f"{k} {v}" for k, v in scoring.items())
             raise FileNotFoundError(
-                f"no oracle of {dataset} with the target radius {target['radius']}, gap {target['gap']} ({label}) below "
-                f"{records.where()}; make it with {StageHint(stage, study).how_to_make()}")
-        out.append((dataset, label, hits[0]))
+                f"no oracle of {dataset} with the target radius {target['radius']}, gap {target['gap']} ({label}), "
+                f"scored with {scored}, below {records.where()}; make it with {StageHint(stage, study).how_to_make()}")
+        for other, doc in hits[1:]:
+            if doc != hits[0][1]:
+                raise ValueError(f"{hits[0][0]} and {other} are oracles of the same target and scoring ({dataset}, {label}) "
+                                 f"but differ; delete the one that is not this study's")
+        out.append((dataset, label, hits[0][0]))
     return out

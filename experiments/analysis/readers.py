@@ -8,6 +8,7 @@ JSON or CSV) or holds a value out of range (NaN, inf, an F1 outside [0, 1], a ne
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 from typing import Sequence
@@ -136,7 +137,22 @@ def parsed_csv(path: Path, required: Sequence[str], fix: str, **options) -> pd.D
     missing = [k for k in required if k not in frame.columns]
     if missing:
         raise ValueError(f"{path}: columns {missing} missing from the header {list(frame.columns)}; {fix}")
+    ragged = _ragged_row(path)
+    if ragged is not None:  # pandas fills a short row (a file cut mid-line) with NaN instead of refusing it
+        line, n, expected = ragged
+        raise ValueError(f"{path}: damaged or truncated (line {line} has {n} fields, the header {expected}); {fix}")
     return frame
+
+
+def _ragged_row(path: Path) -> tuple[int, int, int] | None:
+    """The first data row whose number of fields differs from the header's: ``(line, fields, header's)``."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = csv.reader(f)
+        header = next(rows, [])
+        for line, row in enumerate(rows, start=2):
+            if row and len(row) != len(header):
+                return line, len(row), len(header)
+    return None
 
 
 def _number(cell: str) -> float:

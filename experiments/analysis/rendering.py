@@ -29,7 +29,6 @@ from typing import Callable
 
 import matplotlib
 import matplotlib.style
-import pandas as pd
 from matplotlib.figure import Figure
 
 from ..core.fsutil import atomic_write_text, json_text, read_json
@@ -40,6 +39,7 @@ from .findings import findings_markdown
 from .anchors import anchors_table
 from .figures import STYLE, ablation_figure, convergence_figure, dynamics_figure, methods_figure, save_figure, training_figure
 from .headline import headline_metrics
+from .readers import parsed_csv
 from .study import ABLATIONS
 from .diagnostics import convergence_table, dynamics_table
 from .tables import (ablation_table, comparison_table, main_table, render_latex,
@@ -87,14 +87,13 @@ def read_results(results: Path) -> dict:
             if not isinstance(out[key], dict):
                 raise ValueError(f"{path}: expected a JSON object, got {type(out[key]).__name__}; {fix}")
             continue
-        try:
-            out[key] = pd.read_csv(path, dtype={"setting": str, "value": str, "dataset": str, "method": str})
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"{path}: damaged or truncated ({first}); {fix}") from None
+        out[key] = parsed_csv(path, (), fix, dtype={"setting": str, "value": str, "dataset": str, "method": str})
     missing = [k for k in ("dataset", "image_file", "image_shape") if k not in out["qualitative"]]
     if missing:
         raise ValueError(f"{results / RESULT_FILES['qualitative']}: keys {missing} missing; {fix}")
+    shape = out["qualitative"]["image_shape"]
+    if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
+        raise ValueError(f"{results / RESULT_FILES['qualitative']}: image_shape is {shape!r}, expected [H, W]; {fix}")
     missing = [k for k in METRICS_SECTIONS if not isinstance(out["metrics"].get(k), dict)]
     if missing:
         raise ValueError(f"{results / RESULT_FILES['metrics']}: sections {missing} missing or not objects "
@@ -121,8 +120,8 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
     r = read_results(results)
     metrics, runs, curves, q = r["metrics"], r["runs"], r["curves"], r["qualitative"]
     prepared = prepared_dir(data_dir, q["dataset"])
-    image_path = prepared / q["image_file"]
-    if not isinstance(q["image_file"], str) or not image_path.resolve().is_relative_to((prepared / "images").resolve()):
+    image_path = prepared / q["image_file"] if isinstance(q["image_file"], str) else None
+    if image_path is None or not image_path.resolve().is_relative_to((prepared / "images").resolve()):
         raise ValueError(f"{results / RESULT_FILES['qualitative']}: image_file {q['image_file']!r} is not an image "
                          f"under {prepared / 'images'}; report reads only the prepared data of --data-dir: make it "
                          f"again with `python -m experiments.aggregate --out {results}`")
@@ -151,8 +150,10 @@ def report(results: str | Path = "results", data_dir: str | Path = "data") -> li
     headline = headline_metrics(metrics)
     names: list[str] = []
     # Rendered into temporary folders; all are renamed into place only once every file is made.
-    tables_ok = lambda entries: all(Path(n).suffix in (".md", ".tex") for n in entries)  # noqa: E731
-    figures_ok = lambda entries: all(Path(n).suffix in (".png", ".pdf") for n in entries)  # noqa: E731
+    # A folder without a marker is a previous output when it holds only names the report writes (a
+    # user's notes.pdf among the figures is not, and is never deleted).
+    tables_ok = lambda entries: entries <= {f"{t}.{s}" for t in TABLES for s in ("md", "tex")} | {FINDINGS}  # noqa: E731
+    figures_ok = lambda entries: entries <= {f"{f}.{s}" for f in FIGURES for s in ("png", "pdf")}  # noqa: E731
     headline_ok = lambda entries: all(Path(n).suffix == ".json" for n in entries)  # noqa: E731
     with atomic_dir(results / "tables", "report", "--results", tables_ok) as table_dir, \
             atomic_dir(results / "figures", "report", "--results", figures_ok) as figure_dir, \

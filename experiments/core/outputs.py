@@ -194,12 +194,15 @@ def publish_files(folder: str | Path, texts: dict[str, str], stage: str, option:
     all of them present); other files in it are left alone.
 
     Raises:
-        NotAnOutputError: ``folder`` is a file, or holds some of the files but is not ``stage``'s.
+        NotAnOutputError: ``folder`` is a file, a folder another stage replaces whole, or holds some
+            of the files but is not ``stage``'s.
         OutputError: a system error (full disk...) before the commit; the old files stay.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotAnOutputError(f"{option}: {folder} is an existing file, not a folder; name a folder")
+    if _marker_stage(folder) not in (None, stage):  # e.g. report's tables/: its next run would refuse it
+        check_not_an_output(folder, option)
     present = [name for name in texts if (folder / name).exists()]
     if present and len(present) < len(texts) and _marker_stage(folder) != stage:
         raise NotAnOutputError(

@@ -104,8 +104,8 @@ def oracle_dataset(
         results = oracle_results(samples, target, settings)
         document[split] = summarize(results, settings["match_radius"])
         tables[split] = per_image_csv_text(results)
-    def recognise(entries: set[str]) -> bool:  # an oracle's folder written before output markers
-        return "metrics.json" in entries and all(e == "metrics.json" or e.startswith("per_image_") for e in entries)
+    def recognise(entries: set[str]) -> bool:  # an oracle's folder written before output markers: its names only
+        return "metrics.json" in entries and entries <= {"metrics.json", *(f"per_image_{s}.csv" for s in ORACLE_SPLITS)}
 
     with atomic_dir(Path(out), "oracle", "--out", recognise) as tmp:
         for split, text in tables.items():

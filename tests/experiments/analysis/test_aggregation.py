@@ -331,17 +331,30 @@ def _repeat_line(path: Path, line: int) -> None:
     path.write_text("".join(lines[:line] + lines[line - 1:]))
 
 
+def _cut_last_row(path: Path) -> None:
+    """The file cut in the middle of its last row (a killed copy)."""
+    text = path.read_text()
+    start = text.rstrip("\n").rfind("\n") + 1
+    path.write_text(text[:start + (len(text) - start) // 3])
+
+
 @pytest.mark.parametrize("name, damage, message", [
     # A runs.csv cut at a row boundary parses: once it summarised the study with n = 1 instead of 2.
     ("runs.csv", lambda p: _drop_line(p, 3), r"runs\.csv: does not hold the study's \d+ runs: 1 missing \(e\.g\. main synthetic "),
     ("runs.csv", lambda p: _repeat_line(p, 2), r"runs\.csv: does not hold the study's \d+ runs: 1 not of the study or repeated"),
-    ("runs.csv", lambda p: replace_cell(p, 0, "seed", "zero"), r"runs\.csv: line 2, seed is 'zero', expected a number"),
+    ("runs.csv", lambda p: replace_cell(p, 0, "seed", "zero"), r"runs\.csv: line 2, seed is 'zero', expected a finite number"),
     ("per_image.csv", lambda p: _drop_line(p, 2), r"per_image\.csv: \d+ row\(s\) of synthetic/\w+/seed \d, whose "
                                                    r"evaluation scored \d+ images \(runs\.csv\)"),
     ("per_image.csv", lambda p: p.write_bytes(b'garbage\x00,,\n"'), r"per_image\.csv: damaged or truncated \("),
     ("val_curves.csv", lambda p: p.write_text("a,b\n1,2\n"), r"val_curves\.csv: columns \['group', .*missing from the header "
                                                             r"\['a', 'b'\]"),
-    ("val_curves.csv", lambda p: replace_cell(p, 0, "f1", "abc"), r"val_curves\.csv: line 2, f1 is 'abc', expected a number"),
+    ("val_curves.csv", lambda p: replace_cell(p, 0, "f1", "abc"), r"val_curves\.csv: line 2, f1 is 'abc', expected a finite number"),
+    # A NaN (written or an empty cell) and a row cut mid-line once passed: the intervals became null, a seed was lost.
+    ("per_image.csv", lambda p: replace_cell(p, 3, "abs_count_error", "nan"), r"per_image\.csv: line 5, abs_count_error is "
+                                                                               r"empty or NaN, expected a finite number"),
+    ("per_image.csv", lambda p: replace_cell(p, 0, "f1", ""), r"per_image\.csv: line 2, f1 is empty or NaN, expected a finite number"),
+    ("val_curves.csv", lambda p: _cut_last_row(p), r"val_curves\.csv: damaged or truncated \(line \d+ has \d+ fields, the "
+                                                    r"header \d+\)"),
 ])
 def test_logged_tables_that_do_not_hold_the_study_are_refused(study, tmp_path, capsys, name, damage, message):
     params, _, _, out, _ = study
@@ -558,7 +571,7 @@ def test_a_missing_run_is_an_error_naming_the_run_and_the_stages(tmp_path, capsy
     assert f"`dvc repro train@synthetic-ohem-1`{where} and `dvc repro evaluate@synthetic-ohem-1`{where}" in message
     assert not (tmp_path / "out").exists()  # nothing written
     # The entry point: a one-line error and exit status 1.
-    argv = ["--params", str(params), "--root", str(root), "--out", str(tmp_path / "out"), "--quiet"]
+    argv = ["--params", str(params), "--root", str(root), "--data-dir", str(data_dir), "--out", str(tmp_path / "out"), "--quiet"]
     with pytest.raises(SystemExit) as code:
         run_stage(lambda: agg_cli.main(argv))
     assert code.value.code == 1
@@ -690,7 +703,8 @@ def test_damaged_or_out_of_range_files_are_one_line_errors_naming_file_and_fix(t
            else f"train the run again: `dvc repro train@synthetic-ohem-0`{where}")
     if file == "metrics.json" and ("damaged" in what or what.endswith("expected a finite number")):
         # Not JSON (the reader refuses NaN and inf too): whose record it is cannot be read, so the fix names the folder.
-        fix = f"evaluate again: `dvc repro` the stage whose output is {run.eval}"
+        fix = (f"evaluate again (`dvc repro` the stage whose output is {run.eval}), or move it away if no stage of "
+               f"the study writes it")
     argv = ["--params", str(params), "--root", str(root), "--data-dir", str(data_dir), "--out", str(tmp_path / "out"), "--quiet"]
     with pytest.raises(SystemExit) as code:
         run_stage(lambda: agg_cli.main(argv))
@@ -722,6 +736,31 @@ def test_the_oracle_is_logged_and_summarised(tmp_path):
 def test_a_missing_oracle_names_the_stage_that_makes_it(tmp_path):
     params, root, data_dir = build_study(tmp_path)
     (oracle_folder(params, "synthetic", root) / "metrics.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"no oracle of synthetic with the target radius 3, gap True \(study\) below "
-                                                r".*; make it with `dvc repro oracle@synthetic` in /"):
+    with pytest.raises(FileNotFoundError, match=r"no oracle of synthetic with the target radius 3, gap True \(study\), scored "
+                                                r"with centroid_mode contour, match_radius 5.0, below .*; make it with "
+                                                r"`dvc repro oracle@synthetic` in /"):
         aggregation.aggregate(params, root, tmp_path / "results", data_dir)
+
+
+def test_an_oracle_scored_with_other_eval_settings_is_not_the_study_s(tmp_path):
+    """An oracle of the study's target but another match radius or centroid mode once filled the oracle row."""
+    params, root, data_dir = build_study(tmp_path)
+    folder = oracle_folder(params, "synthetic", root)
+    study_row = json.loads((folder / "metrics.json").read_text())
+    other = folder.parent / "a_strict"
+    other.mkdir()
+    (other / "metrics.json").write_text(json.dumps({**study_row, "match_radius": 1.0, "test": {**study_row["test"], "f1": 0.5}}))
+    results = aggregation.aggregate(params, root, tmp_path / "results", data_dir)
+    assert results["oracle"]["synthetic"]["f1"] == study_row["test"]["f1"]
+    # Two records of the study's target and scoring that differ: refused, both named.
+    (other / "metrics.json").write_text(json.dumps({**study_row, "test": {**study_row["test"], "f1": 0.5}}))
+    with pytest.raises(ValueError, match=r"are oracles of the same target and scoring \(synthetic, study\) but differ"):
+        aggregation.aggregate(params, root, tmp_path / "results2", data_dir)
+
+
+def test_a_data_folder_without_the_study_s_datasets_is_named_first(tmp_path):
+    params, root, data_dir = build_study(tmp_path)
+    with pytest.raises(FileNotFoundError, match=rf"^--data-dir: {tmp_path / 'none'}/prepared/synthetic is not a prepared "
+                                                rf"dataset; run `python -m experiments.prepare --dataset synthetic"):
+        aggregation.aggregate(params, root, tmp_path / "results", tmp_path / "none")
+    assert not (tmp_path / "results").exists()

@@ -14,6 +14,7 @@ from experiments import report as report_cli
 from experiments.analysis import formatting, rendering, tables
 from experiments.analysis.aggregation import aggregate
 from experiments.core.cli import run_stage
+from experiments.core.fsutil import NotAnOutputError
 from experiments.core.prepared import load_split
 from experiments.evaluation.metrics import evaluate_image, summarize
 from experiments.evaluation.oracle import oracle_dataset
@@ -275,7 +276,7 @@ def test_a_report_replaces_whole_folders_and_keeps_their_modes(results, tmp_path
     import stat
 
     out = copy_results(results, tmp_path)
-    (out / "tables" / "stale.md").write_text("a table no longer made")
+    (out / "tables" / "ablation_warmup.md").write_text("a table of an ablation the study no longer sweeps")
     old = os.umask(0o022)
     try:
         rendering.report(out, results[1])
@@ -287,6 +288,18 @@ def test_a_report_replaces_whole_folders_and_keeps_their_modes(results, tmp_path
         assert {stat.S_IMODE(p.stat().st_mode) for p in (out / folder).iterdir()} == {0o644}
 
 
+@pytest.mark.parametrize("marked", [True, False])
+def test_a_report_never_deletes_a_users_file_among_its_figures(results, tmp_path, marked):
+    out = copy_results(results, tmp_path)
+    if not marked:  # a folder from before the markers, or restored by DVC
+        (out / "figures" / ".tghem-output").unlink()
+    (out / "figures" / "notes.pdf").write_bytes(b"my draft")
+    before = digests(out)
+    with pytest.raises(NotAnOutputError, match=f"^--results: {out / 'figures'} "):
+        rendering.report(out, results[1])
+    assert digests(out) == before and (out / "figures" / "notes.pdf").read_bytes() == b"my draft"
+
+
 @pytest.mark.parametrize("name, damage, what", [
     ("metrics.json", b'{"main": {', "damaged or truncated, not valid JSON (Expecting property name enclosed in double quotes at line 1 column 11)"),
     ("metrics.json", b'{"main": {"f1": NaN}}', "main.f1 is nan, expected a finite number"),
@@ -296,7 +309,8 @@ def test_a_report_replaces_whole_folders_and_keeps_their_modes(results, tmp_path
      "sections ['main'] missing or not objects (it holds ['ablation', 'comparison', 'convergence', 'dynamics', 'failed', 'main'])"),
     ("qualitative.json", b"", "damaged or truncated, empty"),
     ("qualitative.json", b'{"dataset": "synthetic"}', "keys ['image_file', 'image_shape'] missing"),
-    ("runs.csv", b"", "damaged or truncated (No columns to parse from file)"),
+    ("runs.csv", b"", "damaged (empty, no header)"),
+    ("runs.csv", b"group,dataset,method,seed\nmain,synthetic,tghem,0\nmain,synth", "damaged or truncated (line 3 has 2 fields, the header 4)"),
 ])
 def test_damaged_aggregate_files_are_one_line_errors(results, tmp_path, capsys, name, damage, what):
     out = copy_results(results, tmp_path)
@@ -344,6 +358,32 @@ def test_report_reads_only_images_of_the_data_folder(results, tmp_path, image_fi
     with pytest.raises(ValueError, match=rf"^{out / 'qualitative.json'}: image_file '{image_file}' is not an image "
                                          rf"under .*/prepared/synthetic/images; report reads only the prepared data"):
         rendering.report(out, results[1])
+    assert digests(out) == before
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("image_file", 5, r"image_file 5 is not an image under .*/prepared/synthetic/images"),
+    ("image_shape", 64, r"image_shape is 64, expected \[H, W\]"),
+    ("image_shape", [64, "x"], r"image_shape is \[64, 'x'\], expected \[H, W\]"),
+])
+def test_a_qualitative_record_of_the_wrong_types_is_named(results, tmp_path, key, value, message):
+    out = copy_results(results, tmp_path)
+    q = json.loads((out / "qualitative.json").read_text())
+    (out / "qualitative.json").write_text(json.dumps({**q, key: value}))
+    before = digests(out)
+    with pytest.raises(ValueError, match=rf"^{out / 'qualitative.json'}: {message}"):
+        rendering.report(out, results[1])
+    assert digests(out) == before
+
+
+def test_a_missing_readme_page_is_a_usage_error_before_anything_is_written(results, tmp_path, capsys):
+    out = copy_results(results, tmp_path)
+    before = digests(out)
+    with pytest.raises(SystemExit) as code:
+        report_cli.main(["--results", str(out), "--data-dir", str(results[1]), "--readme", str(tmp_path / "no.md")])
+    assert code.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: --readme: {tmp_path / 'no.md'} is not a file; name a Markdown page "
+                                            f"that holds the result blocks\n")
     assert digests(out) == before
 
 

@@ -269,3 +269,32 @@ def test_a_system_error_anywhere_in_a_stage_is_one_line(capsys):
     assert code.value.code == 1
     assert capsys.readouterr().err == ("error: /runs/x/log.csv: No space left on device; the disk is full: free "
                                        "space or write elsewhere; nothing partial was left\n")
+
+
+def test_publishing_into_a_folder_another_stage_replaces_whole_is_refused(tmp_path):
+    tables = tmp_path / "results" / "tables"
+    with atomic_dir(tables, "report") as tmp:
+        (tmp / "main.md").write_text("a table")
+    before = tree(tables)
+    with pytest.raises(NotAnOutputError, match=f"^--out: {tables} is an output folder of report, which replaces it whole"):
+        publish_files(tables, {"metrics.json": "x", "runs.csv": "x"}, "aggregate")
+    assert tree(tables) == before
+
+
+def test_the_oracle_replaces_only_a_folder_of_its_own_names(tmp_path):
+    from experiments.evaluation.oracle import oracle_dataset
+    from tests.helpers.tiny_run import tiny_data_dir
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.json").write_text("{}")
+    (mine / "per_image_mynotes.csv").write_text("my notes")
+    before = tree(mine)
+    with pytest.raises(NotAnOutputError, match=f"^--out: {mine} exists and is not an output of oracle"):
+        oracle_dataset(tiny_data_dir(), "synthetic", mine)
+    assert tree(mine) == before
+    # An unmarked folder of the oracle's own names (from before the markers) is replaced.
+    (mine / "per_image_mynotes.csv").unlink()
+    (mine / "per_image_test.csv").write_text("old")
+    assert oracle_dataset(tiny_data_dir(), "synthetic", mine)["dataset"] == "synthetic"
+    assert (mine / OUTPUT_MARKER).read_text() == "oracle\n"
