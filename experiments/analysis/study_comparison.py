@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.fsutil import NotAnOutputError
+from ..core.settings import ConfigError
 from .readers import parsed_csv
 from .statistics import paired_statistics, round_float
 
@@ -72,8 +73,8 @@ def check_metrics(runs: pd.DataFrame, metrics: Sequence[str], source: str, fix: 
             ``source``, the run (dataset/method/seed), the column and its value.
     """
     repeated = sorted({m for m in metrics if list(metrics).count(m) > 1})
-    if repeated:
-        raise ValueError(f"--metrics: {', '.join(repeated)} given more than once; name each metric once")
+    if repeated:  # wrong whatever the files hold: a usage error (ConfigError: exit 2 from the command line)
+        raise ConfigError(f"--metrics: {', '.join(repeated)} given more than once; name each metric once")
     numeric = [c for c in runs.columns if c not in ("group", *KEYS) and pd.api.types.is_numeric_dtype(runs[c])
                and not pd.api.types.is_bool_dtype(runs[c])]
     for m in metrics:
@@ -98,7 +99,8 @@ def check_metrics(runs: pd.DataFrame, metrics: Sequence[str], source: str, fix: 
                 raise ValueError(f"{source}: run {run['dataset']}/{run['method']}/seed {run['seed']}: {m} is {shown}, "
                                  f"expected a finite number{fix}")
             continue
-        raise ValueError(f"--metrics {m}: {what}; expected one of its numeric columns: {', '.join(numeric) or 'none'}")
+        error = ConfigError if m in ("group", *KEYS) else ValueError  # a key is never a metric, whatever the file
+        raise error(f"--metrics {m}: {what}; expected one of its numeric columns: {', '.join(numeric) or 'none'}")
 
 
 def is_comparison_table(columns: Sequence[str]) -> bool:

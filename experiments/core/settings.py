@@ -263,7 +263,8 @@ def _load_yaml(path: Path, fix: str = "pass --params PATH to a params.yaml") -> 
         with open(path, encoding="utf-8") as f:
             return yaml.load(f, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
-        raise ConfigError(f"params: {path} is not valid YAML: {err}") from None
+        where = " ".join(line.strip() for line in str(err).splitlines())  # one line, as every error of a stage
+        raise ConfigError(f"params: {path} is not valid YAML: {where}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"params: {path} is not UTF-8 text; {fix}") from None
 

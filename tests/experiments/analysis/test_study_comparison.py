@@ -128,8 +128,13 @@ def test_a_text_cell_among_numbers_is_named(tmp_path, capsys):
 ])
 def test_only_numeric_metric_columns_are_compared(tmp_path, capsys, metric, what):
     a = _study(tmp_path / "a.csv")
-    message = one_line_error(lambda: cli.main([str(a), str(a), "--metrics", "f1", metric]), capsys)
-    assert message == f"--metrics {metric}: {what.format(a=a)}; expected one of its numeric columns: f1, mae"
+    expected = f"--metrics {metric}: {what.format(a=a)}; expected one of its numeric columns: f1, mae"
+    if metric in ("seed", "method", "group"):  # never a metric, whatever the file: a usage error (exit 2)
+        with pytest.raises(SystemExit) as code:
+            cli.main([str(a), str(a), "--metrics", "f1", metric])
+        assert code.value.code == 2 and capsys.readouterr().err.endswith(f"error: {expected}\n")
+    else:
+        assert one_line_error(lambda: cli.main([str(a), str(a), "--metrics", "f1", metric]), capsys) == expected
 
 
 @pytest.mark.parametrize("content, damage", [
@@ -144,7 +149,9 @@ def test_a_damaged_runs_csv_is_named(tmp_path, capsys, content, damage):
         "; give the runs.csv of an aggregated study (python -m experiments.aggregate writes it)")
 
 
-def test_a_metric_named_twice_is_refused(tmp_path, capsys):
+def test_a_metric_named_twice_is_a_usage_error(tmp_path, capsys):
     a = _study(tmp_path / "a.csv")
-    message = one_line_error(lambda: cli.main([str(a), str(a), "--metrics", "f1", "mae", "f1"]), capsys)
-    assert message == "--metrics: f1 given more than once; name each metric once"
+    with pytest.raises(SystemExit) as code:
+        cli.main([str(a), str(a), "--metrics", "f1", "mae", "f1"])
+    assert code.value.code == 2
+    assert capsys.readouterr().err.endswith("error: --metrics: f1 given more than once; name each metric once\n")

@@ -198,3 +198,14 @@ def test_a_bad_extension_is_an_error_naming_it(tmp_path, text, message):
     study = _write(tmp_path / "studies" / "s" / "params.yaml", text)
     with pytest.raises(ValueError, match=message):
         read_params(study)
+
+
+def test_invalid_yaml_is_one_line_naming_the_place(tmp_path):
+    from experiments.core.settings import ConfigError, read_params_file
+
+    bad = tmp_path / "params.yaml"
+    bad.write_text("study: [\n")
+    with pytest.raises(ConfigError) as err:
+        read_params_file(bad)
+    assert str(err.value) == (f"params: {bad} is not valid YAML: while parsing a flow node expected the node content, "
+                              f"but found '<stream end>' in \"{bad}\", line 2, column 1")
