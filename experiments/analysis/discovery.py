@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 
 from ..core.fsutil import read_json
 from ..core.prepared import read_meta, require_prepared
-from ..core.resolution import EVAL_OVERRIDES, resolve_eval
+from ..core.resolution import EVAL_OVERRIDES, ORACLE_SCORING, resolve_eval
 from ..core.settings import PARAMS_PATH, apply_overrides, flatten, resolve
 from ..core.targets import target_rule
 from .study import ABLATIONS, BASELINE_REFERENCE, Study, format_value, stage_name
@@ -272,13 +272,11 @@ def locate_runs(wanted: Sequence[Wanted], records: Records, root: Path, study: s
     return located
 
 
-ORACLE_SCORING = ("centroid_mode", "match_radius")
-"""The ``eval`` settings an oracle's ``metrics.json`` records, which decide its score."""
-
-
 def _scoring(cfg: dict, meta: dict) -> dict:
-    e = resolve_eval(cfg, meta)
-    return {key: e[key] for key in ORACLE_SCORING}
+    """What the oracle stage records of its scoring (:data:`~experiments.core.resolution.ORACLE_SCORING`),
+    by the rule its evaluation settings come from."""
+    settings = resolve_eval(cfg, meta)
+    return {key: settings[key] for key in ORACLE_SCORING}
 
 
 def oracle_targets(study: Study, params: dict, raw: Any, data_dir: Path,
@@ -286,7 +284,8 @@ def oracle_targets(study: Study, params: dict, raw: Any, data_dir: Path,
     """The targets the study's oracle rows score: ``(dataset, label, target, stage, scoring)``, label
     ``study`` for each dataset's training target, ``<ablation>=<value>`` for each ablation value that
     changes the target (a ``data.*`` setting); ``stage`` the pipeline's name of the stage that scores
-    it; ``scoring`` the study's :data:`ORACLE_SCORING` settings for the dataset."""
+    it; ``scoring`` the study's :data:`~experiments.core.resolution.ORACLE_SCORING` settings for
+    the dataset."""
     out = []
     metas = {d: read_meta(require_prepared(data_dir, d)) for d in {*study.datasets, study.ablation_dataset}}
     for d in study.datasets:

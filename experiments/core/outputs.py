@@ -84,16 +84,16 @@ def check_replaceable(final: str | Path, stage: str, option: str,
         f"new folder, or move {final} away")
 
 
-def check_not_an_output(folder: str | Path, option: str) -> None:
-    """Refuse to write files into ``folder`` when it is a folder some stage replaces whole (it holds
-    :data:`OUTPUT_MARKER`): that stage's next run would refuse it, or, before it knew better, delete
-    what was written there.
+def check_not_an_output(folder: str | Path, option: str, own: str | None = None) -> None:
+    """Refuse to write files into ``folder`` when it is a folder some stage other than ``own``
+    replaces whole (it holds :data:`OUTPUT_MARKER`): that stage's next run would refuse it, or,
+    before it knew better, delete what was written there.
 
     Raises:
-        NotAnOutputError: ``folder`` carries a marker (the message names its stage).
+        NotAnOutputError: ``folder`` carries another stage's marker (the message names the stage).
     """
     stage = _marker_stage(Path(folder))
-    if stage is not None:
+    if stage not in (None, own):
         raise NotAnOutputError(f"{option}: {folder} is an output folder of {stage}, which replaces it whole; "
                                f"name a folder of its own")
 
@@ -201,8 +201,7 @@ def publish_files(folder: str | Path, texts: dict[str, str], stage: str, option:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotAnOutputError(f"{option}: {folder} is an existing file, not a folder; name a folder")
-    if _marker_stage(folder) not in (None, stage):  # e.g. report's tables/: its next run would refuse it
-        check_not_an_output(folder, option)
+    check_not_an_output(folder, option, own=stage)  # e.g. report's tables/: its next run would refuse it
     present = [name for name in texts if (folder / name).exists()]
     if present and len(present) < len(texts) and _marker_stage(folder) != stage:
         raise NotAnOutputError(

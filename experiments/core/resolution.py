@@ -33,6 +33,9 @@ SETTINGS_FILE = "settings.json"
 
 EVAL_OVERRIDES = "eval_overrides"
 """The ``metrics.json`` key of the ``eval`` settings an evaluation used in place of its run's (:func:`eval_overrides`)."""
+ORACLE_SCORING = ("centroid_mode", "match_radius")
+"""The ``eval`` settings (resolved, :func:`resolve_eval`) that decide an oracle's score: the oracle
+records them in its ``metrics.json``, and the aggregation takes only an oracle of the study's."""
 
 FROM_DATASET = ("data.mask_radius", "eval.match_radius", "eval.mean_f1_max_radius", "eval.tile_size")
 """The settings whose null means "take it from the dataset (or its rule)", in the order they resolve."""

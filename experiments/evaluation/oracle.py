@@ -23,6 +23,7 @@ from tghem.topology import component_centroids
 from ..core.fsutil import json_text
 from ..core.outputs import atomic_dir
 from ..core.prepared import load_split, read_meta, require_prepared
+from ..core.resolution import ORACLE_SCORING
 from ..core.settings import ConfigError, load_params
 from ..core.targets import target_rule
 from .inference import eval_settings
@@ -94,8 +95,7 @@ def oracle_dataset(
     prepared = require_prepared(data_dir, dataset)
     meta = read_meta(prepared)
     target, settings = target_rule(cfg, meta), eval_settings(cfg, meta)
-    document = {"dataset": dataset, "target": target, "centroid_mode": settings["centroid_mode"],
-                "match_radius": settings["match_radius"]}
+    document = {"dataset": dataset, "target": target, **{key: settings[key] for key in ORACLE_SCORING}}
     tables = {}
     for split in ORACLE_SPLITS:
         samples = load_split(prepared, split)
