@@ -1,15 +1,21 @@
 """Getting a dataset's published files into ``<data-dir>/raw/<name>/`` and verifying them.
 
 Sources, in order: an explicit ``--source`` folder (read in place); what ``raw/<name>/extracted``
-already holds; a mirror folder (``--mirror DIR`` or ``$TGHEM_DATA_MIRROR``) holding either the
-archive under its published file name or the extracted published layout; the published URL.
+already holds; the archive under its published file name in ``raw/<name>/`` (its sha256 checked
+where recorded); a mirror folder (``--mirror DIR`` or ``$TGHEM_DATA_MIRROR``) holding either the
+archive or the extracted published layout; the published URL.
 Whatever the source, the content digest over the files used is computed and, where the registry
 records it, verified.
 
 ``extracted/`` is built in a temporary folder and renamed into place only after its digest is
-verified, from copies (never hard links) of a mirror's files, with the digest found recorded in
-it; a later run that finds it changed removes it and acquires the data again. So a damaged
-download or mirror file never leaves a copy that later runs reuse.
+verified (and, for a set whose digest is not recorded, after every file has been read), from
+copies (never hard links) of a mirror's files, with the digest found recorded in it; a later run
+that finds it changed removes it and acquires the data again. So a damaged download or mirror
+file never leaves a copy that later runs reuse.
+
+Nothing the stage did not make is deleted: a damaged ``extracted/`` without the stage's marker
+(one a user put there), or holding more than the stage wrote, is refused and left as it is, and
+so is a damaged archive that this run did not fetch.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.fsutil import json_text
-from ..core.outputs import atomic_dir
+from ..core.outputs import OUTPUT_MARKER, atomic_dir
 from .crowd import resolve_shanghaitech_root
 from .download import MIRROR_ENV, DownloadError, download, extract_into
 from .integrity import DigestMismatchError, build_manifest, content_digest, sha256_file, verify_manifest
@@ -31,7 +37,8 @@ from .registry import DatasetSpec
 
 
 VERIFIED_MARKER = ".tghem-verified.json"
-"""File in ``extracted/`` recording the layout folder and the content digest found when it was built."""
+"""File in ``extracted/`` recording the layout folder, the content digest found and the entries
+the stage wrote when it built it."""
 
 
 @dataclass
@@ -161,18 +168,44 @@ def _build_verified(spec: DatasetSpec, extracted: Path, fill, where: str, quiet:
     """Fill a temporary folder, verify it and only then rename it to ``extracted``.
 
     A failed digest (or any other error) removes the temporary folder, so a damaged copy never
-    becomes the ``extracted/`` that later runs reuse. The digest found is recorded beside the
-    layout (:data:`VERIFIED_MARKER`) so a later change to ``extracted/`` is noticed.
+    becomes the ``extracted/`` that later runs reuse. Where no digest is recorded, every file is
+    read first (the parser's full pass), so an image that does not decode is found here, named
+    in ``where``. The digest found and the entries written are recorded beside the layout
+    (:data:`VERIFIED_MARKER`) so a later change to ``extracted/`` is noticed.
     """
     with atomic_dir(extracted, "prepare", "--data-dir", lambda entries: VERIFIED_MARKER in entries) as tmp:
         fill(tmp)
         root = find_layout(spec, tmp)
         if root is None:
-            raise ValueError(f"{where}: no {spec.name} layout found in it. {spec.instructions}".rstrip())
+            raise ValueError(f"{where}: no {spec.name} layout found in it; {spec.instructions}".rstrip("; "))
         got = _verify(spec, root, where, quiet)
+        if not got.verified:
+            try:
+                PARSERS[spec.parser].parse(root)
+            except ValueError as err:  # name the source, not the temporary copy that is now removed
+                raise ValueError(f"{str(err).replace(str(root), where)} (in {where}; nothing of it was kept)") from None
         rel = root.relative_to(tmp)
-        (tmp / VERIFIED_MARKER).write_text(json_text({"layout": rel.as_posix(), "content_digest": got.digest}))
+        entries = sorted(p.name for p in tmp.iterdir())
+        (tmp / VERIFIED_MARKER).write_text(json_text({"layout": rel.as_posix(), "content_digest": got.digest,
+                                                      "entries": entries}))
     return Acquired(extracted / rel, got.manifest, got.digest, got.verified)
+
+
+def _own_extracted(extracted: Path) -> bool:
+    """Whether ``extracted`` is the stage's own copy, which it may remove: a folder (not a link)
+    with :data:`VERIFIED_MARKER`, holding no entry besides those the marker lists (a marker from
+    before that list vouches for the whole folder)."""
+    marker = extracted / VERIFIED_MARKER
+    if extracted.is_symlink() or not marker.is_file():
+        return False
+    try:
+        recorded = json.loads(marker.read_text())
+    except ValueError:
+        return False
+    listed = recorded.get("entries") if isinstance(recorded, dict) else None
+    if listed is None:
+        return isinstance(recorded, dict)
+    return {p.name for p in extracted.iterdir()} - {OUTPUT_MARKER, VERIFIED_MARKER} <= set(listed)
 
 
 def _reuse_extracted(spec: DatasetSpec, extracted: Path, quiet: bool) -> tuple[Acquired | None, str]:
@@ -200,22 +233,37 @@ def _reuse_extracted(spec: DatasetSpec, extracted: Path, quiet: bool) -> tuple[A
             problem = f"its content digest {got.digest} differs from the {recorded} recorded when it was written"
     except ValueError as err:
         problem = str(err)
+    if not _own_extracted(extracted):
+        raise ValueError(
+            f"{extracted}: {problem}; prepare did not make this folder as it is (no {VERIFIED_MARKER}, or it holds "
+            f"more than prepare wrote), so it is left alone: repair it, or move it away so that the data is acquired "
+            f"again, or pass a folder with the published layout with --source DIR")
     shutil.rmtree(extracted)
     note = f"removed the damaged copy {extracted} ({problem})"
     print(f"{spec.name}: {note}; acquiring the data again", file=sys.stderr)
     return None, note
 
 
-def _from_archive(spec: DatasetSpec, archive: Path, extracted: Path, quiet: bool) -> Acquired:
+def _from_archive(spec: DatasetSpec, archive: Path, extracted: Path, quiet: bool, origin: str | None) -> Acquired:
+    """Extract ``archive`` into ``extracted`` (:func:`_build_verified`).
+
+    ``origin``: where this run fetched the archive from (a URL or a mirror file), None when it
+    found it already in ``raw/<name>/``. An archive whose content fails and that nothing vouches
+    for (no recorded sha256) may be the damaged part: the copy this run fetched is removed, so
+    that the next run fetches it anew; one it did not fetch is left where it is.
+    """
     _log(f"{spec.name}: extracting {archive.name}", quiet)
     try:
         return _build_verified(spec, extracted, lambda tmp: extract_into(archive, tmp), str(archive), quiet)
     except ValueError as err:
         if spec.archive_sha256 is not None:
             raise
-        # Nothing vouches for the archive itself, so it may be the damaged part: a rerun fetches it anew.
+        if origin is None:
+            raise type(err)(f"{err}; {archive} was not fetched by this run, so it is left as it is: replace it "
+                            f"with the published archive, or remove it so that the next run fetches it") from None
         archive.unlink(missing_ok=True)
-        raise type(err)(f"{err}; removed {archive}, so the next run fetches it again") from None
+        raise type(err)(f"{err}; removed this run's copy {archive} of {origin}, so the next run fetches it again"
+                        f"{'; replace the damaged file there' if not origin.startswith(('http:', 'https:')) else ''}") from None
 
 
 def acquire(
@@ -248,8 +296,12 @@ def acquire(
         DownloadError: the download failed (message names the URL and the mirror option).
         DigestMismatchError: the files do not match the recorded digest (nothing of them is
             kept in ``raw_dir`` for a later run to reuse).
-        ValueError: the layout is incomplete (the parser's message, naming the file).
+        ValueError: the layout is incomplete (the parser's message, naming the file); or an
+            ``extracted/`` or archive in ``raw_dir`` that the stage did not make fails its check
+            (it is left as it is).
     """
+    if not isinstance(spec, DatasetSpec):
+        raise TypeError(f"spec: expected a DatasetSpec (experiments.data.registry.get_spec(name)), got {spec!r}")
     if spec.parser is None:
         raise ValueError(f"spec: {spec.name!r} is generated, not acquired")
     raw_dir = Path(raw_dir)
@@ -266,36 +318,34 @@ def acquire(
     if got is not None:
         return got
     archive = raw_dir / spec.archive_name if spec.archive_name else None
-    if archive is not None and archive.is_file() and spec.archive_sha256 is not None:
-        actual = sha256_file(archive)
-        if actual != spec.archive_sha256:
-            archive.unlink()
-            print(f"{spec.name}: removed {archive}: sha256 {actual}, expected {spec.archive_sha256}", file=sys.stderr)
+    if archive is not None and archive.is_file():  # put there by a user, or kept by an earlier run
+        if spec.archive_sha256 is not None and sha256_file(archive) != spec.archive_sha256:
+            # prepare's own downloads are verified before they are renamed into place, so not one of them
+            raise ValueError(f"{archive}: sha256 {sha256_file(archive)}, expected {spec.archive_sha256}: not the "
+                             f"published archive, and prepare did not write it, so it is left as it is: replace or remove it")
+        return _from_archive(spec, archive, extracted, quiet, None)
     mirror = mirror_from_env(mirror)
     if mirror is not None:
         for cand in ([mirror / spec.archive_name, mirror / spec.name / spec.archive_name] if archive else []):
             if cand.is_file():
                 _log(f"{spec.name}: archive from mirror {cand}", quiet)
-                if spec.archive_sha256 is None:
-                    archive.unlink(missing_ok=True)  # unverifiable: take the mirror's copy, not an old one
                 download(cand.resolve().as_uri(), archive, spec.archive_sha256, retries=0, progress=not quiet)
-                return _from_archive(spec, archive, extracted, quiet)
+                return _from_archive(spec, archive, extracted, quiet, str(cand))
         src = find_layout(spec, mirror)
         if src is not None:
             _log(f"{spec.name}: copying published layout from mirror {src}", quiet)
             return _build_verified(spec, extracted, lambda tmp: _copy_layout(spec, src, tmp), str(src), quiet)
-    if archive is not None and not archive.is_file() and spec.urls:
+    if archive is not None and spec.urls:
         err: Exception | None = None
         for url in spec.urls:
             try:
                 _log(f"{spec.name}: downloading {url}", quiet)
                 download(url, archive, spec.archive_sha256, retries=retries, backoff=backoff, progress=not quiet)
-                err = None
-                break
+                return _from_archive(spec, archive, extracted, quiet, url)
             except DownloadError as e:
                 err = e
-        if err is not None:
-            raise err
-    if archive is not None and archive.is_file():
-        return _from_archive(spec, archive, extracted, quiet)
+        if mirror is not None:  # say that the mirror was looked in, not only how to use one
+            raise DownloadError(f"{err} The mirror {mirror} was searched and holds neither {spec.archive_name} (in it or "
+                                f"in {spec.name}/) nor the published layout.") from None
+        raise err
     raise FileNotFoundError(f"{spec.name}: no data found{f' ({removed})' if removed else ''}. {spec.instructions}".rstrip())

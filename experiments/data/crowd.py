@@ -29,7 +29,11 @@ def load_mat_points(path: Path, key_path: str) -> np.ndarray:
     """
     from scipy.io import loadmat
 
-    mat = loadmat(path)
+    try:
+        mat = loadmat(path)
+    except Exception as err:  # scipy's MatReadError, or whatever its reader trips on in a cut file (IndexError...)
+        raise ValueError(f"{path}: not a readable MATLAB .mat file ({type(err).__name__}: {err}); "
+                         f"replace it with the published file") from None
     if key_path not in mat:
         keys = sorted(k for k in mat if not k.startswith("__"))
         raise ValueError(f"{path.name}: expected variable {key_path!r}, found {keys}")
@@ -91,14 +95,23 @@ class _MatAnnotatedParser(abc.ABC):
     def _pairs(self, root: Path):
         """Yield ``(split, image_path, mat_path)`` for every image under ``root``."""
 
+    def _complete_pairs(self, root: Path):
+        """:meth:`_pairs`, each image's annotation checked to exist.
+
+        Raises:
+            ValueError: an image without its ``.mat`` (both named).
+        """
+        for split, img, gt in self._pairs(root):
+            if not gt.is_file():
+                raise ValueError(f"{self.name}: {img.name} has no annotation {gt.name} (expected {gt})")
+            yield split, img, gt
+
     def files(self, root: Path) -> list[Path]:
-        return sorted(p for _, img, gt in self._pairs(root) for p in (img, gt))
+        return sorted(p for _, img, gt in self._complete_pairs(root) for p in (img, gt))
 
     def parse(self, root: Path) -> list[Record]:
         out = []
-        for split, img, gt in self._pairs(root):
-            if not gt.is_file():
-                raise ValueError(f"{self.name}: {img.name} has no annotation {gt.name}")
+        for split, img, gt in self._complete_pairs(root):
             w, h = image_size(img)
             pts, moved = matlab_to_pixel(load_mat_points(gt, self.mat_key), w, h)
             out.append(Record(f"{split}_{img.stem}", img, pts, w, h, split, moved))

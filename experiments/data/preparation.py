@@ -17,6 +17,7 @@ import dataclasses
 
 import errno
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -96,8 +97,15 @@ def prepare(
         FileNotFoundError: no source holds the data.
         DownloadError: the download failed.
     """
+    for arg, value, optional in (("name", name, False), ("data_dir", data_dir, False), ("mirror", mirror, True),
+                                 ("source", source, True), ("out_name", out_name, True)):
+        kinds = (str,) if arg in ("name", "out_name") else (str, os.PathLike)
+        if not (isinstance(value, kinds) or (optional and value is None)):
+            expected = "a str" if arg in ("name", "out_name") else "a str or a path"
+            raise TypeError(f"{arg}: expected {expected}{' or None' if optional else ''}, got {type(value).__name__} {value!r}")
     if name not in REGISTRY:
-        # Your own data: the pipeline's prepare@<name> passes only the name.
+        # Your own data: the pipeline's prepare@<name> passes only the name, which names its folders.
+        prepared_dir(data_dir, name, "--dataset")
         source = source if source is not None else own_dataset_source(name, mirror)
         name, out_name = "folder", out_name or name
     spec = get_spec(name)

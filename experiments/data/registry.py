@@ -72,7 +72,7 @@ _SHANGHAI_HELP = (
     "the authors' repository, github.com/desenzhou/ShanghaiTechDataset). Put the widely "
     "distributed layout ShanghaiTech/part_{p}/{{train_data,test_data}}/{{images/IMG_n.jpg,"
     "ground-truth/GT_IMG_n.mat}} (or the part_{p} folder itself) in the mirror folder "
-    "(--mirror DIR or TGHEM_DATA_MIRROR), or in <data-dir>/raw/{name}/, or pass --source DIR."
+    "(--mirror DIR or TGHEM_DATA_MIRROR), or in <data-dir>/raw/{name}/extracted/, or pass --source DIR."
 )
 
 REGISTRY: dict[str, DatasetSpec] = {

@@ -139,3 +139,26 @@ def test_extract_rejects_path_traversal(tmp_path):
     with pytest.raises(ValueError, match="outside"):
         extract_archive(bad, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not (tmp_path / "evil.txt").exists()
+
+
+def test_a_mirror_without_the_data_is_named_when_the_download_then_fails(tmp_path, monkeypatch):
+    import dataclasses
+
+    from experiments.data.acquire import acquire
+    from experiments.data.registry import get_spec
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    spec = dataclasses.replace(get_spec("vgg_cells"), urls=(f"http://127.0.0.1:{port}/cells.zip",))
+    mirror = tmp_path / "mirror"
+    (mirror / "vgg_cells" / "cells").mkdir(parents=True)  # the dataset's folder, empty
+    monkeypatch.delenv("TGHEM_DATA_MIRROR", raising=False)
+    with pytest.raises(DownloadError) as err:
+        acquire(spec, tmp_path / "raw", mirror=mirror, quiet=True, retries=0)
+    msg = str(err.value)
+    assert msg.startswith(f"could not download http://127.0.0.1:{port}/cells.zip: ")
+    assert msg.endswith(f"The mirror {mirror} was searched and holds neither cells.zip (in it or in vgg_cells/) nor "
+                        f"the published layout.")
+    assert not list((tmp_path / "raw").glob("**/*.part"))

@@ -315,8 +315,8 @@ def test_an_unverifiable_damaged_archive_is_removed_so_a_rerun_fetches_it_again(
     d = tmp_path / "D"
     mirror = _mirror_zip(tmp_path, damage="004dots.png")
     msg = _fails(["--dataset", "tiny_cells", "--mirror", str(mirror)], d, "first differing file: 004dots.png",
-                 f"removed {d / 'raw' / 'tiny_cells' / 'cells.zip'}, so the next run fetches it again",
-                 error=DigestMismatchError)
+                 f"removed this run's copy {d / 'raw' / 'tiny_cells' / 'cells.zip'} of {mirror / 'cells.zip'}, so the "
+                 f"next run fetches it again; replace the damaged file there", error=DigestMismatchError)
     assert msg.startswith("tiny_cells: content digest mismatch")
     assert not (d / "raw" / "tiny_cells" / "cells.zip").exists()
     assert not (d / "raw" / "tiny_cells" / "extracted").exists()
@@ -325,7 +325,23 @@ def test_an_unverifiable_damaged_archive_is_removed_so_a_rerun_fetches_it_again(
     assert meta["content_digest_verified"] and not _leftovers(d)
 
 
-def test_a_raw_archive_failing_its_sha256_is_replaced_from_the_mirror(tmp_path, tiny_cells, monkeypatch, capsys):
+def test_an_unverifiable_archive_a_user_put_in_raw_is_used_and_never_deleted(tmp_path, tiny_cells):
+    mirror = _mirror_zip(tmp_path, damage="004dots.png")
+    raw = tmp_path / "D" / "raw" / "tiny_cells"
+    raw.mkdir(parents=True)
+    damaged = (mirror / "cells.zip").read_bytes()
+    (raw / "cells.zip").write_bytes(damaged)  # the user's own (bad) download
+    _fails(["--dataset", "tiny_cells"], tmp_path / "D", "first differing file: 004dots.png",
+           f"{raw / 'cells.zip'} was not fetched by this run, so it is left as it is: replace it with the published "
+           f"archive, or remove it so that the next run fetches it", error=DigestMismatchError)
+    assert (raw / "cells.zip").read_bytes() == damaged and not (raw / "extracted").exists()
+    _mirror_zip(tmp_path)
+    (raw / "cells.zip").write_bytes((mirror / "cells.zip").read_bytes())  # a good one: used, and kept
+    _, meta = prep.prepare("tiny_cells", tmp_path / "D", quiet=True)
+    assert meta["content_digest_verified"] and (raw / "cells.zip").read_bytes() == (mirror / "cells.zip").read_bytes()
+
+
+def test_a_raw_archive_failing_its_sha256_is_refused_and_kept(tmp_path, tiny_cells, monkeypatch):
     import hashlib
 
     mirror = _mirror_zip(tmp_path)
@@ -333,11 +349,53 @@ def test_a_raw_archive_failing_its_sha256_is_replaced_from_the_mirror(tmp_path, 
     monkeypatch.setitem(REGISTRY, "tiny_cells", dataclasses.replace(REGISTRY["tiny_cells"], archive_sha256=sha))
     raw = tmp_path / "D" / "raw" / "tiny_cells"
     raw.mkdir(parents=True)
-    (raw / "cells.zip").write_bytes((mirror / "cells.zip").read_bytes()[:500])
+    partial = (mirror / "cells.zip").read_bytes()[:500]  # e.g. a download by hand that stopped
+    (raw / "cells.zip").write_bytes(partial)
+    _fails(["--dataset", "tiny_cells", "--mirror", str(mirror)], tmp_path / "D",
+           f"{raw / 'cells.zip'}: sha256 {hashlib.sha256(partial).hexdigest()}, expected {sha}: not the published "
+           f"archive, and prepare did not write it, so it is left as it is: replace or remove it")
+    assert (raw / "cells.zip").read_bytes() == partial
+    (raw / "cells.zip").unlink()  # as the message says: then the mirror's is fetched
     _, meta = prep.prepare("tiny_cells", tmp_path / "D", mirror=mirror, quiet=True)
-    assert meta["content_digest_verified"]
-    assert (raw / "cells.zip").read_bytes() == (mirror / "cells.zip").read_bytes()
-    assert f"tiny_cells: removed {raw / 'cells.zip'}: sha256" in capsys.readouterr().err
+    assert meta["content_digest_verified"] and (raw / "cells.zip").read_bytes() == (mirror / "cells.zip").read_bytes()
+
+
+@pytest.mark.parametrize("how", ["unmarked", "marked, with an entry added", "a link"])
+def test_a_damaged_extracted_that_prepare_did_not_make_is_refused_and_kept(tmp_path, tiny_cells, how):
+    mirror, d = _mirror_layout(tmp_path), tmp_path / "D"
+    extracted = d / "raw" / "tiny_cells" / "extracted"
+    if how == "a link":  # the user's own copy, linked in
+        _cells(tmp_path / "mine" / "cells")
+        extracted.parent.mkdir(parents=True)
+        extracted.symlink_to(tmp_path / "mine")
+        (tmp_path / "mine" / VERIFIED_MARKER).write_text('{"content_digest": "x"}')
+        target = tmp_path / "mine" / "cells" / "003dots.png"
+    else:
+        prep.prepare("tiny_cells", d, mirror=mirror, quiet=True)
+        if how == "unmarked":  # as a user's own download, unpacked there by hand
+            (extracted / VERIFIED_MARKER).unlink()
+            (extracted / ".tghem-output").unlink()
+        else:
+            (extracted / "NOTES.txt").write_text("my notes")
+        target = extracted / "cells" / "003dots.png"
+    target.write_bytes(b"damaged")
+    before = {p.relative_to(extracted): p.read_bytes() for p in extracted.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError) as err:
+        prep_cli.main(["--dataset", "tiny_cells", "--mirror", str(mirror), "--data-dir", str(d), "--quiet"])
+    msg = str(err.value)
+    assert msg.startswith(f"{extracted}: ") and "\n" not in msg and "003dots.png" in msg
+    assert ("prepare did not make this folder as it is (no .tghem-verified.json, or it holds more than prepare wrote), "
+            "so it is left alone: repair it, or move it away so that the data is acquired again") in msg
+    assert not _leftovers(d)
+    assert {p.relative_to(extracted): p.read_bytes() for p in extracted.rglob("*") if p.is_file()} == before
+
+
+def test_the_marker_lists_what_prepare_wrote(tmp_path, tiny_cells):
+    import json
+
+    prep.prepare("tiny_cells", tmp_path / "D", mirror=_mirror_layout(tmp_path), quiet=True)
+    marker = json.loads((tmp_path / "D" / "raw" / "tiny_cells" / "extracted" / VERIFIED_MARKER).read_text())
+    assert marker == {"layout": "cells", "content_digest": REGISTRY["tiny_cells"].content_digest, "entries": ["cells"]}
 
 
 def test_a_changed_extracted_of_a_set_without_a_recorded_digest_is_noticed(tmp_path, make_shanghaitech, capsys,
@@ -354,3 +412,57 @@ def test_a_changed_extracted_of_a_set_without_a_recorded_digest_is_noticed(tmp_p
     err = capsys.readouterr().err
     assert f"removed the damaged copy {extracted} (its content digest" in err
     assert f"differs from the {first['content_digest']} recorded when it was written" in err
+
+
+# --------------------------------------------------------------------------- crowd sets (no recorded digest)
+def _shanghaitech_mirror(tmp_path, make_shanghaitech, monkeypatch) -> Path:
+    monkeypatch.delenv("TGHEM_DATA_MIRROR", raising=False)
+    make_shanghaitech(tmp_path / "m", "B", w=40, h=30)
+    return tmp_path / "m" / "ShanghaiTech" / "part_B" / "test_data"
+
+
+def test_a_damaged_mirror_image_of_a_set_without_a_digest_is_never_kept(tmp_path, make_shanghaitech, monkeypatch):
+    test_data, d = _shanghaitech_mirror(tmp_path, make_shanghaitech, monkeypatch), tmp_path / "D"
+    image = test_data / "images" / "IMG_2.jpg"
+    good = image.read_bytes()
+    image.write_bytes(good[:200])
+    _fails(["--dataset", "shanghaitech_b", "--mirror", str(tmp_path / "m")], d,
+           f"{image}: the image does not decode", "nothing of it was kept")
+    assert not (d / "raw" / "shanghaitech_b" / "extracted").exists()
+    image.write_bytes(good)  # the mirror repaired: the next run reads it
+    _, meta = prep.prepare("shanghaitech_b", d, mirror=tmp_path / "m", quiet=True)
+    assert meta["counts"]["test"]["images"] == 2
+
+
+def test_a_missing_or_unreadable_annotation_is_named(tmp_path, make_shanghaitech, monkeypatch):
+    test_data, d = _shanghaitech_mirror(tmp_path, make_shanghaitech, monkeypatch), tmp_path / "D"
+    mat = test_data / "ground-truth" / "GT_IMG_2.mat"
+    good = mat.read_bytes()
+    mat.unlink()
+    _fails(["--dataset", "shanghaitech_b", "--mirror", str(tmp_path / "m")], d,
+           f"shanghaitech part B: IMG_2.jpg has no annotation GT_IMG_2.mat (expected {mat})")
+    for damaged in (good[:100], b"garbage", b""):
+        mat.write_bytes(damaged)
+        msg = _fails(["--dataset", "shanghaitech_b", "--mirror", str(tmp_path / "m")], d,
+                     f"{mat}: not a readable MATLAB .mat file (", "replace it with the published file")
+        assert "nothing of it was kept" in msg
+
+
+def test_library_arguments_of_the_wrong_type_are_named():
+    from experiments.data.acquire import acquire
+
+    with pytest.raises(TypeError, match=r"^name: expected a str, got int 123$"):
+        prep.prepare(123)
+    with pytest.raises(TypeError, match=r"^data_dir: expected a str or a path, got NoneType None$"):
+        prep.prepare("adi", None)
+    with pytest.raises(TypeError, match=r"^mirror: expected a str or a path or None, got int 5$"):
+        prep.prepare("adi", mirror=5)
+    with pytest.raises(TypeError, match=r"^spec: expected a DatasetSpec \(experiments.data.registry.get_spec\(name\)\), got 'adi'$"):
+        acquire("adi", "raw")
+
+
+def test_an_own_datasets_name_is_checked_before_its_folder_is_looked_for(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "x").write_text("")
+    _fails(["--dataset", "my cells", "--mirror", str(tmp_path / "m")], tmp_path / "D",
+           "--dataset: expected a folder name of letters, digits, '.', '_' or '-', got 'my cells'")
