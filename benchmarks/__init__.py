@@ -8,4 +8,7 @@ Run from the repository root:
 - ``python -m benchmarks.train``: training throughput of the methods under precision and
   memory-format settings (the harness is :mod:`benchmarks.training`).
 - ``bash benchmarks/gpu.sh``: the prepared GPU check (paper-scale throughput on CUDA).
+
+Each prints the machine and the versions that move its figures first
+(:mod:`benchmarks.environment`).
 """

@@ -28,16 +28,10 @@ from typing import List, Optional
 import numpy as np
 import torch
 
+from experiments.core.cli import int_at_least
 from experiments.model.unet import UNet
 from tghem import TGHEM, SegmentationLoss
-from benchmarks.topology import (
-    add_crop_arguments,
-    compare_backends,
-    format_comparison,
-    make_crops,
-    parse_workers,
-    print_environment,
-)
+from benchmarks.topology import add_crop_arguments, checked_crops, compare_backends, format_comparison, print_environment
 
 
 def _synchronised(device: torch.device):
@@ -89,14 +83,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         prog="python -m benchmarks.topology_step", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_crop_arguments(parser, repeats=5)
-    parser.add_argument("--base-channels", type=int, default=8, help="U-Net width on CPU (default 8, params.yaml's CPU default)")
-    parser.add_argument("--gpu-base-channels", type=int, default=64, help="U-Net width on the GPU (default 64)")
+    parser.add_argument("--base-channels", type=int_at_least(1), default=8, help="U-Net width on CPU (default 8, params.yaml's CPU default)")
+    parser.add_argument("--gpu-base-channels", type=int_at_least(1), default=64, help="U-Net width on the GPU (default 64)")
     parser.add_argument("--device", choices=["auto", "cpu"], default="auto", help="auto: CPU, then the GPU if present")
     parser.add_argument("--skip-gudhi-steps", action="store_true", help="time training steps with the fast backend only")
     args = parser.parse_args(argv)
-    workers = parse_workers(args.workers)
+    workers = args.workers
 
-    crops = make_crops(args.batch, args.size, args.seed, args.vgg_cells)
+    crops = checked_crops(parser, args)
     print_environment()
     print(f"GT dots: {crops.source}; B={args.batch}, {args.size}x{args.size}; epsilon 50; medians of {args.repeats}")
     print("\nTopoGuide.discrepancies on the batch")

@@ -12,10 +12,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from experiments.core.cli import add_device_option, add_settings_options, parsed_arguments, run_stage, stage_parser
+from experiments.core.cli import (add_device_option, add_settings_options, int_at_least, parsed_arguments, run_stage,
+                                  stage_parser)
 from experiments.core.fsutil import atomic_write_json
-from benchmarks.training import benchmark
+from benchmarks.training import Setting, benchmark
+from experiments.training.loop import MAX_SEED
 from experiments.training.methods import METHODS
+
+
+def setting_name(text: str) -> str:
+    """An argparse ``type``: a name :meth:`Setting.parse` accepts (a bad one is a usage error, exit 2)."""
+    try:
+        return Setting.parse(text).name
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--settings: ")) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,13 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD",
                    help=f"methods to time (default: all: {' '.join(METHODS)})")
-    p.add_argument("--settings", nargs="+", default=None, metavar="SETTING",
+    p.add_argument("--settings", nargs="+", type=setting_name, default=None, metavar="SETTING",
                    help="precisions / memory formats to time, e.g. fp32 fp32+cl bf16 bf16+cl "
                         "(default: the one of the settings file: train.amp, model.channels_last)")
-    p.add_argument("--rounds", type=int, default=1, help="interleaved passes over all settings and methods (default 1)")
+    p.add_argument("--rounds", type=int_at_least(1), default=1, help="interleaved passes over all settings and methods (default 1)")
     p.add_argument("--dataset", default="synthetic", help="prepared dataset (default: synthetic)")
     p.add_argument("--data-dir", type=Path, default=Path("data"), help="data folder (default: data)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
+    p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0, help=f"seed of every run, 0..{MAX_SEED} (default 0)")
     add_settings_options(p, "override a setting")
     add_device_option(p)
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
@@ -51,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit status."""
-    with parsed_arguments(build_parser(), argv) as args:
+    parser = build_parser()
+    with parsed_arguments(parser, argv) as args:
+        if args.json is not None and args.json.is_dir():  # found now, not after the whole benchmark has run
+            parser.error(f"--json: expected a file to write, got the existing folder {args.json}")
+        if args.settings is not None and len(set(args.settings)) != len(args.settings):
+            parser.error(f"--settings: expected each setting once, got {args.settings}")
         result = benchmark(args.methods, args.dataset, args.data_dir, args.seed, args.params, args.overrides, args.device,
                            settings=args.settings, rounds=args.rounds)
     if args.json is not None:

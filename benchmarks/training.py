@@ -8,9 +8,12 @@ forward, loss, backward and optimizer step; no validation, no checkpoint writing
 timed, not a few steps: TG-HEM's topological term is much slower on the noisy predictions of the
 first iterations than later, so its cost depends on the phase of training.
 
-The runs are interleaved: ``rounds`` passes, each training every (setting, method) once, so that
-a machine's drift (another process, thermal limits) touches every cell alike; the figures of a
-cell pool the steps of all its rounds. Per cell it reports the mean step (summed step time /
+Before the timed runs, every (setting, method) trains a few untimed iterations (:data:`WARMUP`):
+what a process pays once (loading the compiled topology kernels, oneDNN building its kernels for
+a precision and shape) would otherwise fall on whichever cell ran first. The runs are then
+interleaved: ``rounds`` passes, each training every (setting, method) once, so that a machine's
+drift (another process, thermal limits) touches every cell alike; the figures of a cell pool the
+steps of all its rounds. Per cell it reports the mean step (summed step time /
 steps, what a whole run costs) and the median step (which occasional stalls do not move), and
 the ratios: the setting's speed-up over float32 NCHW (``fp32``) for the same method, and each
 method's step time over OHEM's (TG-HEM's overhead) for the same setting.
@@ -24,9 +27,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from experiments.core.runtime import software_versions
+from benchmarks.environment import benchmark_environment, environment_line
+from experiments.core.runtime import check_amp, select_device
 from experiments.core.settings import load_params
 from experiments.training.loop import TrainJob, train
 from experiments.training.methods import METHODS, build_method
@@ -63,6 +65,12 @@ class Setting:
 
 DEFAULT_SETTINGS = ("fp32", "fp32+cl", "bf16", "bf16+cl")
 BASELINE = Setting("none", False)
+WARMUP = ("train.iterations=4", "train.checkpoint_every=4", "tghem.warmup=1")
+"""Overrides of the untimed warm-up run of each cell: 4 iterations, the last 3 with the crop
+weights (so the topology runs too)."""
+PER_CELL = ("train.amp", "eval.amp", "model.channels_last")
+"""The settings a cell's :class:`Setting` chooses: null in the result's ``settings``, each cell's
+in its own ``amp`` and ``channels_last``."""
 
 
 def _cell(steps: list[float]) -> dict:
@@ -93,14 +101,16 @@ def benchmark(
         (the others as for ``python -m experiments.train``).
 
     Returns:
-        ``{"cells": [{"setting", "method", "iterations", "train_seconds", "it_per_s",
-        "seconds_per_it", "median_seconds_per_it", "speedup_over_fp32", "over_ohem",
+        ``{"cells": [{"setting", "method", "amp", "channels_last", "iterations", "train_seconds",
+        "it_per_s", "seconds_per_it", "median_seconds_per_it", "speedup_over_fp32", "over_ohem",
         "over_ohem_median"}...], "tghem_over_ohem"`` (mean-step ratio of the first setting, None
         unless both ran) ``, "tghem_over_ohem_median", "device", "torch_threads", "topology",
-        "settings", "versions"}``.
+        "settings"`` (the settings every cell shares; :data:`PER_CELL` null) ``, "versions"}``
+        (:func:`benchmarks.environment.benchmark_environment`).
 
     Raises:
-        ValueError: an unknown or repeated method or setting, or ``rounds < 1``.
+        ValueError: an unknown or repeated method or setting, ``rounds < 1``, or a precision the
+            device does not offer (fp16 on the CPU); checked before any run.
     """
     for name in methods:
         if name not in METHODS:
@@ -119,9 +129,15 @@ def benchmark(
         grid = [Setting.parse(name) for name in settings]
     if len({s.name for s in grid}) != len(grid):
         raise ValueError(f"--settings: expected each setting once, got {[s.name for s in grid]}")
+    for setting in grid:
+        check_amp(setting.amp, select_device(device), f"--settings {setting.name}")
     steps: dict[tuple[str, str], list[float]] = {(s.name, m): [] for s in grid for m in methods}
     summary = {}
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
+        for setting in grid:
+            for name in methods:
+                train(TrainJob(dataset, name, seed, Path(tmp) / f"warmup-{setting.name}-{name}", data_dir, params_path,
+                               (*overrides, *setting.overrides(), *WARMUP), device=device, quiet=True))
         for r in range(rounds):
             for setting in grid:
                 for name in methods:
@@ -147,13 +163,19 @@ def benchmark(
     tghem, ohem = cells.get((first, "tghem")), cells.get((first, "ohem"))
     run_settings = load_params(params_path, overrides, dataset=dataset)
     topo = repr(build_method("tghem", run_settings).criterion.topo)
+    for key in PER_CELL:
+        section, name = key.split(".")
+        run_settings[section][name] = None
+    by_name = {s.name: s for s in grid}
+    versions = benchmark_environment()
     out = {
-        "cells": [{"setting": s, "method": m, **c} for (s, m), c in cells.items()],
+        "cells": [{"setting": s, "method": m, "amp": by_name[s].amp, "channels_last": by_name[s].channels_last, **c}
+                  for (s, m), c in cells.items()],
         "tghem_over_ohem": tghem["over_ohem"] if tghem and ohem else None,
         "tghem_over_ohem_median": tghem["over_ohem_median"] if tghem and ohem else None,
         "rounds": rounds, "dataset": dataset, "seed": seed, "device": summary["device"],
-        "torch_threads": torch.get_num_threads(), "topology": topo, "settings": run_settings,
-        "versions": software_versions(),
+        "torch_threads": versions["torch_threads"], "topology": topo, "settings": run_settings,
+        "versions": versions,
     }
     if not quiet:
         print(format_table(out))
@@ -167,7 +189,9 @@ def format_table(result: dict) -> str:
 
     s = result["settings"]
     lines = [
-        f"device {result['device']}, {result['torch_threads']} torch threads, {result['rounds']} interleaved round(s); "
+        environment_line(result["versions"]),
+        f"device {result['device']}, {result['torch_threads']} torch threads, {result['rounds']} interleaved round(s) "
+        f"after an untimed warm-up run of each cell; "
         f"U-Net base {s['model']['base_channels']}, {s['train']['crops_per_image']} crops of {s['train']['crop_size']}^2, "
         f"{s['train']['iterations']} iterations per run; {result['topology']}",
         "",
