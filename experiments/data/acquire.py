@@ -244,6 +244,33 @@ def _reuse_extracted(spec: DatasetSpec, extracted: Path, quiet: bool) -> tuple[A
     return None, note
 
 
+def _unless_the_mirror_changed(spec: DatasetSpec, extracted: Path, got: Acquired, mirror,
+                               quiet: bool) -> tuple[Acquired | None, str]:
+    """For a set without a recorded digest: ``got`` (the reused ``extracted/``), unless the mirror
+    holds the published layout with other content (a mirror completed or repaired since), in
+    which case ``extracted/``, if the stage's own, is removed so that the mirror is copied again.
+
+    Raises:
+        ValueError: the mirror differs and ``extracted/`` is not the stage's to remove.
+    """
+    mirror = mirror_from_env(mirror)
+    src = find_layout(spec, mirror) if mirror is not None else None
+    if src is None:
+        return got, ""
+    files = PARSERS[spec.parser].files(src)
+    theirs = content_digest(build_manifest(src, files))
+    if theirs == got.digest:
+        return got, ""
+    problem = (f"the mirror's {src} ({len(files)} files, content digest {theirs}) differs from this copy "
+               f"({len(got.manifest)} files, {got.digest})")
+    if not _own_extracted(extracted):
+        raise ValueError(f"{extracted}: {problem}; prepare did not make this folder as it is, so it is left alone: "
+                         f"move it away to use the mirror, or pass it with --source DIR")
+    shutil.rmtree(extracted)
+    print(f"{spec.name}: removed {extracted}: {problem}; copying the mirror's", file=sys.stderr)
+    return None, ""
+
+
 def _from_archive(spec: DatasetSpec, archive: Path, extracted: Path, quiet: bool, origin: str | None) -> Acquired:
     """Extract ``archive`` into ``extracted`` (:func:`_build_verified`).
 
@@ -315,6 +342,8 @@ def acquire(
     if spec.kind == "user":
         raise ValueError(f"source: the {spec.name!r} dataset needs --source DIR. {spec.instructions}")
     got, removed = _reuse_extracted(spec, extracted, quiet)
+    if got is not None and not got.verified:
+        got, removed = _unless_the_mirror_changed(spec, extracted, got, mirror, quiet)
     if got is not None:
         return got
     archive = raw_dir / spec.archive_name if spec.archive_name else None

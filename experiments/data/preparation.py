@@ -170,6 +170,10 @@ def _prepare(spec, data_dir: Path, out_name: str, mirror, source, seed: int, syn
     ids = [r.image_id for r in records]
     hints = {r.image_id: r.split_hint for r in records}
     splits = make_splits(spec.split, ids, hints, seed, **split_overrides)
+    empty = [name for name in ("train", "test") if not splits.get(name)]
+    if empty:  # e.g. a copy of ShanghaiTech without its test_data/: prepared, but not what a study needs
+        print(f"warning: {out_name}: the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} "
+              f"hold{'' if len(empty) > 1 else 's'} no image ({len(ids)} images in all, from {root})", file=sys.stderr)
     params = {**spec.split.params, **{k: v for k, v in split_overrides.items() if v is not None}}
     params.pop("test_ids", None)  # long and implied by the description
     meta = {

@@ -466,3 +466,40 @@ def test_an_own_datasets_name_is_checked_before_its_folder_is_looked_for(tmp_pat
     (tmp_path / "m" / "x").write_text("")
     _fails(["--dataset", "my cells", "--mirror", str(tmp_path / "m")], tmp_path / "D",
            "--dataset: expected a folder name of letters, digits, '.', '_' or '-', got 'my cells'")
+
+
+def test_a_mirror_changed_since_the_copy_is_copied_again(tmp_path, make_shanghaitech, monkeypatch, capsys,
+                                                         write_shanghaitech_mat):
+    test_data, d = _shanghaitech_mirror(tmp_path, make_shanghaitech, monkeypatch), tmp_path / "D"
+    mirror = tmp_path / "m"
+    _, first = prep.prepare("shanghaitech_b", d, mirror=mirror, quiet=True)
+    assert first["counts"]["test"]["images"] == 2
+    _, same = prep.prepare("shanghaitech_b", d, mirror=mirror, quiet=True)  # unchanged: the copy is reused
+    assert same == first and "removed" not in capsys.readouterr().err
+    # the mirror completed since (as a partial copy replaced by the published release)
+    (test_data / "images" / "IMG_3.jpg").write_bytes((test_data / "images" / "IMG_1.jpg").read_bytes())
+    write_shanghaitech_mat(test_data / "ground-truth" / "GT_IMG_3.mat", np.array([[2.0, 3.0]]))
+    _, again = prep.prepare("shanghaitech_b", d, mirror=mirror, quiet=True)
+    assert again["counts"]["test"]["images"] == 3 and again["content_digest"] != first["content_digest"]
+    extracted = d / "raw" / "shanghaitech_b" / "extracted"
+    err = capsys.readouterr().err
+    assert f"shanghaitech_b: removed {extracted}: the mirror's " in err
+    assert f"(14 files, content digest {again['content_digest']}) differs from this copy (12 files, {first['content_digest']})" in err
+    # a copy prepare did not make is left alone
+    (extracted / VERIFIED_MARKER).unlink()
+    (test_data / "images" / "IMG_3.jpg").unlink()
+    (test_data / "ground-truth" / "GT_IMG_3.mat").unlink()
+    with pytest.raises(ValueError, match=f"^{extracted}: the mirror's .* prepare did not make this folder as it is, "
+                                         f"so it is left alone: move it away to use the mirror"):
+        prep.prepare("shanghaitech_b", d, mirror=mirror, quiet=True)
+    assert len(list((extracted / "part_B" / "test_data" / "images").iterdir())) == 3
+
+
+def test_a_copy_without_its_test_split_is_prepared_with_a_warning(tmp_path, make_shanghaitech, monkeypatch, capsys):
+    import shutil
+
+    test_data = _shanghaitech_mirror(tmp_path, make_shanghaitech, monkeypatch)
+    shutil.rmtree(test_data)
+    _, meta = prep.prepare("shanghaitech_b", tmp_path / "D", mirror=tmp_path / "m", quiet=True)
+    assert meta["counts"]["test"]["images"] == 0
+    assert "warning: shanghaitech_b: the test split holds no image (4 images in all, from " in capsys.readouterr().err
