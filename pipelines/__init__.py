@@ -6,7 +6,8 @@ from the file that writes them (the study's file, or the base it ``extends``); :
 writes the text. The command line is ``python -m pipelines [STUDY_DIR ...] [--check]``, run from
 the repository root; it replaces no ``dvc.yaml`` it did not write.
 :mod:`.verify` (``python -m pipelines.verify``) reruns committed stages of a study in a worktree and
-compares their outputs with its lock.
+compares their outputs with its lock; :mod:`.references` (``python -m pipelines.references``) records
+the default study's outputs as made on other machines, which ``.ci/run`` checks there.
 
 Project tooling beside ``experiments/`` (as ``benchmarks/`` is): it reads the study design and
 the settings through ``experiments``, and nothing in ``tghem``, ``baselines`` or ``experiments``
