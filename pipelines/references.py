@@ -12,7 +12,8 @@ model, its bf16-relevant flags and torch's kernel capability, which decide the l
 with the study's fixed threads), the commit it was made at, and ``{output path: hash}`` from the
 lock. ``check`` compares the lock ``dvc repro`` just wrote with the reference of this machine, when
 there is one: an output that the reference holds and that came out otherwise is a change of
-behaviour; an output it does not hold (a stage added since) is only listed. A change that alters
+behaviour; an output it does not hold (a stage added since), or one that no stage writes any more
+(a stage removed since), is only listed. A change that alters
 the study on purpose writes the reference again (``write``), on that machine, in the same commit.
 
 Exit status of ``check``: 0 equal, or no reference for this machine; 1 some output differs (listed);
@@ -97,12 +98,15 @@ def check(root: Path) -> tuple[str, bool | None]:
         except (ValueError, KeyError, TypeError) as err:
             raise ReferenceError(f"{path}: not a reference ({type(err).__name__}: {err}); write it again with "
                                  f"`python -m pipelines.references write`") from None
-        differ = [p for p in outputs if here.get(p) != outputs[p]]
+        differ = [p for p in outputs if p in here and here[p] != outputs[p]]
         added = [p for p in here if p not in outputs]
+        gone = [p for p in outputs if p not in here]
         lines = [f"reference for this machine: {path.relative_to(root)} (made at {ref.get('commit')})"]
-        lines += [f"  DIFFERS  {p}  reference {outputs[p]}, here {here.get(p)}" for p in differ]
+        lines += [f"  DIFFERS  {p}  reference {outputs[p]}, here {here[p]}" for p in differ]
         lines += [f"  new      {p}  (not in the reference)" for p in added]
-        lines.append(f"{len(outputs) - len(differ)} of {len(outputs)} outputs equal the reference")
+        lines += [f"  gone     {p}  (in the reference, written by no stage now)" for p in gone]
+        compared = len(outputs) - len(gone)
+        lines.append(f"{compared - len(differ)} of {compared} outputs equal the reference")
         return "\n".join(lines), not differ
     return f"no reference for this machine ({file_name(named)} in {REFERENCE_DIR}): nothing checked", None
 

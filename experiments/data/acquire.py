@@ -244,8 +244,8 @@ def _reuse_extracted(spec: DatasetSpec, extracted: Path, quiet: bool) -> tuple[A
     return None, note
 
 
-def _unless_the_mirror_changed(spec: DatasetSpec, extracted: Path, got: Acquired, mirror,
-                               quiet: bool) -> tuple[Acquired | None, str]:
+def _unless_the_mirror_changed(spec: DatasetSpec, extracted: Path, got: Acquired,
+                               mirror) -> tuple[Acquired | None, str]:
     """For a set without a recorded digest: ``got`` (the reused ``extracted/``), unless the mirror
     holds the published layout with other content (a mirror completed or repaired since), in
     which case ``extracted/``, if the stage's own, is removed so that the mirror is copied again.
@@ -343,7 +343,7 @@ def acquire(
         raise ValueError(f"source: the {spec.name!r} dataset needs --source DIR. {spec.instructions}")
     got, removed = _reuse_extracted(spec, extracted, quiet)
     if got is not None and not got.verified:
-        got, removed = _unless_the_mirror_changed(spec, extracted, got, mirror, quiet)
+        got, removed = _unless_the_mirror_changed(spec, extracted, got, mirror)
     if got is not None:
         return got
     archive = raw_dir / spec.archive_name if spec.archive_name else None
