@@ -71,7 +71,9 @@ def match_points(pred, gt, radius: float) -> np.ndarray:
     # holds every pair of finite pixel coordinates, and the exact test below uses the radius itself.
     pairs = cKDTree(pred).sparse_distance_matrix(cKDTree(gt), min(radius, 1e300), output_type="ndarray")
     i, j = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-    # Recompute the distances exactly (the tree's bound test is not the reference for "<=").
+    # A pair is kept when the tree's bound test and np.hypot both put it within the radius: they
+    # differ only within a rounding error of it (a float sum of squares just above radius**2 for
+    # a hypot equal to the radius), where the tree's test has already dropped the pair.
     d = np.hypot(pred[i, 0] - gt[j, 0], pred[i, 1] - gt[j, 1])
     keep = d <= radius
     i, j, d = i[keep], j[keep], d[keep]

@@ -9,7 +9,8 @@ Writes, atomically, into ``EVAL_DIR`` (default ``RUN_DIR/eval/<split>``):
   (:func:`experiments.core.resolution.eval_overrides`); ``training_finished: false`` where a run
   that stopped before the end was evaluated on purpose;
 * ``per_image.csv``: ``image_id,n_gt,n_pred,tp,fp,fn,tp_greedy``;
-* ``points/<image_id>.csv``: the predicted points, header ``x,y`` (as the prepared points).
+* ``points/<image_id>.csv``: the predicted points, header ``x,y`` (as the prepared points: 4
+  decimals, while the scores use the unrounded points).
 
 Nothing in the folder depends on the clock or the machine (the wall time is returned, not
 written), so DVC's hash of an evaluation is the same whenever the same model is evaluated.

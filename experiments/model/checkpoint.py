@@ -172,7 +172,9 @@ def model_from_checkpoint(state: dict, device: torch.device, source: str | Path 
         model = build_model(cfg)
         model.load_state_dict(state["model"])
     except (KeyError, TypeError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+        # torch's first line only says that loading failed; the next names the first mismatch
+        first = "; ".join(lines[:2]).replace("\t", " ") if lines else type(err).__name__
         raise ValueError(f"checkpoint: {source}: its weights do not fit its run settings ({first}); "
                          f"{damaged_advice(Path(source))}") from None
     model.to(device)
