@@ -431,8 +431,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--edge-collapse", action="store_true", help="also time gudhi's edge collapse against the kernel on the same graphs"
     )
     parser.add_argument("--large-crop", action="store_true", help="time D and TGHEM on one huge crop instead (see above)")
-    parser.add_argument("--large-size", type=multiple_of_16, default=4096,
-                        help="side of the --large-crop crop, a multiple of 16 (default 4096)")
+    parser.add_argument("--large-size", type=int_at_least(16), default=4096, help="side of the --large-crop crop (default 4096)")
     parser.add_argument("--spacing", type=int_at_least(2), default=16, help="pixels between the --large-crop dots (default 16)")
     args = parser.parse_args(argv)
     if args.large_crop:
