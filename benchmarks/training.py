@@ -129,8 +129,9 @@ def benchmark(
         grid = [Setting.parse(name) for name in settings]
     if len({s.name for s in grid}) != len(grid):
         raise ValueError(f"--settings: expected each setting once, got {[s.name for s in grid]}")
+    where = select_device(device)
     for setting in grid:
-        check_amp(setting.amp, select_device(device), f"--settings {setting.name}")
+        check_amp(setting.amp, where, f"--settings {setting.name}")
     steps: dict[tuple[str, str], list[float]] = {(s.name, m): [] for s in grid for m in methods}
     summary = {}
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:

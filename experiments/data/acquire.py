@@ -257,12 +257,11 @@ def _unless_the_mirror_changed(spec: DatasetSpec, extracted: Path, got: Acquired
     src = find_layout(spec, mirror) if mirror is not None else None
     if src is None:
         return got, ""
-    files = PARSERS[spec.parser].files(src)
-    theirs = content_digest(build_manifest(src, files))
-    if theirs == got.digest:
+    theirs = _verify(spec, src, None, quiet=True)
+    if theirs.digest == got.digest:
         return got, ""
-    problem = (f"the mirror's {src} ({len(files)} files, content digest {theirs}) differs from this copy "
-               f"({len(got.manifest)} files, {got.digest})")
+    problem = (f"the mirror's {src} ({len(theirs.manifest)} files, content digest {theirs.digest}) differs from this "
+               f"copy ({len(got.manifest)} files, {got.digest})")
     if not _own_extracted(extracted):
         raise ValueError(f"{extracted}: {problem}; prepare did not make this folder as it is, so it is left alone: "
                          f"move it away to use the mirror, or pass it with --source DIR")
@@ -348,9 +347,10 @@ def acquire(
         return got
     archive = raw_dir / spec.archive_name if spec.archive_name else None
     if archive is not None and archive.is_file():  # put there by a user, or kept by an earlier run
-        if spec.archive_sha256 is not None and sha256_file(archive) != spec.archive_sha256:
+        actual = sha256_file(archive) if spec.archive_sha256 is not None else None
+        if actual != spec.archive_sha256:
             # prepare's own downloads are verified before they are renamed into place, so not one of them
-            raise ValueError(f"{archive}: sha256 {sha256_file(archive)}, expected {spec.archive_sha256}: not the "
+            raise ValueError(f"{archive}: sha256 {actual}, expected {spec.archive_sha256}: not the "
                              f"published archive, and prepare did not write it, so it is left as it is: replace or remove it")
         return _from_archive(spec, archive, extracted, quiet, None)
     mirror = mirror_from_env(mirror)
